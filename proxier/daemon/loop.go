@@ -1,0 +1,89 @@
+package daemon
+
+import (
+	"context"
+	"time"
+
+	"k8s.io/utils/clock"
+)
+
+// loop runs sync on demand, at most once per minInterval, and with
+// full=true at least once per maxInterval, like kube-proxy's
+// BoundedFrequencyRunner. A failed sync is retried after retryInterval
+// (never sooner than minInterval) so a broken kernel call does not spin.
+type loop struct {
+	minInterval   time.Duration
+	maxInterval   time.Duration
+	retryInterval time.Duration
+	clock         clock.Clock // fake in tests
+}
+
+func newLoop(minInterval, maxInterval time.Duration, c clock.Clock) *loop {
+	return &loop{
+		minInterval:   minInterval,
+		maxInterval:   maxInterval,
+		retryInterval: time.Second,
+		clock:         c,
+	}
+}
+
+// run blocks until ctx is done. trigger asks for a sync; the first sync
+// happens at once and is full.
+func (l *loop) run(ctx context.Context, trigger <-chan struct{}, sync func(ctx context.Context, full bool) error) {
+	var (
+		lastRun     time.Time
+		pending     = true
+		fullPending = true
+		waiting     clock.Timer // armed while a pending run waits for minInterval
+	)
+	periodic := l.clock.NewTimer(l.maxInterval)
+	defer periodic.Stop()
+	stopWaiting := func() {
+		if waiting != nil {
+			waiting.Stop()
+			waiting = nil
+		}
+	}
+	defer stopWaiting()
+
+	for {
+		if pending && waiting == nil {
+			if due := lastRun.Add(l.minInterval).Sub(l.clock.Now()); due > 0 {
+				waiting = l.clock.NewTimer(due)
+			} else {
+				full := fullPending
+				pending, fullPending = false, false
+				lastRun = l.clock.Now()
+				if err := sync(ctx, full); err != nil {
+					if ctx.Err() != nil {
+						return
+					}
+					// Retry the same kind of sync; state keeps the changes.
+					pending, fullPending = true, full || fullPending
+					waiting = l.clock.NewTimer(max(l.retryInterval, l.minInterval))
+				}
+				periodic.Stop()
+				periodic = l.clock.NewTimer(l.maxInterval)
+				continue
+			}
+		}
+
+		var waitC <-chan time.Time
+		if waiting != nil {
+			waitC = waiting.C()
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-trigger:
+			pending = true
+		case <-periodic.C():
+			pending, fullPending = true, true
+			periodic = l.clock.NewTimer(l.maxInterval)
+		case <-waitC:
+			waiting = nil
+			// A retry after an error waits out retryInterval, not minInterval.
+			lastRun = time.Time{}
+		}
+	}
+}

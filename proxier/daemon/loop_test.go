@@ -1,0 +1,142 @@
+package daemon
+
+import (
+	"context"
+	"errors"
+	"sync"
+	"testing"
+	"time"
+
+	clocktesting "k8s.io/utils/clock/testing"
+)
+
+// recorder collects the syncs the loop makes, in order.
+type recorder struct {
+	mu    sync.Mutex
+	runs  []bool // full flag of each run
+	fail  int    // fail this many runs first
+	ran   chan struct{}
+	clock *clocktesting.FakeClock
+	at    []time.Time
+}
+
+func (r *recorder) sync(_ context.Context, full bool) error {
+	r.mu.Lock()
+	r.runs = append(r.runs, full)
+	r.at = append(r.at, r.clock.Now())
+	failing := r.fail > 0
+	if failing {
+		r.fail--
+	}
+	r.mu.Unlock()
+	r.ran <- struct{}{}
+	if failing {
+		return errors.New("kernel said no")
+	}
+	return nil
+}
+
+func (r *recorder) snapshot() ([]bool, []time.Time) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return append([]bool(nil), r.runs...), append([]time.Time(nil), r.at...)
+}
+
+func startLoop(t *testing.T, fail int) (*recorder, chan struct{}, *clocktesting.FakeClock) {
+	t.Helper()
+	fc := clocktesting.NewFakeClock(time.Unix(1000, 0))
+	r := &recorder{ran: make(chan struct{}, 100), clock: fc, fail: fail}
+	trigger := make(chan struct{}, 1)
+	l := newLoop(time.Second, 30*time.Second, fc)
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { l.run(ctx, trigger, r.sync); close(done) }()
+	t.Cleanup(func() { cancel(); <-done })
+	return r, trigger, fc
+}
+
+func waitRun(t *testing.T, r *recorder) {
+	t.Helper()
+	select {
+	case <-r.ran:
+	case <-time.After(5 * time.Second):
+		t.Fatal("the loop did not run a sync")
+	}
+}
+
+func noRun(t *testing.T, r *recorder) {
+	t.Helper()
+	select {
+	case <-r.ran:
+		runs, _ := r.snapshot()
+		t.Fatalf("unexpected sync; runs so far (full flags): %v", runs)
+	case <-time.After(50 * time.Millisecond):
+	}
+}
+
+// waitTimers waits until the loop has armed n timers, so that a Step of the
+// fake clock reaches them.
+func waitTimers(t *testing.T, fc *clocktesting.FakeClock, n int) {
+	t.Helper()
+	deadline := time.Now().Add(5 * time.Second)
+	for !fc.HasWaiters() || fc.Waiters() < n {
+		if time.Now().After(deadline) {
+			t.Fatalf("loop armed %d timers, want %d", fc.Waiters(), n)
+		}
+		time.Sleep(time.Millisecond)
+	}
+}
+
+func TestTheFirstSyncIsImmediateAndFull(t *testing.T) {
+	r, _, _ := startLoop(t, 0)
+	waitRun(t, r)
+	if runs, _ := r.snapshot(); len(runs) != 1 || !runs[0] {
+		t.Fatalf("runs = %v, want one full sync", runs)
+	}
+}
+
+func TestChangesWithinMinSyncPeriodAreCoalescedIntoOneSync(t *testing.T) {
+	r, trigger, fc := startLoop(t, 0)
+	waitRun(t, r)
+	for i := 0; i < 5; i++ {
+		select {
+		case trigger <- struct{}{}:
+		default: // the channel holds one pending signal, like the tracker's
+		}
+	}
+	noRun(t, r) // minSyncPeriod has not passed
+	waitTimers(t, fc, 2)
+	fc.Step(time.Second)
+	waitRun(t, r)
+	noRun(t, r)
+	runs, at := r.snapshot()
+	if len(runs) != 2 || runs[1] {
+		t.Fatalf("runs = %v, want an initial full sync then one partial", runs)
+	}
+	if gap := at[1].Sub(at[0]); gap < time.Second {
+		t.Fatalf("second sync came %v after the first, want >= minSyncPeriod (1s)", gap)
+	}
+}
+
+func TestSyncPeriodForcesAFullResync(t *testing.T) {
+	r, _, fc := startLoop(t, 0)
+	waitRun(t, r)
+	waitTimers(t, fc, 1)
+	fc.Step(30 * time.Second)
+	waitRun(t, r)
+	if runs, _ := r.snapshot(); len(runs) != 2 || !runs[1] {
+		t.Fatalf("runs = %v, want the periodic resync to be full", runs)
+	}
+}
+
+func TestAFailedSyncIsRetriedAsTheSameKind(t *testing.T) {
+	r, _, fc := startLoop(t, 1)
+	waitRun(t, r) // the first full sync fails
+	noRun(t, r)
+	waitTimers(t, fc, 2)
+	fc.Step(time.Second)
+	waitRun(t, r)
+	if runs, _ := r.snapshot(); len(runs) != 2 || !runs[0] || !runs[1] {
+		t.Fatalf("runs = %v, want the failed full sync retried as full", runs)
+	}
+}

@@ -1,0 +1,96 @@
+package kernelvm
+
+import (
+	"fmt"
+	"net/netip"
+	"path/filepath"
+	"strings"
+)
+
+// InVMEnv is set to "1" in every command the VM runs.
+const InVMEnv = "PROXYPROOF_IN_VM"
+
+// guestPath is the PATH commands get in the VM (the host's, through chroot).
+const guestPath = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+
+// guestNIC is the name the kernel gives the virtio NIC (no udev renames it).
+const guestNIC = "eth0"
+
+// jobScript renders the shell script the guest runs chrooted into the host:
+// optional network setup, then the binary with a clean environment.
+func jobScript(o Options) (string, error) {
+	if o.Binary == "" {
+		return "", fmt.Errorf("kernel VM job: no binary")
+	}
+	env := []string{"PATH=" + guestPath, "HOME=/root", InVMEnv + "=1"}
+	for _, kv := range o.Env {
+		if !strings.Contains(kv, "=") || strings.HasPrefix(kv, "=") {
+			return "", fmt.Errorf("kernel VM job: environment entry %q is not KEY=VALUE", kv)
+		}
+		env = append(env, kv)
+	}
+	var b strings.Builder
+	b.WriteString("#!/bin/sh\n# Written by proxier/kernelvm; run by the guest init chrooted into the host.\n")
+	fmt.Fprintf(&b, "PATH=%s\n", guestPath)
+	if o.TapName != "" {
+		if err := writeNetworkSetup(&b, o); err != nil {
+			return "", err
+		}
+	}
+	dir := o.Dir
+	if dir == "" {
+		dir = "/"
+	}
+	fmt.Fprintf(&b, "cd %s || exit 125\n", shellQuote(dir))
+	b.WriteString("exec /usr/bin/env -i")
+	for _, kv := range env {
+		b.WriteString(" " + shellQuote(kv))
+	}
+	b.WriteString(" " + shellQuote(o.Binary))
+	for _, a := range o.Args {
+		b.WriteString(" " + shellQuote(a))
+	}
+	b.WriteString("\n")
+	return b.String(), nil
+}
+
+// writeNetworkSetup brings up the guest NIC with the requested address and
+// default route, using the host's ip(8).
+func writeNetworkSetup(b *strings.Builder, o Options) error {
+	fail := func(what string) string {
+		return fmt.Sprintf(" || { echo 'kernelvm: %s failed' >&2; exit 125; }\n", what)
+	}
+	fmt.Fprintf(b, "ip link set %s up%s", guestNIC, fail("ip link set "+guestNIC+" up"))
+	if o.GuestAddress != "" {
+		if _, err := netip.ParsePrefix(o.GuestAddress); err != nil {
+			return fmt.Errorf("kernel VM guest address %q: %w", o.GuestAddress, err)
+		}
+		fmt.Fprintf(b, "ip addr add %s dev %s%s", shellQuote(o.GuestAddress), guestNIC, fail("ip addr add "+o.GuestAddress))
+	}
+	if o.GuestGateway != "" {
+		if _, err := netip.ParseAddr(o.GuestGateway); err != nil {
+			return fmt.Errorf("kernel VM guest gateway %q: %w", o.GuestGateway, err)
+		}
+		fmt.Fprintf(b, "ip route add default via %s dev %s%s", shellQuote(o.GuestGateway), guestNIC, fail("ip route add default via "+o.GuestGateway))
+	}
+	return nil
+}
+
+// shellQuote quotes s for a POSIX shell.
+func shellQuote(s string) string {
+	if s != "" && strings.IndexFunc(s, func(r rune) bool {
+		return !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || strings.ContainsRune("-_./:=+,@%", r))
+	}) < 0 {
+		return s
+	}
+	return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'"
+}
+
+// absBinary makes a binary path given relative to the host's working
+// directory absolute; a bare name is left for the guest's PATH.
+func absBinary(bin, wd string) string {
+	if !strings.Contains(bin, "/") || filepath.IsAbs(bin) {
+		return bin
+	}
+	return filepath.Join(wd, bin)
+}

@@ -16,9 +16,13 @@ type ServicePortName struct {
 	Protocol v1.Protocol
 }
 
-// String is the form kube-proxy uses in comments and logs: "ns/name:port".
+// String is the form kube-proxy uses in comments, logs and chain hashes:
+// "ns/name:port", or "ns/name" for an unnamed port.
 func (n ServicePortName) String() string {
-	return fmt.Sprintf("%s/%s:%s", n.Namespace, n.Name, n.Port)
+	if n.Port == "" {
+		return n.Namespace + "/" + n.Name
+	}
+	return n.Namespace + "/" + n.Name + ":" + n.Port
 }
 
 // Endpoint is one backend of a ServicePort, as merged from every EndpointSlice

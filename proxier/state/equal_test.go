@@ -1,0 +1,87 @@
+package state
+
+import (
+	"net/netip"
+	"reflect"
+	"testing"
+
+	v1 "k8s.io/api/core/v1"
+)
+
+// samePort decides what a mode is told to reprogram, so it must look at
+// every field: a new field that it ignores would make changes go unseen.
+func TestSamePortNoticesAChangeInEveryField(t *testing.T) {
+	ep := Endpoint{IP: netip.MustParseAddr("10.1.0.1"), Port: 8080, Ready: true, Serving: true}
+	base := ServicePort{
+		Name: httpOf("web"), Protocol: v1.ProtocolTCP, ClusterIP: netip.MustParseAddr("10.0.0.1"), Port: 80,
+		ClusterEndpoints: []Endpoint{ep}, AllEndpoints: []Endpoint{ep}, HasEndpoints: true,
+	}
+	epChange := map[string]func(e *Endpoint){
+		"IP":          func(e *Endpoint) { e.IP = netip.MustParseAddr("10.1.0.2") },
+		"Port":        func(e *Endpoint) { e.Port = 9090 },
+		"NodeName":    func(e *Endpoint) { e.NodeName = "n" },
+		"Zone":        func(e *Endpoint) { e.Zone = "z" },
+		"Ready":       func(e *Endpoint) { e.Ready = false },
+		"Serving":     func(e *Endpoint) { e.Serving = false },
+		"Terminating": func(e *Endpoint) { e.Terminating = true },
+		"IsLocal":     func(e *Endpoint) { e.IsLocal = true },
+		"ZoneHints":   func(e *Endpoint) { e.ZoneHints = []string{"z"} },
+		"NodeHints":   func(e *Endpoint) { e.NodeHints = []string{"n"} },
+	}
+	spChange := map[string]func(s *ServicePort){
+		"Name":                     func(s *ServicePort) { s.Name.Port = "other" },
+		"Protocol":                 func(s *ServicePort) { s.Protocol = v1.ProtocolUDP },
+		"ClusterIP":                func(s *ServicePort) { s.ClusterIP = netip.MustParseAddr("10.0.0.2") },
+		"Port":                     func(s *ServicePort) { s.Port = 81 },
+		"NodePort":                 func(s *ServicePort) { s.NodePort = 30000 },
+		"ExternalIPs":              func(s *ServicePort) { s.ExternalIPs = addrs("192.0.2.1") },
+		"LoadBalancerIPs":          func(s *ServicePort) { s.LoadBalancerIPs = addrs("192.0.2.1") },
+		"LoadBalancerSourceRanges": func(s *ServicePort) { s.LoadBalancerSourceRanges = prefixes("10.0.0.0/8") },
+		"ExternalPolicyLocal":      func(s *ServicePort) { s.ExternalPolicyLocal = true },
+		"InternalPolicyLocal":      func(s *ServicePort) { s.InternalPolicyLocal = true },
+		"HealthCheckNodePort":      func(s *ServicePort) { s.HealthCheckNodePort = 32000 },
+		"SessionAffinity":          func(s *ServicePort) { s.SessionAffinity = true },
+		"StickySeconds":            func(s *ServicePort) { s.StickySeconds = 5 },
+		"ClusterEndpoints":         func(s *ServicePort) { s.ClusterEndpoints = nil },
+		"LocalEndpoints":           func(s *ServicePort) { s.LocalEndpoints = []Endpoint{ep} },
+		"AllEndpoints":             func(s *ServicePort) { s.AllEndpoints = nil },
+		"HasEndpoints":             func(s *ServicePort) { s.HasEndpoints = false },
+	}
+	for i := range reflect.TypeFor[ServicePort]().NumField() {
+		name := reflect.TypeFor[ServicePort]().Field(i).Name
+		t.Run("a change of ServicePort."+name+" is a change", func(t *testing.T) {
+			change, ok := spChange[name]
+			if !ok {
+				t.Fatalf("no mutation for field %s: add it here and to samePort", name)
+			}
+			changed := base
+			change(&changed)
+			if samePort(&base, &changed) {
+				t.Errorf("samePort ignores %s", name)
+			}
+		})
+	}
+	for i := range reflect.TypeFor[Endpoint]().NumField() {
+		name := reflect.TypeFor[Endpoint]().Field(i).Name
+		t.Run("a change of Endpoint."+name+" is a change", func(t *testing.T) {
+			change, ok := epChange[name]
+			if !ok {
+				t.Fatalf("no mutation for field %s: add it here and to sameEndpoints", name)
+			}
+			e := ep
+			change(&e)
+			changed := base
+			changed.AllEndpoints = []Endpoint{e}
+			if samePort(&base, &changed) {
+				t.Errorf("samePort ignores Endpoint.%s", name)
+			}
+		})
+	}
+	t.Run("a copy with fresh slices is the same", func(t *testing.T) {
+		c := base
+		c.ClusterEndpoints = append([]Endpoint(nil), base.ClusterEndpoints...)
+		if !samePort(&base, &c) {
+			t.Errorf("samePort sees a difference in an equal copy")
+		}
+	})
+}

@@ -1,0 +1,106 @@
+package iptables
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"strings"
+
+	"k8s.io/klog/v2"
+)
+
+// topLevelChains are the fixed chains of each table, as upstream's
+// CleanupLeftovers lists them.
+var topLevelChains = map[string][]string{
+	tableNAT:    {chainServices, chainNodePorts, chainPostrouting, chainMarkMasq, chainCanary},
+	tableFilter: {chainServices, chainExternalServices, chainForward, chainNodePorts, chainProxyFirewall, chainCanary},
+}
+
+// prefixXLB is the local-policy chain of kube-proxy before 1.24: removed
+// too, so Cleanup also clears what an old upstream left.
+const prefixXLB = "KUBE-XLB-"
+
+// Cleanup removes every rule and chain this mode (or upstream kube-proxy)
+// creates in nat, filter and mangle: first any rule elsewhere jumping into
+// them, then the chains in one iptables-restore per table. Safe to run
+// twice; the next Sync is full.
+func (p *Proxier) Cleanup(ctx context.Context) error {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.needFull, p.chains, p.hashes = true, nil, nil
+	var errs []error
+	for _, t := range []string{tableNAT, tableFilter} {
+		if err := p.cleanupTable(ctx, t); err != nil {
+			errs = append(errs, fmt.Errorf("iptables cleanup of table %s: %w", t, err))
+		}
+	}
+	if err := p.runner.DeleteChain(ctx, tableMangle, chainCanary); err != nil {
+		errs = append(errs, fmt.Errorf("iptables cleanup of mangle canary: %w", err))
+	}
+	return errors.Join(errs...)
+}
+
+func (p *Proxier) ours(table, chain string) bool {
+	if slices.Contains(topLevelChains[table], chain) || isServiceChain(chain) || strings.HasPrefix(chain, prefixXLB) {
+		return true
+	}
+	// KUBE-FIREWALL is kubelet's too: only ours when we wrote it.
+	return table == tableFilter && chain == chainKubeletFirewall && p.r.localhostNodePorts()
+}
+
+func (p *Proxier) cleanupTable(ctx context.Context, table string) error {
+	data, err := p.runner.Save(ctx, table)
+	if err != nil {
+		return err
+	}
+	del := map[string]bool{}
+	for _, c := range chainsIn(data) {
+		if p.ours(table, c) {
+			del[c] = true
+		}
+	}
+	if len(del) == 0 {
+		return nil
+	}
+	// Unlink: rules in chains we keep (PREROUTING, INPUT, ...) that jump
+	// into chains we delete, whatever their exact form or version.
+	var errs []error
+	sc := bufio.NewScanner(bytes.NewReader(data))
+	sc.Buffer(make([]byte, 0, 64*1024), 1024*1024)
+	for sc.Scan() {
+		chain, rule, ok := strings.Cut(strings.TrimPrefix(sc.Text(), "-A "), " ")
+		if !ok || !strings.HasPrefix(sc.Text(), "-A ") || del[chain] || !del[target(rule)] {
+			continue
+		}
+		args := fields(rule)
+		for i, a := range args {
+			args[i] = strings.Trim(a, `"`)
+		}
+		klog.V(2).InfoS("Removing jump rule", "table", table, "chain", chain, "rule", rule)
+		if err := p.runner.DeleteRule(ctx, table, chain, args...); err != nil {
+			errs = append(errs, fmt.Errorf("delete rule %q in %s: %w", rule, chain, err))
+		}
+	}
+	names := make([]string, 0, len(del))
+	for c := range del {
+		names = append(names, c)
+	}
+	slices.Sort(names)
+	var in lines
+	in.write("*" + table)
+	for _, c := range names {
+		in.chain(c)
+	}
+	for _, c := range names {
+		in.write("-X", c)
+	}
+	in.write("COMMIT")
+	if err := p.runner.Restore(ctx, in.buf.Bytes(), RestoreFlags{Counters: true}); err != nil {
+		errs = append(errs, err)
+	}
+	klog.InfoS("Removed iptables chains", "table", table, "chains", len(names))
+	return errors.Join(errs...)
+}

@@ -1,0 +1,86 @@
+package iptables
+
+import (
+	"fmt"
+	"net/netip"
+
+	v1 "k8s.io/api/core/v1"
+	"k8s.io/klog/v2"
+
+	"github.com/proxyproof/proxyproof/proxier/state"
+)
+
+// LocalMode says how traffic from pods on this node is told apart from
+// off-cluster traffic (kube-proxy's detectLocalMode).
+type LocalMode string
+
+const (
+	// LocalNone: no detection; only masqueradeAll marks ClusterIP traffic.
+	LocalNone LocalMode = ""
+	// LocalClusterCIDR: sources in the cluster's pod CIDR are local.
+	LocalClusterCIDR LocalMode = "ClusterCIDR"
+	// LocalNodeCIDR: sources in this node's pod CIDR (View.Node.PodCIDRs).
+	LocalNodeCIDR LocalMode = "NodeCIDR"
+)
+
+// LocalDetect configures local-traffic detection.
+type LocalDetect struct {
+	Mode LocalMode
+	// ClusterCIDRs are used with LocalClusterCIDR; the first one of the
+	// proxier's family counts, like upstream's one CIDR per family.
+	ClusterCIDRs []netip.Prefix
+}
+
+// detector is upstream's LocalTrafficDetector: iptables match arguments for
+// "from a local pod" and "not from a local pod".
+type detector struct {
+	ifLocal, ifNotLocal []string
+}
+
+func (d detector) implemented() bool { return len(d.ifLocal) > 0 }
+
+// newDetector resolves the detector for one sync: NodeCIDR reads the View.
+func newDetector(ld LocalDetect, family v1.IPFamily, node *state.Node) detector {
+	var candidates []netip.Prefix
+	switch ld.Mode {
+	case LocalNone:
+		return detector{}
+	case LocalClusterCIDR:
+		candidates = ld.ClusterCIDRs
+	case LocalNodeCIDR:
+		candidates = node.PodCIDRs
+	default:
+		klog.ErrorS(nil, "Unknown local traffic detection mode; detecting nothing", "mode", ld.Mode)
+		return detector{}
+	}
+	for _, p := range candidates {
+		if !p.IsValid() || !inFamily(p.Addr(), family) {
+			continue
+		}
+		cidr := p.Masked().String()
+		return detector{ifLocal: []string{"-s", cidr}, ifNotLocal: []string{"!", "-s", cidr}}
+	}
+	klog.V(2).InfoS("No CIDR of this family for local traffic detection", "mode", ld.Mode, "family", family)
+	return detector{}
+}
+
+// inFamily reports whether a (already unmapped) address is of family.
+func inFamily(a netip.Addr, family v1.IPFamily) bool {
+	if family == v1.IPv6Protocol {
+		return a.Is6() && !a.Is4In6()
+	}
+	return a.Is4()
+}
+
+func (ld LocalDetect) validate() error {
+	switch ld.Mode {
+	case LocalNone, LocalNodeCIDR:
+		return nil
+	case LocalClusterCIDR:
+		if len(ld.ClusterCIDRs) == 0 {
+			return fmt.Errorf("local detection ClusterCIDR needs at least one CIDR")
+		}
+		return nil
+	}
+	return fmt.Errorf("unknown local detection mode %q", ld.Mode)
+}

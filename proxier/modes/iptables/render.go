@@ -1,0 +1,196 @@
+package iptables
+
+import (
+	"cmp"
+	"fmt"
+	"hash/maphash"
+	"net/netip"
+	"slices"
+
+	v1 "k8s.io/api/core/v1"
+	"k8s.io/klog/v2"
+
+	"github.com/proxyproof/proxyproof/proxier/state"
+)
+
+// largeClusterEndpoints is upstream's threshold above which per-endpoint
+// comments are left out to keep the ruleset small.
+const largeClusterEndpoints = 1000
+
+// renderConfig is everything rendering needs besides the View. Rendering is
+// pure: same config and input, same bytes.
+type renderConfig struct {
+	family        v1.IPFamily
+	masqueradeAll bool
+	masqMark      string // "0x004000", upstream's %#08x
+	localDetect   LocalDetect
+	// nodePortIPs are the addresses NodePorts answer on; nil means every
+	// local address (-m addrtype --dst-type LOCAL).
+	nodePortIPs        []netip.Addr
+	nodePortAll        bool
+	localhostNodePorts bool
+	// conntrackLiberal skips the INVALID drop rule, as upstream does when
+	// nf_conntrack_tcp_be_liberal is set.
+	conntrackLiberal bool
+}
+
+// renderInput is one sync's request.
+type renderInput struct {
+	view *state.View
+	// full writes every Service's chains; otherwise only those in changed
+	// or whose rendering differs from prevHashes.
+	full       bool
+	changed    map[state.ServicePortName]struct{}
+	prevHashes map[state.ServicePortName]uint64
+	// existing are the per-Service chains believed to exist now (from
+	// iptables-save on a full sync, from our record otherwise); those no
+	// longer used are flushed and deleted.
+	existing map[string]struct{}
+}
+
+// renderOutput is the iptables-restore input and what it leads to.
+type renderOutput struct {
+	data []byte
+	// rules count every rule of the resulting ruleset per table, written
+	// this time or not, for kubeproxy_sync_proxy_rules_iptables_total.
+	rules map[string]int
+	// active are the per-Service nat chains the ruleset has after restore.
+	active map[string]struct{}
+	hashes map[state.ServicePortName]uint64
+	// written names the Services whose chains are in data; deleted the
+	// chains removed with -X.
+	written []state.ServicePortName
+	deleted []string
+	skipped []error
+}
+
+type renderer struct {
+	cfg   renderConfig
+	probs []string
+	seed  maphash.Seed
+}
+
+func newRenderer(cfg renderConfig) *renderer {
+	return &renderer{cfg: cfg, seed: maphash.MakeSeed()}
+}
+
+// probability is upstream's 1/n as "%0.10f", cached.
+func (r *renderer) probability(n int) string {
+	for len(r.probs) <= n {
+		r.probs = append(r.probs, fmt.Sprintf("%0.10f", 1.0/float64(max(len(r.probs), 1))))
+	}
+	return r.probs[n]
+}
+
+// syncState is the scratch of one render.
+type syncState struct {
+	in                      renderInput
+	out                     *renderOutput
+	det                     detector
+	nodeIPs                 []netip.Addr // this node's addresses of the family
+	large                   bool
+	filterChains, filterRls lines
+	natChains, natRules     lines
+	svcChains, svcRules     lines // one Service's own chains, kept or not
+}
+
+func (r *renderer) render(in renderInput) *renderOutput {
+	view := in.view
+	out := &renderOutput{
+		rules: map[string]int{},
+		// Sized like last time: growing a 100k-entry map dominates
+		// otherwise.
+		active: make(map[string]struct{}, len(in.existing)+16),
+		hashes: make(map[state.ServicePortName]uint64, len(view.Services)),
+	}
+	st := &syncState{in: in, out: out, det: newDetector(r.cfg.localDetect, r.cfg.family, &view.Node)}
+	for _, a := range view.Node.IPs {
+		if a, ok := familyAddr(a, r.cfg.family); ok {
+			st.nodeIPs = append(st.nodeIPs, a)
+		}
+	}
+	names := make([]state.ServicePortName, 0, len(view.Services))
+	total := 0
+	for n, sp := range view.Services {
+		if sp == nil {
+			continue
+		}
+		names = append(names, n)
+		total += len(sp.AllEndpoints)
+	}
+	st.large = total > largeClusterEndpoints
+	// Sorted so that the output is stable and diffable; upstream's order
+	// is a map's.
+	slices.SortFunc(names, func(a, b state.ServicePortName) int {
+		return cmp.Or(cmp.Compare(a.Namespace, b.Namespace), cmp.Compare(a.Name, b.Name),
+			cmp.Compare(a.Port, b.Port), cmp.Compare(a.Protocol, b.Protocol))
+	})
+
+	r.topLevel(st)
+	natSkipped := 0
+	for _, n := range names {
+		s, err := newSvcInfo(view.Services[n], r.cfg.family)
+		if err != nil {
+			klog.ErrorS(err, "Skipping service port")
+			out.skipped = append(out.skipped, err)
+			continue
+		}
+		st.svcChains.reset()
+		st.svcRules.reset()
+		r.service(st, s)
+		h := r.hash(st)
+		out.hashes[n] = h
+		prev, had := in.prevHashes[n]
+		_, listed := in.changed[n]
+		if in.full || listed || !had || prev != h {
+			st.svcChains.appendTo(&st.natChains)
+			st.svcRules.appendTo(&st.natRules)
+			out.written = append(out.written, n)
+		} else {
+			natSkipped += st.svcRules.n
+		}
+	}
+	r.deleteStale(st)
+	r.tail(st)
+
+	out.rules[tableNAT] = st.natRules.n + natSkipped - len(out.deleted)
+	out.rules[tableFilter] = st.filterRls.n
+	var b []byte
+	b = append(b, "*filter\n"...)
+	b = append(b, st.filterChains.buf.Bytes()...)
+	b = append(b, st.filterRls.buf.Bytes()...)
+	b = append(b, "COMMIT\n*nat\n"...)
+	b = append(b, st.natChains.buf.Bytes()...)
+	b = append(b, st.natRules.buf.Bytes()...)
+	b = append(b, "COMMIT\n"...)
+	out.data = b
+	return out
+}
+
+// hash fingerprints one Service's own chains, so a partial sync also
+// rewrites a Service whose rules changed without being listed.
+func (r *renderer) hash(st *syncState) uint64 {
+	var h maphash.Hash
+	h.SetSeed(r.seed)
+	h.Write(st.svcChains.buf.Bytes())
+	h.WriteByte(0)
+	h.Write(st.svcRules.buf.Bytes())
+	return h.Sum64()
+}
+
+// deleteStale flushes and deletes per-Service chains that exist but are
+// no longer used. -X goes after every rule, so nothing refers to them.
+func (r *renderer) deleteStale(st *syncState) {
+	var stale []string
+	for c := range st.in.existing {
+		if _, ok := st.out.active[c]; !ok && isServiceChain(c) {
+			stale = append(stale, c)
+		}
+	}
+	slices.Sort(stale)
+	for _, c := range stale {
+		st.natChains.chain(c)
+		st.natRules.write("-X", c)
+	}
+	st.out.deleted = stale
+}

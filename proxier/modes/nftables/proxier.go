@@ -1,0 +1,255 @@
+package nftables
+
+import (
+	"context"
+	"fmt"
+	"sort"
+	"sync"
+	"time"
+
+	v1 "k8s.io/api/core/v1"
+	"k8s.io/klog/v2"
+	"sigs.k8s.io/knftables"
+
+	"github.com/proxyproof/proxyproof/proxier/modes"
+	"github.com/proxyproof/proxyproof/proxier/state"
+)
+
+// staleChainDelay is how long a flushed per-service chain waits before it is
+// deleted: kernels before 6.2 notice only later that a deleted map element no
+// longer references it, so an immediate delete can fail with EBUSY (upstream).
+const staleChainDelay = time.Second
+
+// Proxier is the nftables mode. It remembers what it wrote per Service so a
+// partial sync sends only the difference.
+type Proxier struct {
+	opts Options
+
+	mu   sync.Mutex
+	fams map[v1.IPFamily]*familyState
+	now  func() time.Time
+}
+
+var _ modes.Mode = &Proxier{}
+
+// familyState is the table of one IP family and what we believe is in it.
+type familyState struct {
+	nft       knftables.Interface
+	rc        *renderCtx
+	synced    bool // a full sync succeeded and beliefs match the kernel
+	resetBase bool // next full sync re-creates the base chains
+	services  map[state.ServicePortName]*svcObjects
+	chains    map[string][]rule // per-service chains in the kernel; stale ones are empty
+	elems     map[string]*elemState
+	affinity  map[string]time.Duration
+	stale     map[string]time.Time
+	nRules    int
+}
+
+type elemState struct {
+	elem
+	refs int // ServicePorts wanting it (several ports share one ClusterIP)
+}
+
+// New checks the options and, unless opts.NFT is given, that nft works in
+// opts.NetNS (see kernel.go). Tables are opened per family on first Sync.
+func New(opts Options) (*Proxier, error) {
+	if err := opts.validate(); err != nil {
+		return nil, err
+	}
+	return &Proxier{opts: opts, fams: map[v1.IPFamily]*familyState{}, now: time.Now}, nil
+}
+
+// Preflight opens the IPv4 table's kernel connection now, running the nft
+// version and feature checks, so a node that cannot run this mode fails at
+// start with the reason instead of at its first sync.
+func (p *Proxier) Preflight(ctx context.Context) error {
+	_, err := p.family(ctx, v1.IPv4Protocol)
+	return err
+}
+
+// Name is the mode as in the config.
+func (p *Proxier) Name() string { return "nftables" }
+
+func (p *Proxier) family(ctx context.Context, f v1.IPFamily) (*familyState, error) {
+	if fs, ok := p.fams[f]; ok {
+		return fs, nil
+	}
+	nft := p.opts.NFT
+	if nft == nil {
+		var err error
+		if nft, err = openKernel(ctx, p.opts.NetNS, f); err != nil {
+			return nil, err
+		}
+	}
+	fs := &familyState{nft: nft, rc: newRenderCtx(f), resetBase: true}
+	fs.reset()
+	p.fams[f] = fs
+	return fs, nil
+}
+
+func (fs *familyState) reset() {
+	fs.services = map[state.ServicePortName]*svcObjects{}
+	fs.chains = map[string][]rule{}
+	fs.elems = map[string]*elemState{}
+	fs.affinity = map[string]time.Duration{}
+	fs.stale = map[string]time.Time{}
+	fs.nRules = 0
+	fs.synced = false
+}
+
+// Sync writes the whole table when changes.Full (or after a failure), else
+// only the listed ServicePorts, each time in one nft transaction.
+func (p *Proxier) Sync(ctx context.Context, view *state.View, changes *state.Changes) (modes.Result, error) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if view == nil {
+		return modes.Result{}, fmt.Errorf("nftables: nil view")
+	}
+	if changes == nil {
+		changes = &state.Changes{Full: true}
+	}
+	fs, err := p.family(ctx, view.Family)
+	if err != nil {
+		return modes.Result{}, err
+	}
+	full := changes.Full || !fs.synced
+	if err := p.deleteStaleChains(ctx, fs); err != nil {
+		klog.ErrorS(err, "Unable to delete stale nftables chains; rewriting the table", "ipFamily", view.Family)
+		full = true
+	}
+	if full {
+		err = p.syncFull(ctx, fs, view)
+	} else {
+		err = p.syncPartial(ctx, fs, view, changes)
+	}
+	if err != nil {
+		fs.synced = false
+		return modes.Result{Full: full}, err
+	}
+	return modes.Result{Full: full, Rules: fs.counts()}, nil
+}
+
+// counts are for kubeproxy_sync_proxy_rules_nftables_* style metrics.
+func (fs *familyState) counts() map[string]int {
+	elems := 0
+	for _, e := range fs.elems {
+		if e.refs > 0 {
+			elems++
+		}
+	}
+	return map[string]int{
+		"chains":   len(baseChains) + len(stockChains) + len(fs.chains),
+		"rules":    len(jumpChains) + stockRuleCount(fs.rc) + fs.nRules,
+		"elements": elems,
+		"sets":     len(fs.affinity),
+	}
+}
+
+func stockRuleCount(rc *renderCtx) int {
+	tx := knftables.NewFake(knftables.IPv4Family, tableName).NewTransaction()
+	rc.writeStockRules(tx)
+	return tx.NumOperations()
+}
+
+// deleteStaleChains deletes chains flushed at least staleChainDelay ago, in
+// a transaction of its own as upstream does, so a failure here never blocks
+// the sync itself.
+func (p *Proxier) deleteStaleChains(ctx context.Context, fs *familyState) error {
+	if len(fs.stale) == 0 {
+		return nil
+	}
+	cutoff := p.now().Add(-staleChainDelay)
+	tx := fs.nft.NewTransaction()
+	var gone []string
+	for name, since := range fs.stale {
+		if since.Before(cutoff) || since.Equal(cutoff) {
+			tx.Delete(&knftables.Chain{Name: name})
+			gone = append(gone, name)
+		}
+	}
+	if len(gone) == 0 {
+		return nil
+	}
+	if err := fs.nft.Run(ctx, tx); err != nil {
+		clear(fs.stale)
+		return fmt.Errorf("delete %d stale chains: %w", len(gone), err)
+	}
+	for _, name := range gone {
+		delete(fs.stale, name)
+		delete(fs.chains, name)
+	}
+	klog.V(2).InfoS("Deleted stale nftables chains", "count", len(gone))
+	return nil
+}
+
+// refreshContext recomputes what depends on the node and the options.
+func (p *Proxier) refreshContext(fs *familyState, view *state.View) {
+	rc := newRenderCtx(view.Family)
+	rc.mark = p.opts.masqueradeMark()
+	rc.masqAll = p.opts.MasqueradeAll
+	for _, ip := range view.Node.IPs {
+		if rc.inFamily(ip) {
+			rc.nodeIPs = append(rc.nodeIPs, ip)
+		}
+	}
+	switch p.opts.LocalDetect.Mode {
+	case DetectLocalClusterCIDR:
+		rc.setLocalDetect(p.opts.LocalDetect.ClusterCIDRs)
+	case DetectLocalNodeCIDR:
+		rc.setLocalDetect(view.Node.PodCIDRs)
+	}
+	if len(p.opts.NodePortAddresses) > 0 {
+		rc.nodePortAll = false
+		rc.nodePortIPs = p.nodePortIPs(rc)
+	}
+	fs.rc = rc
+}
+
+// nodePortIPs are the local addresses inside NodePortAddresses; localhost
+// never serves NodePorts (as upstream).
+func (p *Proxier) nodePortIPs(rc *renderCtx) []string {
+	addrs, err := p.localAddrs()
+	if err != nil {
+		klog.ErrorS(err, "Failed to list local addresses; NodePorts may not work", "netns", p.opts.NetNS)
+	}
+	var out []string
+	seen := map[string]bool{}
+	for _, a := range addrs {
+		a = a.Unmap()
+		if !rc.inFamily(a) || a.IsLoopback() || seen[a.String()] {
+			continue
+		}
+		for _, pfx := range p.opts.NodePortAddresses {
+			if pfx.Contains(a) {
+				seen[a.String()] = true
+				out = append(out, a.String())
+				break
+			}
+		}
+	}
+	sort.Strings(out)
+	return out
+}
+
+// sortedNames gives deterministic transactions (and golden files).
+func sortedNames[T any](m map[state.ServicePortName]T) []state.ServicePortName {
+	names := make([]state.ServicePortName, 0, len(m))
+	for n := range m {
+		names = append(names, n)
+	}
+	sort.Slice(names, func(i, j int) bool {
+		a, b := names[i], names[j]
+		if a.Namespace != b.Namespace {
+			return a.Namespace < b.Namespace
+		}
+		if a.Name != b.Name {
+			return a.Name < b.Name
+		}
+		if a.Port != b.Port {
+			return a.Port < b.Port
+		}
+		return a.Protocol < b.Protocol
+	})
+	return names
+}

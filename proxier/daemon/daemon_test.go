@@ -1,0 +1,171 @@
+package daemon
+
+import (
+	"context"
+	"fmt"
+	"sync"
+	"testing"
+	"time"
+
+	v1 "k8s.io/api/core/v1"
+	discoveryv1 "k8s.io/api/discovery/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/apimachinery/pkg/util/intstr"
+	"k8s.io/client-go/kubernetes/fake"
+	"k8s.io/utils/ptr"
+
+	"github.com/proxyproof/proxyproof/proxier/modes"
+	"github.com/proxyproof/proxyproof/proxier/state"
+)
+
+// recordingMode remembers what every Sync was asked to do.
+type recordingMode struct {
+	mu    sync.Mutex
+	syncs []recordedSync
+	fail  bool
+}
+
+type recordedSync struct {
+	full     bool
+	services []string // names in changes
+	view     *state.View
+}
+
+func (m *recordingMode) Name() string { return "recording" }
+
+func (m *recordingMode) Sync(_ context.Context, view *state.View, ch *state.Changes) (modes.Result, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.fail {
+		return modes.Result{}, fmt.Errorf("kernel said no")
+	}
+	var names []string
+	for n := range ch.Services {
+		names = append(names, n.String())
+	}
+	m.syncs = append(m.syncs, recordedSync{full: ch.Full, services: names, view: view})
+	return modes.Result{Full: ch.Full}, nil
+}
+
+func (m *recordingMode) Cleanup(context.Context) error { return nil }
+
+func (m *recordingMode) waitFor(t *testing.T, what string, ok func(recordedSync) bool) recordedSync {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for time.Now().Before(deadline) {
+		m.mu.Lock()
+		for _, s := range m.syncs {
+			if ok(s) {
+				m.mu.Unlock()
+				return s
+			}
+		}
+		m.mu.Unlock()
+		time.Sleep(10 * time.Millisecond)
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	t.Fatalf("no sync where %s; syncs: %+v", what, m.syncs)
+	return recordedSync{}
+}
+
+type problemSink struct {
+	mu   sync.Mutex
+	seen []state.Problem
+}
+
+func (p *problemSink) Problem(pr state.Problem) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.seen = append(p.seen, pr)
+}
+
+func web(port int32) (*v1.Service, *discoveryv1.EndpointSlice) {
+	svc := &v1.Service{
+		ObjectMeta: metav1.ObjectMeta{Namespace: "default", Name: "web"},
+		Spec: v1.ServiceSpec{ClusterIP: "10.96.0.10", ClusterIPs: []string{"10.96.0.10"},
+			Ports: []v1.ServicePort{{Name: "http", Protocol: v1.ProtocolTCP, Port: 80, TargetPort: intstr.FromInt32(8080)}}},
+	}
+	es := &discoveryv1.EndpointSlice{
+		ObjectMeta:  metav1.ObjectMeta{Namespace: "default", Name: "web-1", Labels: map[string]string{discoveryv1.LabelServiceName: "web"}},
+		AddressType: discoveryv1.AddressTypeIPv4,
+		Ports:       []discoveryv1.EndpointPort{{Name: ptr.To("http"), Protocol: ptr.To(v1.ProtocolTCP), Port: ptr.To(port)}},
+		Endpoints:   []discoveryv1.Endpoint{{Addresses: []string{"10.244.1.5"}, Conditions: discoveryv1.EndpointConditions{Ready: ptr.To(true)}}},
+	}
+	return svc, es
+}
+
+func startDaemon(t *testing.T, client *fake.Clientset, mode modes.Mode, events EventSink) {
+	t.Helper()
+	d, err := New(client, Options{NodeName: "node1", Mode: mode, MinSyncPeriod: 10 * time.Millisecond,
+		SyncPeriod: time.Hour, Events: events})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- d.Run(ctx) }()
+	t.Cleanup(func() { cancel(); <-done })
+}
+
+func TestTheDaemonProgramsAServiceAndThenOnlyItsChanges(t *testing.T) {
+	ctx := context.Background()
+	svc, es := web(8080)
+	client := fake.NewClientset(svc, es)
+	mode := &recordingMode{}
+	startDaemon(t, client, mode, nil)
+
+	first := mode.waitFor(t, "the first, full sync holds default/web", func(s recordedSync) bool {
+		return s.full && s.view.Services[state.ServicePortName{NamespacedName: key("default", "web"), Port: "http", Protocol: v1.ProtocolTCP}] != nil
+	})
+	if len(first.view.Problems) != 0 {
+		t.Errorf("problems in a clean view: %v", first.view.Problems)
+	}
+
+	_, es2 := web(9090)
+	if _, err := client.DiscoveryV1().EndpointSlices("default").Update(ctx, es2, metav1.UpdateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	mode.waitFor(t, "a partial sync names only default/web:http", func(s recordedSync) bool {
+		return !s.full && len(s.services) == 1 && s.services[0] == "default/web:http"
+	})
+}
+
+func TestABadServiceIsReportedOnceAndTheOthersAreProgrammed(t *testing.T) {
+	good, es := web(8080)
+	bad := good.DeepCopy()
+	bad.Name = "bad"
+	bad.Spec.ClusterIP, bad.Spec.ClusterIPs = "10.96.0.11", []string{"10.96.0.11"}
+	bad.Spec.Ports[0].Protocol = "ICMP"
+	client := fake.NewClientset(good, es, bad)
+	mode := &recordingMode{}
+	sink := &problemSink{}
+	startDaemon(t, client, mode, sink)
+
+	mode.waitFor(t, "default/web is programmed despite default/bad", func(s recordedSync) bool {
+		return len(s.view.Services) == 1 && len(s.view.Problems) == 1
+	})
+	// Another change: the problem is still there but must not be reported again.
+	_, es2 := web(9090)
+	if _, err := client.DiscoveryV1().EndpointSlices("default").Update(context.Background(), es2, metav1.UpdateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	mode.waitFor(t, "the endpoint change is synced", func(s recordedSync) bool { return !s.full && len(s.services) == 1 })
+	sink.mu.Lock()
+	defer sink.mu.Unlock()
+	if len(sink.seen) != 1 || sink.seen[0].Object.Name != "bad" {
+		t.Fatalf("problems reported: %+v, want default/bad once", sink.seen)
+	}
+}
+
+func TestNewRefusesToStartWithoutANodeNameOrMode(t *testing.T) {
+	if _, err := New(fake.NewClientset(), Options{Mode: &recordingMode{}}); err == nil {
+		t.Error("started without a node name")
+	}
+	if _, err := New(fake.NewClientset(), Options{NodeName: "n"}); err == nil {
+		t.Error("started without a mode")
+	}
+}
+
+func key(ns, name string) types.NamespacedName { return types.NamespacedName{Namespace: ns, Name: name} }

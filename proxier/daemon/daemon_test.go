@@ -168,4 +168,6 @@ func TestNewRefusesToStartWithoutANodeNameOrMode(t *testing.T) {
 	}
 }
 
-func key(ns, name string) types.NamespacedName { return types.NamespacedName{Namespace: ns, Name: name} }
+func key(ns, name string) types.NamespacedName {
+	return types.NamespacedName{Namespace: ns, Name: name}
+}

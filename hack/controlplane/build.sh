@@ -1,0 +1,117 @@
+#!/usr/bin/env bash
+# Builds the pinned Kubernetes control plane (kube-apiserver,
+# kube-controller-manager, kube-scheduler, upstream kube-proxy as the
+# reference peer, kubectl) from source through the Go module proxy, into a
+# cache outside the checkout keyed by version, and installs Debian's etcd.
+#
+#   hack/controlplane/build.sh        -> prints the binary directory (stdout)
+#
+# Idempotent: when every binary exists and the stamp matches go.mod/go.sum,
+# it prints the directory and exits at once. Progress goes to stderr so a
+# caller can do BIN=$(hack/controlplane/build.sh).
+#
+# Environment: PROXYPROOF_CACHE (default /var/cache/proxyproof).
+set -euo pipefail
+
+here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+# The pinned version is the one go.mod requires (in or out of a block).
+version=$(awk '{ sub(/^require[ \t]+/, "") } $1 == "k8s.io/kubernetes" && $2 ~ /^v[0-9]/ { print $2; exit }' "$here/go.mod")
+if [[ -z "$version" ]]; then
+  echo "controlplane: no 'require k8s.io/kubernetes vX.Y.Z' line in $here/go.mod" >&2
+  exit 1
+fi
+cache=${PROXYPROOF_CACHE:-/var/cache/proxyproof}/k8s/$version
+bin=$cache/bin
+stamp=$cache/stamp
+cmds=(kube-apiserver kube-controller-manager kube-scheduler kube-proxy kubectl)
+
+# Both version packages are read: client-go's by kubectl, component-base's
+# by the servers (--version, /version).
+ldflags="-s -w"
+minor=${version#v*.}
+minor=${minor%%.*}
+major=${version#v}
+major=${major%%.*}
+for pkg in k8s.io/component-base/version k8s.io/client-go/pkg/version; do
+  ldflags+=" -X $pkg.gitVersion=$version -X $pkg.gitMajor=$major -X $pkg.gitMinor=$minor"
+  ldflags+=" -X $pkg.gitTreeState=clean -X $pkg.buildDate=1970-01-01T00:00:00Z"
+  # No git checkout to take the commit from; empty beats "$Format:%H$".
+  ldflags+=" -X $pkg.gitCommit="
+done
+
+# The stamp names exactly what was built: the module graph and the flags.
+want_stamp() { { cat "$here/go.mod" "$here/go.sum"; echo "$ldflags"; } | sha256sum | cut -d' ' -f1; }
+
+fresh() {
+  [[ -f "$stamp" && "$(cat "$stamp")" == "$(want_stamp)" ]] || return 1
+  local c
+  for c in "${cmds[@]}"; do [[ -x "$bin/$c" ]] || return 1; done
+  command -v etcd >/dev/null
+}
+
+if fresh; then
+  echo "$bin"
+  exit 0
+fi
+
+start=$(date +%s)
+mkdir -p "$cache"
+# Two test binaries may call us at once: one builds, the other waits.
+exec 9>"$cache/.lock"
+flock 9
+if fresh; then
+  echo "$bin"
+  exit 0
+fi
+
+install_etcd() {
+  command -v etcd >/dev/null && return 0
+  if [[ "$(id -u)" -ne 0 ]]; then
+    echo "controlplane: need root to install etcd-server (run: sudo $0)" >&2
+    exit 1
+  fi
+  echo "controlplane: installing Debian etcd-server" >&2
+  # The package would start a system etcd on :2379; the control plane runs
+  # its own per cluster, so forbid service starts during the install.
+  local policy=/usr/sbin/policy-rc.d made_policy=
+  if [[ ! -e "$policy" ]]; then
+    printf '#!/bin/sh\nexit 101\n' >"$policy"
+    chmod 755 "$policy"
+    made_policy=1
+  fi
+  export DEBIAN_FRONTEND=noninteractive
+  local rc=0
+  apt-get install -y -qq --no-install-recommends etcd-server >/dev/null ||
+    { apt-get update -qq && apt-get install -y -qq --no-install-recommends etcd-server >/dev/null; } || rc=$?
+  if [[ -n "$made_policy" ]]; then rm -f "$policy"; fi
+  if ((rc)); then
+    echo "controlplane: apt-get install etcd-server failed (exit $rc)" >&2
+    exit "$rc"
+  fi
+  if [[ -d /run/systemd/system ]]; then
+    systemctl disable --now etcd.service >/dev/null 2>&1 || true
+  fi
+}
+install_etcd
+
+echo "controlplane: building Kubernetes $version (${cmds[*]}) into $bin; minutes when the Go build cache is cold" >&2
+tmp=$(mktemp -d "$cache/bin.tmp.XXXXXX")
+chmod 755 "$tmp" # mktemp makes it 0700; the binaries are for every user
+trap 'rm -rf "$tmp"' EXIT
+pkgs=()
+for c in "${cmds[@]}"; do pkgs+=("k8s.io/kubernetes/cmd/$c"); done
+(
+  cd "$here"
+  # Default -mod=readonly: the committed go.sum must already be complete.
+  CGO_ENABLED=0 nice -n 19 go build -trimpath -ldflags "$ldflags" -o "$tmp/" "${pkgs[@]}"
+)
+got=$("$tmp/kube-apiserver" --version)
+if [[ "$got" != "Kubernetes $version" ]]; then
+  echo "controlplane: built kube-apiserver reports '$got', want 'Kubernetes $version'" >&2
+  exit 1
+fi
+rm -rf "$bin"
+mv "$tmp" "$bin"
+want_stamp >"$stamp"
+echo "controlplane: built in $(($(date +%s) - start)) s" >&2
+echo "$bin"

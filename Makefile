@@ -17,8 +17,12 @@ help:
 	@echo "make bench   proxier benchmarks (render and real-kernel apply)"
 	@echo "make e2e     the conformance suite on the local provider (MODE=iptables|nftables|ipvs|all)"
 
+# Everything the tests need, each step cached and quick when done already:
+# Debian packages, the kernel VM image (IPVS), the pinned control plane.
 deps:
 	@hack/install-deps.sh
+	@hack/vm/build-image.sh >/dev/null
+	@hack/controlplane/build.sh >/dev/null
 
 build:
 	$(GO) build -o $(BIN)/proxier ./proxier/cmd/proxier

@@ -2,12 +2,11 @@ package app
 
 import (
 	"context"
-	"fmt"
 	"net/netip"
-	"os"
-	"os/exec"
 	"strings"
 	"testing"
+
+	"github.com/proxyproof/proxyproof/proxier/netns/netnstest"
 
 	v1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/types"
@@ -19,19 +18,7 @@ import (
 
 func scratchNS(t *testing.T) string {
 	t.Helper()
-	if os.Geteuid() != 0 {
-		t.Skip("needs root: programs the kernel of a scratch network namespace")
-	}
-	ns := fmt.Sprintf("app%d-%s", os.Getpid(), strings.ToLower(strings.ReplaceAll(t.Name(), "/", "-")))
-	if len(ns) > 40 {
-		ns = ns[:40]
-	}
-	_ = exec.Command("ip", "netns", "del", ns).Run()
-	if out, err := exec.Command("ip", "netns", "add", ns).CombinedOutput(); err != nil {
-		t.Fatalf("ip netns add %s: %v: %s", ns, err, out)
-	}
-	t.Cleanup(func() { _ = exec.Command("ip", "netns", "del", ns).Run() })
-	return ns
+	return netnstest.New(t, "app", "iptables-save", "nft")
 }
 
 // kernelState is everything a proxier could leave in a namespace.

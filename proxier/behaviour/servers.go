@@ -26,22 +26,13 @@ type servers struct {
 
 // start serves TCP and UDP on pod p (inside its namespace).
 func (s *servers) start(p *Pod) error {
-	var (
-		ln net.Listener
-		pc net.PacketConn
-	)
-	err := netns.Do(p.NS, func() error {
-		var err error
-		if ln, err = net.Listen("tcp4", fmt.Sprintf(":%d", TCPPort)); err != nil {
-			return err
-		}
-		pc, err = net.ListenPacket("udp4", fmt.Sprintf(":%d", UDPPort))
-		return err
-	})
+	ln, err := netns.Listen(p.NS, "tcp4", fmt.Sprintf(":%d", TCPPort))
 	if err != nil {
-		if ln != nil {
-			ln.Close()
-		}
+		return fmt.Errorf("pod %s: start servers: %w", p.Name, err)
+	}
+	pc, err := netns.ListenPacket(p.NS, "udp4", fmt.Sprintf(":%d", UDPPort))
+	if err != nil {
+		ln.Close()
 		return fmt.Errorf("pod %s: start servers: %w", p.Name, err)
 	}
 	srv := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {

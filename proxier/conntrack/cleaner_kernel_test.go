@@ -1,36 +1,22 @@
 package conntrack
 
 import (
-	"fmt"
-	"os"
-	"os/exec"
 	"strings"
-	"sync/atomic"
 	"testing"
+
+	"github.com/proxyproof/proxyproof/proxier/netns/netnstest"
 
 	v1 "k8s.io/api/core/v1"
 
 	"github.com/proxyproof/proxyproof/proxier/netns"
 )
 
-var nsSeq atomic.Int32
-
 // scratchNetns makes an empty namespace (no interface but lo, no route):
 // its conntrack table is its own. Skips when not root or without conntrack.
 func scratchNetns(t *testing.T) string {
 	t.Helper()
-	if os.Geteuid() != 0 {
-		t.Skip("kernel test: needs root to create a network namespace")
-	}
-	if _, err := exec.LookPath("conntrack"); err != nil {
-		t.Skip("kernel test: needs conntrack(8) to create and list flows independently of the code under test")
-	}
-	name := fmt.Sprintf("conntrack%d-%d", os.Getpid(), nsSeq.Add(1))
-	if out, err := exec.Command("ip", "netns", "add", name).CombinedOutput(); err != nil {
-		t.Fatalf("ip netns add %s: %v: %s", name, err, out)
-	}
-	t.Cleanup(func() { _ = exec.Command("ip", "netns", "del", name).Run() })
-	return name
+	// conntrack(8) creates and lists flows independently of the code under test.
+	return netnstest.New(t, "conntrack", "conntrack")
 }
 
 // insert creates a flow client -> orig, answered by reply, with conntrack(8).

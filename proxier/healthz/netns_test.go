@@ -2,35 +2,24 @@ package healthz
 
 import (
 	"context"
-	"fmt"
 	"io"
 	"net"
 	"net/http"
-	"os"
-	"os/exec"
-	"sync/atomic"
 	"testing"
 	"time"
 
+	"github.com/proxyproof/proxyproof/proxier/netns/netnstest"
+
 	"github.com/proxyproof/proxyproof/proxier/netns"
 )
-
-var nsSeq atomic.Int32
 
 // scratchNetns makes an isolated namespace with loopback up and an
 // interface holding addr (if not empty); it has no route out. Skips when
 // not root.
 func scratchNetns(t *testing.T, addr string) string {
 	t.Helper()
-	if os.Geteuid() != 0 {
-		t.Skip("kernel test: needs root to create a network namespace")
-	}
-	name := fmt.Sprintf("healthz%d-%d", os.Getpid(), nsSeq.Add(1))
-	if out, err := exec.Command("ip", "netns", "add", name).CombinedOutput(); err != nil {
-		t.Fatalf("ip netns add %s: %v: %s", name, err, out)
-	}
-	t.Cleanup(func() { _ = exec.Command("ip", "netns", "del", name).Run() })
-	cmds := [][]string{{"ip", "link", "set", "lo", "up"}}
+	name := netnstest.New(t, "healthz")
+	var cmds [][]string
 	if addr != "" {
 		cmds = append(cmds,
 			// No dummy driver here; a veth pair with both ends inside does.

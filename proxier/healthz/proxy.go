@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/proxyproof/proxyproof/proxier/netns"
 	"net/http"
 	"strconv"
 	"sync"
@@ -157,7 +158,7 @@ func (h *ProxyHealth) writeStatus(w http.ResponseWriter, healthy bool, counter *
 // Run serves until ctx ends. It fails only when it cannot listen or the
 // server breaks.
 func (h *ProxyHealth) Run(ctx context.Context) error {
-	ln, err := listen(h.netns, h.addr)
+	ln, err := netns.Listen(h.netns, "tcp", h.addr)
 	if err != nil {
 		return fmt.Errorf("proxy healthz: %w", err)
 	}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/proxyproof/proxyproof/proxier/netns"
 	"net"
 	"net/http"
 	"net/netip"
@@ -146,7 +147,7 @@ func (s *ServiceHealth) open(nsn types.NamespacedName, port int32) (*serviceServ
 	}
 	for _, host := range hosts {
 		addr := net.JoinHostPort(host, strconv.Itoa(int(port)))
-		ln, err := listen(s.netns, addr)
+		ln, err := netns.Listen(s.netns, "tcp", addr)
 		if err != nil {
 			svc.close(nsn)
 			return nil, err

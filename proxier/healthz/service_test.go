@@ -1,6 +1,7 @@
 package healthz
 
 import (
+	"github.com/proxyproof/proxyproof/proxier/netns"
 	"net/http"
 	"net/netip"
 	"strings"
@@ -142,7 +143,7 @@ func TestKernelServiceHealthServesInsideTheNodeNamespace(t *testing.T) {
 func TestKernelAPortInUseFailsOnlyItsService(t *testing.T) {
 	ns := scratchNetns(t, "")
 	// Something else holds 30001 in the node namespace.
-	blocker, err := listen(ns, "127.0.0.1:30001")
+	blocker, err := netns.Listen(ns, "tcp", "127.0.0.1:30001")
 	if err != nil {
 		t.Fatalf("pre-bind: %v", err)
 	}

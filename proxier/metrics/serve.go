@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"net"
 	"net/http"
 	"time"
 
@@ -61,12 +60,7 @@ func Handler(mode string, configz func() any) http.Handler {
 // it cannot listen or the server fails.
 func Serve(ctx context.Context, addr, mode string, configz func() any, ns string) error {
 	RegisterMode(mode)
-	var ln net.Listener
-	err := netns.Do(ns, func() error {
-		var err error
-		ln, err = net.Listen("tcp", addr)
-		return err
-	})
+	ln, err := netns.Listen(ns, "tcp", addr)
 	if err != nil {
 		return fmt.Errorf("metrics server on %s: %w", addr, err)
 	}

@@ -2,14 +2,13 @@ package metrics
 
 import (
 	"context"
-	"fmt"
 	"io"
 	"net"
 	"net/http"
-	"os"
-	"os/exec"
 	"testing"
 	"time"
+
+	"github.com/proxyproof/proxyproof/proxier/netns/netnstest"
 
 	"github.com/proxyproof/proxyproof/proxier/netns"
 )
@@ -18,18 +17,7 @@ import (
 // route anywhere. Skips when not root.
 func scratchNetns(t *testing.T) string {
 	t.Helper()
-	if os.Geteuid() != 0 {
-		t.Skip("kernel test: needs root to create a network namespace")
-	}
-	name := fmt.Sprintf("metrics%d", os.Getpid())
-	if out, err := exec.Command("ip", "netns", "add", name).CombinedOutput(); err != nil {
-		t.Fatalf("ip netns add %s: %v: %s", name, err, out)
-	}
-	t.Cleanup(func() { _ = exec.Command("ip", "netns", "del", name).Run() })
-	if out, err := netns.Cmd(name, "ip", "link", "set", "lo", "up").CombinedOutput(); err != nil {
-		t.Fatalf("lo up in %s: %v: %s", name, err, out)
-	}
-	return name
+	return netnstest.New(t, "metrics")
 }
 
 // getIn does an HTTP GET from inside namespace ns. Only the socket must be

@@ -6,6 +6,7 @@ package netns
 
 import (
 	"fmt"
+	"net"
 	"os/exec"
 	"runtime"
 
@@ -57,4 +58,33 @@ func Handle(ns string) (netns.NsHandle, error) {
 		return h, fmt.Errorf("network namespace %q: %w", ns, err)
 	}
 	return h, nil
+}
+
+// Listen opens a listener in namespace ns ("" = here). The socket stays in
+// ns, so it may be served from any goroutine afterwards.
+func Listen(ns, network, addr string) (net.Listener, error) {
+	var ln net.Listener
+	err := Do(ns, func() error {
+		var err error
+		ln, err = net.Listen(network, addr)
+		return err
+	})
+	if err != nil && ns != "" {
+		return nil, fmt.Errorf("listen on %s in network namespace %q: %w", addr, ns, err)
+	}
+	return ln, err
+}
+
+// ListenPacket is Listen for datagram sockets.
+func ListenPacket(ns, network, addr string) (net.PacketConn, error) {
+	var pc net.PacketConn
+	err := Do(ns, func() error {
+		var err error
+		pc, err = net.ListenPacket(network, addr)
+		return err
+	})
+	if err != nil && ns != "" {
+		return nil, fmt.Errorf("listen on %s in network namespace %q: %w", addr, ns, err)
+	}
+	return pc, err
 }

@@ -6,13 +6,12 @@ import (
 	"fmt"
 	"net"
 	"net/netip"
-	"os"
-	"os/exec"
 	"strings"
-	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/proxyproof/proxyproof/proxier/netns/netnstest"
 
 	v1 "k8s.io/api/core/v1"
 
@@ -20,30 +19,16 @@ import (
 	"github.com/proxyproof/proxyproof/proxier/state"
 )
 
-var nsSeq atomic.Int32
-
 // scratchNS makes a network namespace of our own, without any route out,
 // and removes it when the test ends. It skips, saying why, where iptables
 // cannot run.
 func scratchNS(t testing.TB, backend string) string {
 	t.Helper()
-	if os.Geteuid() != 0 {
-		t.Skip("kernel test: needs root to create network namespaces")
-	}
 	bin := "iptables-restore"
 	if backend != "" {
 		bin = "iptables-" + backend + "-restore"
 	}
-	if _, err := exec.LookPath(bin); err != nil {
-		t.Skipf("kernel test: %s not installed", bin)
-	}
-	name := fmt.Sprintf("iptables-%d-%d", os.Getpid(), nsSeq.Add(1))
-	if out, err := exec.Command("ip", "netns", "add", name).CombinedOutput(); err != nil {
-		t.Skipf("kernel test: cannot create network namespace: %v: %s", err, out)
-	}
-	t.Cleanup(func() { _ = exec.Command("ip", "netns", "del", name).Run() })
-	sh(t, name, "ip link set lo up")
-	return name
+	return netnstest.New(t, "iptables", bin)
 }
 
 func sh(t testing.TB, ns, cmdline string) string {

@@ -2,37 +2,23 @@ package nftables
 
 import (
 	"context"
-	"fmt"
 	"os"
-	"os/exec"
 	"strings"
-	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/proxyproof/proxyproof/proxier/netns/netnstest"
 
 	"sigs.k8s.io/knftables"
 
 	"github.com/proxyproof/proxyproof/proxier/netns"
 )
 
-var nsSeq atomic.Int32
-
 // scratchNS makes an empty network namespace for one kernel test (loopback
 // only, no route anywhere) and removes it at the end.
 func scratchNS(t testing.TB) string {
 	t.Helper()
-	if os.Geteuid() != 0 {
-		t.Skip("kernel test: needs root to create a network namespace")
-	}
-	if _, err := exec.LookPath("nft"); err != nil {
-		t.Skip("kernel test: nft binary not installed")
-	}
-	name := fmt.Sprintf("nftables-%d-%d", os.Getpid(), nsSeq.Add(1))
-	if out, err := exec.Command("ip", "netns", "add", name).CombinedOutput(); err != nil {
-		t.Skipf("kernel test: cannot create network namespace: %v: %s", err, out)
-	}
-	t.Cleanup(func() { _ = exec.Command("ip", "netns", "del", name).Run() })
-	return name
+	return netnstest.New(t, "nftables", "nft")
 }
 
 func nftIn(t testing.TB, ns string, args ...string) string {

@@ -19,6 +19,7 @@ func samePort(a, b *ServicePort) bool {
 		a.ExternalPolicyLocal == b.ExternalPolicyLocal && a.InternalPolicyLocal == b.InternalPolicyLocal &&
 		a.HealthCheckNodePort == b.HealthCheckNodePort &&
 		a.SessionAffinity == b.SessionAffinity && a.StickySeconds == b.StickySeconds &&
+		a.Scheduler == b.Scheduler &&
 		a.HasEndpoints == b.HasEndpoints &&
 		sameEndpoints(a.ClusterEndpoints, b.ClusterEndpoints) &&
 		sameEndpoints(a.LocalEndpoints, b.LocalEndpoints) &&

@@ -42,6 +42,7 @@ func TestSamePortNoticesAChangeInEveryField(t *testing.T) {
 		"HealthCheckNodePort":      func(s *ServicePort) { s.HealthCheckNodePort = 32000 },
 		"SessionAffinity":          func(s *ServicePort) { s.SessionAffinity = true },
 		"StickySeconds":            func(s *ServicePort) { s.StickySeconds = 5 },
+		"Scheduler":                func(s *ServicePort) { s.Scheduler = "sh" },
 		"ClusterEndpoints":         func(s *ServicePort) { s.ClusterEndpoints = nil },
 		"LocalEndpoints":           func(s *ServicePort) { s.LocalEndpoints = []Endpoint{ep} },
 		"AllEndpoints":             func(s *ServicePort) { s.AllEndpoints = nil },

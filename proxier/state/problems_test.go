@@ -39,6 +39,17 @@ func TestBadObjectsProduceProblemsWhileGoodOnesStay(t *testing.T) {
 		wantKind:  "Service", wantObject: "default/bad",
 		wantProblem: `spec.ports[1] ("ping"): protocol "ICMP" is not TCP, UDP or SCTP`,
 	}, {
+		name:      "an unknown IPVS scheduler annotation keeps the Service on the configured scheduler",
+		objs:      []any{newService("bad", withAnnotation(SchedulerAnnotation, "fastest"))},
+		wantPorts: []ServicePortName{httpOf("bad")},
+		wantKind:  "Service", wantObject: "default/bad",
+		wantProblem: `annotation ipvs.proxyproof.dev/scheduler: "fastest" is not an IPVS scheduler`,
+		check: func(t *testing.T, v *View) {
+			if s := v.Services[httpOf("bad")].Scheduler; s != "" {
+				t.Errorf("Scheduler = %q, want \"\" (the configured one)", s)
+			}
+		},
+	}, {
 		name:      "a port out of range skips that port only",
 		objs:      []any{newService("bad", withPorts(svcPort("http", v1.ProtocolTCP, 80), svcPort("big", v1.ProtocolTCP, 70000)))},
 		wantPorts: []ServicePortName{httpOf("bad")},

@@ -3,6 +3,7 @@ package state
 import (
 	"fmt"
 	"net/netip"
+	"slices"
 	"strings"
 
 	v1 "k8s.io/api/core/v1"
@@ -58,6 +59,7 @@ func parseService(svc *v1.Service, family v1.IPFamily) *parsedService {
 		tmpl.SessionAffinity = true
 		tmpl.StickySeconds = stickySeconds(svc, problem)
 	}
+	tmpl.Scheduler = scheduler(svc, problem)
 	if svc.Spec.Type == v1.ServiceTypeLoadBalancer && tmpl.ExternalPolicyLocal {
 		switch p := svc.Spec.HealthCheckNodePort; {
 		case p == 0:
@@ -214,6 +216,21 @@ func sourceRanges(svc *v1.Service, family v1.IPFamily, problem func(string, ...a
 		}
 	}
 	return out
+}
+
+// scheduler reads SchedulerAnnotation; an unknown name is a Problem and the
+// configured scheduler is used meanwhile.
+func scheduler(svc *v1.Service, problem func(string, ...any)) string {
+	s, ok := svc.Annotations[SchedulerAnnotation]
+	if !ok {
+		return ""
+	}
+	if !slices.Contains(IPVSSchedulers, s) {
+		problem("annotation %s: %q is not an IPVS scheduler (one of %v); the configured ipvs.scheduler is used until it is fixed",
+			SchedulerAnnotation, s, IPVSSchedulers)
+		return ""
+	}
+	return s
 }
 
 func stickySeconds(svc *v1.Service, problem func(string, ...any)) int32 {

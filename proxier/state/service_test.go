@@ -181,3 +181,15 @@ func TestServiceRendering(t *testing.T) {
 		})
 	}
 }
+
+func TestTheIPVSSchedulerAnnotationReachesEveryPortOfTheService(t *testing.T) {
+	_, v, _ := build(t, v1.IPv4Protocol, newService("web", withAnnotation(SchedulerAnnotation, "sh")))
+	sp := v.Services[httpOf("web")]
+	if sp == nil || sp.Scheduler != "sh" {
+		t.Fatalf("ServicePort = %+v, want Scheduler sh", sp)
+	}
+	_, v, _ = build(t, v1.IPv4Protocol, newService("plain"))
+	if s := v.Services[httpOf("plain")].Scheduler; s != "" {
+		t.Fatalf("without the annotation Scheduler = %q, want empty", s)
+	}
+}

@@ -75,6 +75,11 @@ type ServicePort struct {
 	SessionAffinity bool
 	StickySeconds   int32
 
+	// Scheduler is the Service's own IPVS scheduler, from the
+	// SchedulerAnnotation (kube-proxy has no such knob); "" means the
+	// configured ipvs.scheduler. Other modes ignore it.
+	Scheduler string
+
 	// ClusterEndpoints serve traffic with policy Cluster: ready endpoints
 	// (filtered by topology hints when they apply), or serving-terminating
 	// ones when none is ready. Empty when the Service has no usable endpoint.
@@ -123,6 +128,13 @@ func (s *ServicePort) HasInternalEndpoints() bool {
 func (s *ServicePort) HasExternalEndpoints() bool {
 	return s.HasEndpoints && len(s.ExternalEndpoints()) > 0
 }
+
+// SchedulerAnnotation lets one Service pick its IPVS scheduler.
+const SchedulerAnnotation = "ipvs.proxyproof.dev/scheduler"
+
+// IPVSSchedulers are the schedulers the annotation (and ipvs.scheduler) may
+// name: every one the Linux IPVS kernel ships.
+var IPVSSchedulers = []string{"rr", "wrr", "lc", "wlc", "lblc", "lblcr", "sh", "dh", "sed", "nq", "mh"}
 
 // Node is what the proxier knows of the node it runs on.
 type Node struct {

@@ -31,37 +31,42 @@ type LocalDetect struct {
 	ClusterCIDRs []netip.Prefix
 }
 
-// detector is upstream's LocalTrafficDetector: iptables match arguments for
-// "from a local pod" and "not from a local pod".
-type detector struct {
-	ifLocal, ifNotLocal []string
+// Detector is upstream's LocalTrafficDetector: iptables match arguments for
+// "from a local pod" (IfLocal) and "not from a local pod" (IfNotLocal); both
+// empty when detection is off. The IPVS mode's iptables rules use it too.
+type Detector struct {
+	IfLocal, IfNotLocal []string
 }
 
-func (d detector) implemented() bool { return len(d.ifLocal) > 0 }
+func (d Detector) implemented() bool { return len(d.IfLocal) > 0 }
 
-// newDetector resolves the detector for one sync: NodeCIDR reads the View.
-func newDetector(ld LocalDetect, family v1.IPFamily, node *state.Node) detector {
+// Detector resolves the detector for one sync: NodeCIDR reads the View.
+func (ld LocalDetect) Detector(family v1.IPFamily, node *state.Node) Detector {
+	return newDetector(ld, family, node)
+}
+
+func newDetector(ld LocalDetect, family v1.IPFamily, node *state.Node) Detector {
 	var candidates []netip.Prefix
 	switch ld.Mode {
 	case LocalNone:
-		return detector{}
+		return Detector{}
 	case LocalClusterCIDR:
 		candidates = ld.ClusterCIDRs
 	case LocalNodeCIDR:
 		candidates = node.PodCIDRs
 	default:
 		klog.ErrorS(nil, "Unknown local traffic detection mode; detecting nothing", "mode", ld.Mode)
-		return detector{}
+		return Detector{}
 	}
 	for _, p := range candidates {
 		if !p.IsValid() || !inFamily(p.Addr(), family) {
 			continue
 		}
 		cidr := p.Masked().String()
-		return detector{ifLocal: []string{"-s", cidr}, ifNotLocal: []string{"!", "-s", cidr}}
+		return Detector{IfLocal: []string{"-s", cidr}, IfNotLocal: []string{"!", "-s", cidr}}
 	}
 	klog.V(2).InfoS("No CIDR of this family for local traffic detection", "mode", ld.Mode, "family", family)
-	return detector{}
+	return Detector{}
 }
 
 // inFamily reports whether a (already unmapped) address is of family.

@@ -86,7 +86,7 @@ func (r *renderer) probability(n int) string {
 type syncState struct {
 	in                      renderInput
 	out                     *renderOutput
-	det                     detector
+	det                     Detector
 	nodeIPs                 []netip.Addr // this node's addresses of the family
 	large                   bool
 	filterChains, filterRls lines

@@ -97,7 +97,7 @@ func (r *renderer) service(st *syncState, s *svcInfo) {
 		} else if st.det.implemented() {
 			// Off-cluster traffic to a ClusterIP (a static route to the
 			// Service range) may bounce off-node: masquerade it.
-			rules.write("-A", internalChain, match, st.det.ifNotLocal, "-j", chainMarkMasq)
+			rules.write("-A", internalChain, match, st.det.IfNotLocal, "-j", chainMarkMasq)
 		}
 	}
 	if usesExt {
@@ -169,7 +169,7 @@ func (r *renderer) externalChain(st *syncState, s *svcInfo, policyChain string, 
 			// Pod traffic to an external address is subject to neither
 			// policy, as if it went out to a load balancer and back.
 			rules.write("-A", ext, "-m", "comment", "--comment", quoted("pod traffic for "+s.comment+" external destinations"),
-				st.det.ifLocal, "-j", s.chains.svc)
+				st.det.IfLocal, "-j", s.chains.svc)
 		}
 		// Host traffic takes the external address as source: masquerade
 		// it, and send it to any endpoint.

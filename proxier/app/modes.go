@@ -10,6 +10,7 @@ import (
 	"github.com/proxyproof/proxyproof/proxier/config"
 	"github.com/proxyproof/proxyproof/proxier/modes"
 	"github.com/proxyproof/proxyproof/proxier/modes/iptables"
+	"github.com/proxyproof/proxyproof/proxier/modes/ipvs"
 	"github.com/proxyproof/proxyproof/proxier/modes/nftables"
 )
 
@@ -53,9 +54,38 @@ func newMode(ctx context.Context, cfg *config.Config, name string, preflight boo
 		}
 		return m, nil
 	case config.ModeIPVS:
-		return nil, fmt.Errorf("proxy mode %q: %w: this build does not include it yet; use mode iptables", name, errModeUnavailable)
+		return newIPVS(ctx, cfg, local, preflight)
 	}
 	return nil, fmt.Errorf("proxy mode %q is unknown; use iptables, nftables or ipvs", name)
+}
+
+// newIPVS builds the ipvs mode. A kernel without ip_vs stops the proxier
+// with the module to load; for --cleanup (preflight=false) it makes the
+// mode unavailable instead, as there is nothing of it to clean.
+func newIPVS(ctx context.Context, cfg *config.Config, local string, preflight bool) (modes.Mode, error) {
+	bit := int32(cfg.MasqueradeBit)
+	m, err := ipvs.New(ctx, ipvs.Options{
+		NetNS:             cfg.NetNS,
+		Family:            v1.IPv4Protocol,
+		Scheduler:         cfg.IPVS.Scheduler,
+		StrictARP:         cfg.IPVS.StrictARP,
+		TCPTimeout:        cfg.IPVS.TCPTimeout,
+		TCPFinTimeout:     cfg.IPVS.TCPFinTimeout,
+		UDPTimeout:        cfg.IPVS.UDPTimeout,
+		ExcludeCIDRs:      cfg.IPVS.ExcludeCIDRs,
+		MasqueradeAll:     cfg.MasqueradeAll,
+		MasqueradeBit:     &bit,
+		LocalDetect:       iptables.LocalDetect{Mode: iptables.LocalMode(local), ClusterCIDRs: cfg.ClusterCIDRs},
+		NodePortAddresses: cfg.NodePortAddresses,
+		NoPreflight:       !preflight,
+	})
+	if err != nil {
+		if !preflight && ipvs.IsKernelError(err) {
+			return nil, fmt.Errorf("proxy mode %q: %w: %w", config.ModeIPVS, errModeUnavailable, err)
+		}
+		return nil, err
+	}
+	return m, nil
 }
 
 // localMode maps detectLocalMode; modes support ClusterCIDR and NodeCIDR.

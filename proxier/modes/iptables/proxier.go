@@ -63,6 +63,8 @@ type Proxier struct {
 	// the fingerprints of each Service's chains.
 	chains map[string]struct{}
 	hashes map[state.ServicePortName]uint64
+	// top fingerprints the top-level chains as the last sync wrote them.
+	top topHashes
 	// lastCanary is when the canary chains were last seen.
 	lastCanary     time.Time
 	canaryInterval time.Duration
@@ -172,6 +174,7 @@ func (p *Proxier) Sync(ctx context.Context, view *state.View, changes *state.Cha
 		}
 	} else {
 		in.prevHashes = p.hashes
+		in.prevTop = p.top
 	}
 	if !p.npMatch.all {
 		addrs, err := p.nodeAddr(ctx)
@@ -189,6 +192,7 @@ func (p *Proxier) Sync(ctx context.Context, view *state.View, changes *state.Cha
 	p.needFull = false
 	p.chains = out.active
 	p.hashes = out.hashes
+	p.top = out.top
 	klog.V(2).InfoS("iptables rules synced", "full", full, "services", len(view.Services),
 		"written", len(out.written), "deletedChains", len(out.deleted), "natRules", out.rules[tableNAT],
 		"filterRules", out.rules[tableFilter], "bytes", len(out.data))

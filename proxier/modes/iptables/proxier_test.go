@@ -91,13 +91,32 @@ func TestPartialSyncWritesOnlyTheChangedServiceChains(t *testing.T) {
 	if !strings.Contains(string(input), "-X "+oldSEP+"\n") {
 		t.Errorf("partial restore does not delete the old endpoint chain %s", oldSEP)
 	}
-	if !strings.Contains(string(input), ":KUBE-SERVICES - [0:0]") {
-		t.Errorf("partial restore does not rewrite KUBE-SERVICES")
+	// An endpoint swap does not change KUBE-SERVICES or the filter table,
+	// so they are left as they are (re-adding one rule per Service is most
+	// of a partial restore's cost on the nft backend).
+	if strings.Contains(string(input), "KUBE-SERVICES") || strings.Contains(string(input), "*filter") {
+		t.Errorf("partial restore rewrites unchanged KUBE-SERVICES or filter:\n%s", input)
 	}
 	if got := kubeRules(t, f, tableNAT); rules[tableNAT] != got {
 		t.Errorf("reported %d nat rules, the table has %d", rules[tableNAT], got)
 	}
 	// The kernel now holds what a full sync of the same view would write.
+	fresh, ff := newTestProxier(t, Options{LocalDetect: LocalDetect{Mode: LocalNodeCIDR}})
+	mustSync(t, fresh, v, &state.Changes{Full: true})
+	assertSameTable(t, f, ff, tableNAT)
+	assertSameTable(t, f, ff, tableFilter)
+}
+
+func TestAPartialSyncRewritesKUBESERVICESWhenAServiceLosesItsEndpoints(t *testing.T) {
+	p, f := newTestProxier(t, Options{LocalDetect: LocalDetect{Mode: LocalNodeCIDR}})
+	v, _, b := twoServices()
+	mustSync(t, p, v, &state.Changes{Full: true})
+	v.Services[b] = svc(b, "172.30.0.2", 80, nil)
+	mustSync(t, p, v, &state.Changes{Services: map[state.ServicePortName]struct{}{b: {}}})
+	input := string(f.Restores[len(f.Restores)-1])
+	if !strings.Contains(input, ":KUBE-SERVICES - [0:0]") || !strings.Contains(input, "*filter") {
+		t.Errorf("partial restore leaves KUBE-SERVICES or the filter table stale:\n%s", input)
+	}
 	fresh, ff := newTestProxier(t, Options{LocalDetect: LocalDetect{Mode: LocalNodeCIDR}})
 	mustSync(t, fresh, v, &state.Changes{Full: true})
 	assertSameTable(t, f, ff, tableNAT)

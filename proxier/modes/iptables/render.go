@@ -42,6 +42,9 @@ type renderInput struct {
 	full       bool
 	changed    map[state.ServicePortName]struct{}
 	prevHashes map[state.ServicePortName]uint64
+	// prevTop fingerprints the top-level nat chains and the filter table as
+	// last written; a partial sync leaves out what still matches.
+	prevTop topHashes
 	// existing are the per-Service chains believed to exist now (from
 	// iptables-save on a full sync, from our record otherwise); those no
 	// longer used are flushed and deleted.
@@ -54,6 +57,8 @@ type renderOutput struct {
 	// rules count every rule of the resulting ruleset per table, written
 	// this time or not, for kubeproxy_sync_proxy_rules_iptables_total.
 	rules map[string]int
+	// top fingerprints the top-level nat chains and the filter table.
+	top topHashes
 	// active are the per-Service nat chains the ruleset has after restore.
 	active map[string]struct{}
 	hashes map[state.ServicePortName]uint64
@@ -90,8 +95,11 @@ type syncState struct {
 	nodeIPs                 []netip.Addr // this node's addresses of the family
 	large                   bool
 	filterChains, filterRls lines
-	natChains, natRules     lines
-	svcChains, svcRules     lines // one Service's own chains, kept or not
+	natChains, natRules     lines // per-Service chains and their deletion
+	// natTop holds the top-level nat chains (KUBE-SERVICES, KUBE-NODEPORTS,
+	// KUBE-POSTROUTING, KUBE-MARK-MASQ), which every Service adds to.
+	natTopChains, natTop lines
+	svcChains, svcRules  lines // one Service's own chains, kept or not
 }
 
 func (r *renderer) render(in renderInput) *renderOutput {
@@ -153,18 +161,45 @@ func (r *renderer) render(in renderInput) *renderOutput {
 	r.deleteStale(st)
 	r.tail(st)
 
-	out.rules[tableNAT] = st.natRules.n + natSkipped - len(out.deleted)
+	out.rules[tableNAT] = st.natTop.n + st.natRules.n + natSkipped - len(out.deleted)
 	out.rules[tableFilter] = st.filterRls.n
+	out.top = topHashes{nat: r.fingerprint(&st.natTopChains, &st.natTop), filter: r.fingerprint(&st.filterChains, &st.filterRls)}
+	// With --noflush a chain left out of the input keeps its rules. An
+	// endpoint change rarely alters KUBE-SERVICES, and re-adding its one
+	// rule per Service is most of a partial restore on the nft backend.
+	writeNATTop := in.full || out.top.nat != in.prevTop.nat
+	writeFilter := in.full || out.top.filter != in.prevTop.filter
 	var b []byte
-	b = append(b, "*filter\n"...)
-	b = append(b, st.filterChains.buf.Bytes()...)
-	b = append(b, st.filterRls.buf.Bytes()...)
-	b = append(b, "COMMIT\n*nat\n"...)
+	if writeFilter {
+		b = append(b, "*filter\n"...)
+		b = append(b, st.filterChains.buf.Bytes()...)
+		b = append(b, st.filterRls.buf.Bytes()...)
+		b = append(b, "COMMIT\n"...)
+	}
+	b = append(b, "*nat\n"...)
+	if writeNATTop {
+		b = append(b, st.natTopChains.buf.Bytes()...)
+	}
 	b = append(b, st.natChains.buf.Bytes()...)
+	if writeNATTop {
+		b = append(b, st.natTop.buf.Bytes()...)
+	}
 	b = append(b, st.natRules.buf.Bytes()...)
 	b = append(b, "COMMIT\n"...)
 	out.data = b
 	return out
+}
+
+// topHashes fingerprints what every sync renders whole.
+type topHashes struct{ nat, filter uint64 }
+
+func (r *renderer) fingerprint(chains, rules *lines) uint64 {
+	var h maphash.Hash
+	h.SetSeed(r.seed)
+	h.Write(chains.buf.Bytes())
+	h.WriteByte(0)
+	h.Write(rules.buf.Bytes())
+	return h.Sum64()
 }
 
 // hash fingerprints one Service's own chains, so a partial sync also

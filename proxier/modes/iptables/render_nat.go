@@ -11,16 +11,16 @@ func (r *renderer) topLevel(st *syncState) {
 		st.filterChains.chain(c)
 	}
 	for _, c := range []string{chainServices, chainNodePorts, chainPostrouting, chainMarkMasq} {
-		st.natChains.chain(c)
+		st.natTopChains.chain(c)
 	}
 	mark := r.cfg.masqMark
-	st.natRules.write("-A", chainPostrouting, "-m", "mark", "!", "--mark", mark+"/"+mark, "-j", "RETURN")
+	st.natTop.write("-A", chainPostrouting, "-m", "mark", "!", "--mark", mark+"/"+mark, "-j", "RETURN")
 	// Clear the mark so a packet that goes through the stack again is not
 	// masqueraded twice.
-	st.natRules.write("-A", chainPostrouting, "-j", "MARK", "--xor-mark", mark)
-	st.natRules.write("-A", chainPostrouting, "-m", "comment", "--comment", `"kubernetes service traffic requiring SNAT"`,
+	st.natTop.write("-A", chainPostrouting, "-j", "MARK", "--xor-mark", mark)
+	st.natTop.write("-A", chainPostrouting, "-m", "comment", "--comment", `"kubernetes service traffic requiring SNAT"`,
 		"-j", "MASQUERADE", "--random-fully")
-	st.natRules.write("-A", chainMarkMasq, "-j", "MARK", "--or-mark", mark)
+	st.natTop.write("-A", chainMarkMasq, "-j", "MARK", "--or-mark", mark)
 	if r.localhostNodePorts() {
 		// route_localnet opens 127.0.0.0/8 to the network (issue 90259);
 		// this is upstream's (and kubelet's) mitigation.
@@ -65,7 +65,7 @@ func (r *renderer) service(st *syncState, s *svcInfo) {
 
 	r.serviceFilter(st, s, hasInternal, hasExternal, usesFW)
 
-	nat := &st.natRules
+	nat := &st.natTop
 	proto := []string{"-m", s.proto, "-p", s.proto}
 	if hasInternal {
 		nat.write("-A", chainServices, "-m", "comment", "--comment", quoted(s.comment+" cluster IP"),
@@ -246,7 +246,7 @@ func (r *renderer) tail(st *syncState) {
 		} else if !r.localhostNodePorts() {
 			dest = append(dest, "!", "-d", "127.0.0.0/8")
 		}
-		st.natRules.write("-A", chainServices, "-m", "comment", "--comment", comment, dest, "-j", chainNodePorts)
+		st.natTop.write("-A", chainServices, "-m", "comment", "--comment", comment, dest, "-j", chainNodePorts)
 	} else {
 		for _, ip := range r.cfg.nodePortIPs {
 			ip, ok := familyAddr(ip, r.cfg.family)
@@ -257,7 +257,7 @@ func (r *renderer) tail(st *syncState) {
 				klog.V(2).InfoS("Not serving NodePorts on a loopback address", "address", ip)
 				continue
 			}
-			st.natRules.write("-A", chainServices, "-m", "comment", "--comment", comment, "-d", ip.String(), "-j", chainNodePorts)
+			st.natTop.write("-A", chainServices, "-m", "comment", "--comment", comment, "-d", ip.String(), "-j", chainNodePorts)
 		}
 	}
 	r.forward(st)

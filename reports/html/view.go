@@ -1,0 +1,460 @@
+package html
+
+import (
+	"fmt"
+	"html/template"
+	"math"
+	"path/filepath"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/proxyproof/proxyproof/reports/compare"
+	"github.com/proxyproof/proxyproof/reports/entry"
+	"github.com/proxyproof/proxyproof/reports/run"
+)
+
+// page is everything the report template shows, computed up front so the
+// template only lays it out.
+type page struct {
+	Title, Subtitle string
+	When, Duration  string
+	Generated       string
+	Verdicts        []verdictView
+	Env             [][2]string
+	NodeModes       [][2]string
+	Modes           []string
+	Groups          []groupView
+	Failures        []failureView
+	Figures         []figureView
+	Bench           *benchView
+	Warnings        []string
+	NoSpecs         bool
+}
+
+type verdictView struct {
+	Mode, Text, Class string
+	Problems          []string
+}
+
+type groupView struct {
+	Feature, Summary string
+	Rows             []rowView
+}
+
+type rowView struct {
+	Name  string
+	Cells []cellView
+}
+
+type cellView struct {
+	Mode, Outcome, Mark, Reason, Link string
+}
+
+type failureView struct {
+	ID, Mode, Name, Feature   string
+	Location, Duration        string
+	Reason, Message, FailedAt string
+	Attempts                  int
+	Probes                    []entry.Probe
+	Timeline                  []eventView
+	Dumps                     []run.RuleDump
+	Output                    string
+}
+
+type eventView struct {
+	At, Kind, Text string
+	Failure        bool
+}
+
+type figureView struct {
+	ID, Title, Name, Unit, Kind string
+	Chart                       template.HTML
+	Head                        []string
+	Rows                        [][]string
+	Raw                         [][2]string // mode, numbers: for copying
+}
+
+type benchView struct {
+	Charts []benchChart
+	Head   []string
+	Rows   [][]string
+}
+
+type benchChart struct {
+	Title string
+	Chart template.HTML
+}
+
+func newPage(r *run.Run, now time.Time) page {
+	p := page{
+		Title:     "proxyproof conformance report",
+		Subtitle:  r.Meta.Name,
+		Generated: now.UTC().Format("2006-01-02 15:04:05 MST"),
+		Warnings:  r.Warnings,
+		NoSpecs:   len(r.Rows) == 0,
+	}
+	if p.Subtitle == "" {
+		p.Subtitle = filepath.Base(r.Dir)
+	}
+	if s, e, ok := r.Duration(); ok {
+		p.When = time.Unix(0, s).UTC().Format("2006-01-02 15:04 MST")
+		p.Duration = duration(time.Duration(e - s))
+	}
+	for _, m := range r.Modes {
+		p.Modes = append(p.Modes, m.Name)
+		p.Verdicts = append(p.Verdicts, verdictView{Mode: m.Name, Text: m.Counts.Verdict(m.Name), Class: m.Counts.Class(), Problems: m.Problems})
+	}
+	p.Env = environment(r)
+	for _, m := range r.Modes {
+		if len(m.Meta.Nodes) > 0 {
+			p.NodeModes = append(p.NodeModes, [2]string{m.Name, nodeModes(m.Meta.Nodes)})
+		}
+	}
+	p.Groups = groups(r)
+	for _, m := range r.Modes {
+		for _, s := range m.Specs {
+			if s.Outcome == run.Failed {
+				p.Failures = append(p.Failures, failure(s))
+			}
+		}
+	}
+	for i := range p.Verdicts {
+		if len(p.Verdicts[i].Problems) > 0 {
+			p.Verdicts[i].Class = "bad" // interrupted, or failed on --fail-on-pending
+		}
+	}
+	cols := &colors{}
+	for _, m := range r.Modes {
+		cols.of(m.Name) // modes keep their colors in every chart
+	}
+	for i, f := range r.Figures {
+		p.Figures = append(p.Figures, figure(i, f, cols))
+	}
+	if r.Bench != nil && len(r.Bench.Rows) > 0 {
+		p.Bench = bench(r.Bench)
+	}
+	return p
+}
+
+func environment(r *run.Run) [][2]string {
+	m := r.Meta
+	proxier := strings.TrimSpace(m.Proxier.Name + " " + m.Proxier.Version)
+	nodes := ""
+	if m.Nodes > 0 {
+		nodes = fmt.Sprint(m.Nodes)
+	}
+	var out [][2]string
+	for _, kv := range [][2]string{
+		{"Provider", m.Provider}, {"Nodes", nodes}, {"Kernel", m.Kernel},
+		{"Kubernetes", m.KubernetesVersion}, {"Proxier", proxier}, {"Command", m.Command},
+		{"Run directory", r.Dir},
+	} {
+		if kv[1] == "" {
+			kv[1] = "not recorded"
+		}
+		out = append(out, kv)
+	}
+	return out
+}
+
+func nodeModes(nodes map[string]string) string {
+	names := make([]string, 0, len(nodes))
+	for n := range nodes {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	parts := make([]string, len(names))
+	for i, n := range names {
+		parts[i] = n + ": " + nodes[n]
+	}
+	return strings.Join(parts, ", ")
+}
+
+func groups(r *run.Run) []groupView {
+	var out []groupView
+	for _, row := range r.Rows {
+		if len(out) == 0 || out[len(out)-1].Feature != row.Feature {
+			out = append(out, groupView{Feature: row.Feature})
+		}
+		g := &out[len(out)-1]
+		rv := rowView{Name: row.Name}
+		for _, m := range r.Modes {
+			s := row.Cells[m.Name]
+			if s == nil {
+				rv.Cells = append(rv.Cells, cellView{Mode: m.Name, Outcome: "absent", Mark: "not run"})
+				continue
+			}
+			c := cellView{Mode: m.Name, Outcome: string(s.Outcome), Mark: mark(s.Outcome), Reason: s.Reason}
+			if s.Outcome == run.Failed {
+				c.Link = "#" + failureID(s)
+			}
+			switch s.Outcome {
+			case run.Passed:
+				c.Reason = duration(s.Duration)
+			case run.Pending:
+				c.Reason = "" // the mark says it all
+			}
+			rv.Cells = append(rv.Cells, c)
+		}
+		g.Rows = append(g.Rows, rv)
+	}
+	for i := range out {
+		out[i].Summary = groupSummary(r, out[i].Feature)
+	}
+	return out
+}
+
+func groupSummary(r *run.Run, feature string) string {
+	specs, failed := 0, 0
+	for _, row := range r.Rows {
+		if row.Feature != feature {
+			continue
+		}
+		specs++
+		for _, s := range row.Cells {
+			if s.Outcome == run.Failed {
+				failed++
+				break
+			}
+		}
+	}
+	s := fmt.Sprintf("%d spec", specs)
+	if specs != 1 {
+		s += "s"
+	}
+	if failed > 0 {
+		s += fmt.Sprintf(", %d failing in some mode", failed)
+	}
+	return s
+}
+
+func mark(o run.Outcome) string {
+	switch o {
+	case run.Passed:
+		return "✓ passed"
+	case run.Failed:
+		return "✗ failed"
+	case run.Skipped:
+		return "– skipped"
+	}
+	return "… pending"
+}
+
+func failureID(s *run.Spec) string { return "fail-" + s.Mode + "-" + s.ID }
+
+func failure(s *run.Spec) failureView {
+	f := failureView{
+		ID: failureID(s), Mode: s.Mode, Name: s.Name, Feature: s.Feature,
+		Location: s.Location, Duration: duration(s.Duration), Reason: s.Reason,
+		Message: s.Message, FailedAt: s.FailureLocation, Attempts: s.Attempts,
+		Probes: s.ShownProbes(), Dumps: s.Dumps, Output: strings.TrimSpace(s.Output),
+	}
+	for i := range f.Probes {
+		if f.Probes[i].Seen == "" && f.Probes[i].Expected == "" {
+			f.Probes[i].Seen = s.Reason // the assertion said what it saw
+		}
+	}
+	for _, e := range s.Timeline {
+		f.Timeline = append(f.Timeline, eventView{At: "+" + duration(e.At), Kind: e.Kind, Text: e.Text, Failure: e.Failure})
+	}
+	return f
+}
+
+func figure(i int, set *run.FigureSet, cols *colors) figureView {
+	v := figureView{ID: fmt.Sprintf("figure-%d-%s", i, entry.SpecID(set.Name)), Title: set.Title, Name: set.Name, Unit: set.Unit, Kind: set.Kind}
+	if v.Title == "" {
+		v.Title = set.Name
+	}
+	var series []string
+	for _, mf := range set.ByMode {
+		series = append(series, mf.Mode)
+	}
+	if set.Kind == entry.KindSeries {
+		lc := lineChart{ID: v.ID + "-chart", Unit: set.Unit, XUnit: set.XUnit, Series: series, SeriesCols: cols}
+		for _, mf := range set.ByMode {
+			var pts [][2]float64
+			for _, p := range mf.Figure.Points {
+				pts = append(pts, [2]float64{p.X, p.Y})
+			}
+			lc.Points = append(lc.Points, pts)
+		}
+		v.Chart = lc.svg()
+	} else {
+		var groups []string
+		stats := make([][]entry.Stat, len(set.ByMode))
+		for i, mf := range set.ByMode {
+			stats[i] = compare.Stats(mf.Figure)
+			for _, s := range stats[i] {
+				if !contains(groups, s.Label) {
+					groups = append(groups, s.Label)
+				}
+			}
+		}
+		bc := barChart{ID: v.ID + "-chart", Unit: set.Unit, Groups: groups, Series: series, SeriesCols: cols}
+		for i := range set.ByMode {
+			row := make([]float64, len(groups))
+			for g, label := range groups {
+				row[g] = math.NaN()
+				for _, s := range stats[i] {
+					if s.Label == label {
+						row[g] = s.Value
+					}
+				}
+			}
+			bc.Values = append(bc.Values, row)
+		}
+		v.Chart = bc.svg()
+	}
+	v.Head, v.Rows = figureTable(set)
+	for _, mf := range set.ByMode {
+		v.Raw = append(v.Raw, [2]string{mf.Mode, rawNumbers(mf.Figure)})
+	}
+	return v
+}
+
+// figureTable has one row per mode with every stat, for those who copy numbers.
+func figureTable(set *run.FigureSet) ([]string, [][]string) {
+	if single(set) {
+		var rows [][]string
+		for _, mf := range set.ByMode {
+			rows = append(rows, []string{mf.Mode, compare.Num(mf.Figure.Values[0])})
+		}
+		return []string{"mode", "value"}, rows
+	}
+	var labels []string
+	sums := make([][]entry.Stat, len(set.ByMode))
+	counts := make([]int, len(set.ByMode))
+	for i, mf := range set.ByMode {
+		sums[i], counts[i] = mf.Figure.Summary()
+		for _, s := range sums[i] {
+			if !contains(labels, s.Label) {
+				labels = append(labels, s.Label)
+			}
+		}
+	}
+	head := append([]string{"mode", "n"}, labels...)
+	var rows [][]string
+	for i, mf := range set.ByMode {
+		row := []string{mf.Mode, "—"} // precomputed: the suite gave no count
+		if counts[i] > 0 {
+			row[1] = fmt.Sprint(counts[i])
+		}
+		for _, label := range labels {
+			cell := "—"
+			for _, s := range sums[i] {
+				if s.Label == label {
+					cell = compare.Num(s.Value)
+				}
+			}
+			row = append(row, cell)
+		}
+		rows = append(rows, row)
+	}
+	return head, rows
+}
+
+// single is a figure that is one number per mode: a count, not a distribution.
+func single(set *run.FigureSet) bool {
+	for _, mf := range set.ByMode {
+		if mf.Figure.Kind() != entry.KindSamples || len(mf.Figure.Values) != 1 {
+			return false
+		}
+	}
+	return true
+}
+
+func rawNumbers(f entry.Figure) string {
+	var parts []string
+	switch f.Kind() {
+	case entry.KindSamples:
+		for _, v := range f.Values {
+			parts = append(parts, compare.Num(v))
+		}
+		return strings.Join(parts, " ")
+	case entry.KindSeries:
+		for _, p := range f.Points {
+			parts = append(parts, compare.Num(p.X)+"\t"+compare.Num(p.Y))
+		}
+		return strings.Join(parts, "\n")
+	}
+	stats, _ := f.Summary()
+	for _, s := range stats {
+		parts = append(parts, s.Label+"="+compare.Num(s.Value))
+	}
+	return strings.Join(parts, " ")
+}
+
+var benchMetrics = []struct {
+	title, unit string
+	get         func(run.BenchRow) float64
+}{
+	{"First sync", "s", func(r run.BenchRow) float64 { return r.FirstSyncSeconds }},
+	{"Change applied, p50", "ms", func(r run.BenchRow) float64 { return r.ChangeP50Ms }},
+	{"Change applied, p99", "ms", func(r run.BenchRow) float64 { return r.ChangeP99Ms }},
+	{"Memory (RSS)", "MB", func(r run.BenchRow) float64 { return r.RSSMB }},
+	{"CPU", "s", func(r run.BenchRow) float64 { return r.CPUSeconds }},
+	{"Rules", "rules", func(r run.BenchRow) float64 { return float64(r.Rules) }},
+}
+
+func bench(b *run.Bench) *benchView {
+	var series, scales []string
+	for _, r := range b.Rows {
+		if !contains(series, r.Series()) {
+			series = append(series, r.Series())
+		}
+		if !contains(scales, r.Scale()) {
+			scales = append(scales, r.Scale())
+		}
+	}
+	v := &benchView{Head: []string{"mode", "backend", "proxier", "scale", "first sync s", "change p50 ms", "change p99 ms", "RSS MB", "CPU s", "rules"}}
+	cols := &colors{}
+	for i, m := range benchMetrics {
+		bc := barChart{ID: fmt.Sprintf("bench-%d", i), Unit: m.unit, Groups: scales, Series: series, SeriesCols: cols}
+		for _, s := range series {
+			row := make([]float64, len(scales))
+			for g := range row {
+				row[g] = math.NaN()
+			}
+			for _, r := range b.Rows {
+				if r.Series() == s {
+					row[indexOf(scales, r.Scale())] = m.get(r)
+				}
+			}
+			bc.Values = append(bc.Values, row)
+		}
+		v.Charts = append(v.Charts, benchChart{Title: m.title, Chart: bc.svg()})
+	}
+	for _, r := range b.Rows {
+		v.Rows = append(v.Rows, []string{r.Mode, r.Backend, r.Proxier, r.Scale(),
+			compare.Num(r.FirstSyncSeconds), compare.Num(r.ChangeP50Ms), compare.Num(r.ChangeP99Ms),
+			compare.Num(r.RSSMB), compare.Num(r.CPUSeconds), fmt.Sprint(r.Rules)})
+	}
+	return v
+}
+
+func contains(list []string, s string) bool { return indexOf(list, s) >= 0 }
+
+func indexOf(list []string, s string) int {
+	for i, v := range list {
+		if v == s {
+			return i
+		}
+	}
+	return -1
+}
+
+// duration prints what a person reads: 850ms, 4.2s, 16m12s.
+func duration(d time.Duration) string {
+	switch {
+	case d <= 0:
+		return "0s"
+	case d < time.Millisecond:
+		return d.Round(time.Microsecond).String()
+	case d < time.Second:
+		return d.Round(time.Millisecond).String()
+	case d < time.Minute:
+		return d.Round(100 * time.Millisecond).String()
+	}
+	return d.Round(time.Second).String()
+}

@@ -12,6 +12,7 @@ packages=(
   iproute2      # ip netns, veth
   procps        # sysctl
   kmod          # modinfo/modprobe used by preflight checks
+  chromium      # the report's browser test loads report.html headless
 )
 
 missing=()

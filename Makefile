@@ -8,7 +8,7 @@ TESTFLAGS ?=
 # only when it is truly missing.
 PKGS  ?= ./...
 
-.PHONY: help build test unit lint bench deps e2e clean
+.PHONY: help build test unit lint bench deps e2e clean cluster-up cluster-down
 
 help:
 	@echo "make build   build the proxier into $(BIN)/"
@@ -16,6 +16,8 @@ help:
 	@echo "make lint    gofmt + go vet"
 	@echo "make bench   proxier benchmarks (render and real-kernel apply)"
 	@echo "make e2e     the conformance suite on the local provider (MODE=iptables|nftables|ipvs|all)"
+	@echo "make cluster-up   a local cluster (NAME=proxyproof NODES=3 MODE=iptables|nftables|ipvs or NODE_MODES=m1,m2 PROXIER=ours|kube-proxy|PATH)"
+	@echo "make cluster-down remove it (NAME=...)"
 
 # Everything the tests need, each step cached and quick when done already:
 # Debian packages, the kernel VM image (IPVS), the pinned control plane.
@@ -38,9 +40,53 @@ BENCH ?= .
 bench: deps
 	$(GO) test -run '^$$' -bench '$(BENCH)' -benchmem -timeout 60m ./proxier/...
 
+# Ours vs upstream kube-proxy side by side (suites/bench; needs root):
+# same apiserver and objects, a fresh node namespace per proxier and mode,
+# figures read from the kernel. Prints the table; bench.json in the run dir.
+# SCALE=200x5 is the quick path; BENCH_FLAGS e.g. --changes 100 --timeout 300s.
+SCALE       ?= 2000x5,10000x10
+BENCH_MODES ?= iptables/nft,iptables/legacy,nftables,ipvs
+BENCH_FLAGS ?=
+.PHONY: bench-compare
+bench-compare: build
+	@hack/controlplane/build.sh >/dev/null
+	@$(GO) build -o $(BIN)/bench ./suites/bench/cmd/bench
+	$(BIN)/bench --scale '$(SCALE)' --modes '$(BENCH_MODES)' --ours $(BIN)/proxier $(BENCH_FLAGS)
+
 e2e:
 	@echo "make e2e: the conformance suite (suites/) has not landed yet; see README.md 'Status'." >&2
 	@exit 2
 
 clean:
 	rm -rf _output
+
+# The local cluster (clusters/local): network-namespace nodes on this
+# machine, kept running after `make` returns; needs root.
+NAME       ?= proxyproof
+NODES      ?= 3
+MODE       ?= iptables
+NODE_MODES ?=
+PROXIER    ?= ours
+
+cluster-up:
+	@hack/controlplane/build.sh >/dev/null
+	@$(GO) build -o $(BIN)/localcluster ./clusters/local/cmd/localcluster
+	@$(BIN)/localcluster up --name '$(NAME)' --nodes '$(NODES)' --mode '$(MODE)' $(if $(NODE_MODES),--node-modes '$(NODE_MODES)') --proxier '$(PROXIER)'
+
+cluster-down:
+	@$(GO) build -o $(BIN)/localcluster ./clusters/local/cmd/localcluster
+	@$(BIN)/localcluster down --name '$(NAME)'
+
+# The report of a suite run directory (reports/): report.html, junit.xml and
+# bundle.tar.gz written into RUN; `make report-compare A=<run> B=<run>` writes
+# OUT (default A/compare.html) with the specs that flipped and figures that moved.
+.PHONY: report report-compare
+RUN ?=
+OUT ?=
+report:
+	@test -n '$(RUN)' || { echo "make report RUN=<run directory>" >&2; exit 2; }
+	@$(GO) run ./reports/cmd/report $(if $(OUT),--out '$(OUT)') '$(RUN)'
+
+report-compare:
+	@test -n '$(A)' -a -n '$(B)' || { echo "make report-compare A=<run dir> B=<run dir> [OUT=file.html]" >&2; exit 2; }
+	@$(GO) run ./reports/cmd/report compare --out '$(or $(OUT),$(A)/compare.html)' '$(A)' '$(B)'

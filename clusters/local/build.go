@@ -1,0 +1,83 @@
+package local
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"k8s.io/klog/v2"
+)
+
+const modulePath = "github.com/proxyproof/proxyproof"
+
+// Programs the cluster builds from the checkout into <state>/bin.
+var programs = []struct{ name, pkg string }{
+	{"proxier", "./proxier/cmd/proxier"},
+	{"local-node", "./clusters/local/cmd/local-node"},
+	{"netserver", "./clusters/local/cmd/netserver"},
+	// localcluster itself: the forwarder and the in-pod probe client.
+	{"localcluster", "./clusters/local/cmd/localcluster"},
+}
+
+// findSourceDir walks up from the working directory to the proxyproof
+// module root.
+func findSourceDir() (string, error) {
+	dir, err := os.Getwd()
+	if err != nil {
+		return "", err
+	}
+	for {
+		b, err := os.ReadFile(filepath.Join(dir, "go.mod"))
+		if err == nil && bytes.HasPrefix(bytes.TrimSpace(b), []byte("module "+modulePath+"\n")) {
+			return dir, nil
+		}
+		parent := filepath.Dir(dir)
+		if parent == dir {
+			return "", fmt.Errorf("no %s checkout above the working directory; set Spec.SourceDir", modulePath)
+		}
+		dir = parent
+	}
+}
+
+// buildPrograms compiles the cluster's programs into binDir, statically
+// (CGO_ENABLED=0: they run in any namespace and the netserver can ship as
+// an image). With a warm build cache this is only the link steps.
+func buildPrograms(ctx context.Context, src, binDir string) error {
+	if err := os.MkdirAll(binDir, 0o755); err != nil {
+		return fmt.Errorf("bin dir %s: %w", binDir, err)
+	}
+	args := []string{"build", "-o", binDir + "/"}
+	for _, p := range programs {
+		args = append(args, p.pkg)
+	}
+	began := time.Now()
+	cmd := exec.CommandContext(ctx, goCommand(), args...)
+	cmd.Dir = src
+	cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		return fmt.Errorf("build cluster programs in %s (go %s): %w\n%s", src, strings.Join(args, " "), err, out)
+	}
+	klog.InfoS("Built cluster programs", "dir", binDir, "took", time.Since(began).Round(time.Millisecond))
+	return nil
+}
+
+// goCommand is $GO, else go from PATH, else the toolchain that is
+// running tests (GOROOT), so root's sanitised PATH still finds it.
+func goCommand() string {
+	if g := os.Getenv("GO"); g != "" {
+		return g
+	}
+	if g, err := exec.LookPath("go"); err == nil {
+		return g
+	}
+	if r := os.Getenv("GOROOT"); r != "" {
+		return filepath.Join(r, "bin", "go")
+	}
+	return "go"
+}

@@ -1,0 +1,180 @@
+package local
+
+import (
+	"context"
+	"errors"
+	"net/netip"
+	"os"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+)
+
+func TestAnIPVSNodeOnAKernelWithoutIPVSIsAClearErrorAndLeavesNothing(t *testing.T) {
+	if _, err := os.Stat(ipvsProcFile); err == nil {
+		t.Skipf("this kernel has ip_vs (%s exists): the error cannot happen here", ipvsProcFile)
+	}
+	name := testClusterName(t)
+	_, err := Create(context.Background(), Spec{Name: name, Nodes: []NodeSpec{{Mode: ModeIPTables}, {Mode: ModeIPVS}}})
+	if err == nil {
+		t.Fatal("Create succeeded with an ipvs node on a kernel without ip_vs")
+	}
+	for _, want := range []string{"node-2", "mode ipvs", "kernel VM", "not wire"} {
+		if !strings.Contains(err.Error(), want) {
+			t.Errorf("error %q does not mention %q", err, want)
+		}
+	}
+	if !errors.Is(err, ErrModeUnsupported) {
+		t.Errorf("error %v is not ErrModeUnsupported", err)
+	}
+	if left := leftovers(t, name); len(left) > 0 {
+		t.Errorf("left behind: %v", left)
+	}
+}
+
+func TestDestroyingAClusterThatDoesNotExistIsANoOp(t *testing.T) {
+	name := testClusterName(t)
+	if Exists(name) {
+		t.Fatalf("cluster %s exists before the test", name)
+	}
+	if err := Destroy(context.Background(), name); err != nil {
+		t.Errorf("Destroy of a missing cluster: %v", err)
+	}
+	if left := leftovers(t, name); len(left) > 0 {
+		t.Errorf("Destroy of a missing cluster made: %v", left)
+	}
+}
+
+// create makes a cluster for one test and destroys it at the end.
+func create(t *testing.T, spec Spec) *Cluster {
+	t.Helper()
+	if spec.Name == "" {
+		spec.Name = testClusterName(t)
+	}
+	cleanupCluster(t, spec.Name)
+	began := time.Now()
+	c, err := Create(context.Background(), spec)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rss, _ := c.MemoryRSS(context.Background())
+	t.Logf("cluster %s (%d nodes, proxier %s) up in %s, %d MiB RSS", c.Name(), len(c.Nodes()), c.Spec().Proxier,
+		time.Since(began).Round(100*time.Millisecond), rss>>20)
+	return c
+}
+
+func TestAClusterIsSealedRefusesItsNameTwiceAndLeavesNothing(t *testing.T) {
+	requireRoot(t)
+	ctx := context.Background()
+	before := rootSnapshot(t)
+	c := create(t, Spec{Nodes: []NodeSpec{{Mode: ModeIPTables}, {Mode: ModeNFTables}, {Mode: ModeIPTables}}})
+	name := c.Name()
+
+	t.Run("the host's root namespace is unchanged while it runs", func(t *testing.T) {
+		if after := rootSnapshot(t); after != before {
+			t.Errorf("root namespace changed:\nbefore:\n%s\nafter:\n%s", before, after)
+		}
+	})
+	t.Run("no namespace of the cluster routes anywhere but the underlay and the sink", func(t *testing.T) {
+		names, err := clusterNamespaces(name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, ns := range names {
+			out, err := inNS(t, ns, "ip", "-4", "route", "show", "table", "all")
+			if err != nil {
+				t.Fatalf("%s: %v: %s", ns, err, out)
+			}
+			for _, line := range strings.Split(strings.TrimSpace(out), "\n") {
+				if strings.HasPrefix(line, "default") && !strings.Contains(line, "via "+sinkIP) {
+					t.Errorf("namespace %s: default route %q does not point at the sink", ns, line)
+				}
+			}
+		}
+	})
+	t.Run("every node is Ready with its own podCIDR inside the cluster CIDR", func(t *testing.T) {
+		seen := map[string]bool{}
+		for _, n := range c.Nodes() {
+			p, err := netip.ParsePrefix(n.PodCIDR)
+			if err != nil || !netip.MustParsePrefix(ClusterCIDR).Contains(p.Addr()) || seen[n.PodCIDR] {
+				t.Errorf("node %s podCIDR %q", n.Name, n.PodCIDR)
+			}
+			seen[n.PodCIDR] = true
+		}
+	})
+	t.Run("a second Create with the same name is refused clearly", func(t *testing.T) {
+		_, err := Create(ctx, Spec{Name: name})
+		if !errors.Is(err, ErrAlreadyUp) || !strings.Contains(err.Error(), "cluster "+name+" is already up (since ") ||
+			!strings.Contains(err.Error(), "make cluster-down NAME="+name) {
+			t.Fatalf("second Create: %v", err)
+		}
+		if _, up := upSince(c.paths); !up {
+			t.Error("the refused Create took the running cluster down")
+		}
+	})
+	t.Run("Destroy leaves no process, namespace, file or root-namespace change", func(t *testing.T) {
+		var pids []int
+		for _, glob := range []string{filepath.Join(c.paths.pids(), "*.pid"), filepath.Join(c.paths.controlPlane(), "pids", "*.pid")} {
+			files, _ := filepath.Glob(glob)
+			for _, f := range files {
+				if pid, ok, _ := livePid(f); ok {
+					pids = append(pids, pid)
+				}
+			}
+		}
+		if len(pids) < 4+2*len(c.Nodes()) {
+			t.Errorf("only %d live processes in pid files before Destroy", len(pids))
+		}
+		if err := Destroy(ctx, name); err != nil {
+			t.Fatal(err)
+		}
+		for _, p := range pids {
+			if alive(p) {
+				t.Errorf("process %d still runs", p)
+			}
+		}
+		if left := leftovers(t, name); len(left) > 0 {
+			t.Errorf("left behind: %v", left)
+		}
+		if after := rootSnapshot(t); after != before {
+			t.Errorf("root namespace changed:\nbefore:\n%s\nafter:\n%s", before, after)
+		}
+	})
+}
+
+func TestACrashedRunIsCleanedByTheNextCreate(t *testing.T) {
+	requireRoot(t)
+	ctx := context.Background()
+	c := create(t, Spec{Nodes: []NodeSpec{{}}})
+	// kill -9 everything, leave the state and namespaces: a crash.
+	var killed []int
+	for _, glob := range []string{filepath.Join(c.paths.pids(), "*.pid"), filepath.Join(c.paths.controlPlane(), "pids", "*.pid")} {
+		files, _ := filepath.Glob(glob)
+		for _, f := range files {
+			if pid, ok, _ := livePid(f); ok {
+				_ = syscall.Kill(pid, syscall.SIGKILL)
+				killed = append(killed, pid)
+			}
+		}
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for anyAlive(killed) && time.Now().Before(deadline) {
+		time.Sleep(50 * time.Millisecond)
+	}
+	if len(leftovers(t, c.Name())) == 0 {
+		t.Fatal("the simulated crash left nothing to clean")
+	}
+	c2, err := Create(ctx, Spec{Name: c.Name(), Nodes: []NodeSpec{{}}})
+	if err != nil {
+		t.Fatalf("Create after a crash: %v", err)
+	}
+	client, err := c2.Client()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := client.Discovery().ServerVersion(); err != nil {
+		t.Errorf("the recreated cluster's apiserver: %v", err)
+	}
+}

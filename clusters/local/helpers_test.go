@@ -1,0 +1,77 @@
+package local
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"os/exec"
+	"strings"
+	"sync/atomic"
+	"testing"
+)
+
+func requireRoot(t *testing.T) {
+	t.Helper()
+	if os.Geteuid() != 0 {
+		t.Skip("needs root: creates network namespaces")
+	}
+}
+
+var testSeq atomic.Int32
+
+// testClusterName is unique per test in this process and across
+// concurrent test processes (the pid), and at most 10 characters.
+func testClusterName(t *testing.T) string {
+	t.Helper()
+	return fmt.Sprintf("t%d-%d", os.Getpid()%100000, testSeq.Add(1))
+}
+
+// rootSnapshot is the host root namespace's links and routes, the state
+// the sealed invariant says the cluster never touches.
+func rootSnapshot(t *testing.T) string {
+	t.Helper()
+	var b strings.Builder
+	for _, args := range [][]string{
+		{"-o", "link", "show"},
+		{"-4", "route", "show", "table", "all"},
+		{"-6", "route", "show", "table", "all"},
+	} {
+		out, err := exec.Command("ip", args...).CombinedOutput()
+		if err != nil {
+			t.Fatalf("ip %v: %v: %s", args, err, out)
+		}
+		b.Write(out)
+	}
+	return b.String()
+}
+
+// inNS runs a command in namespace ns and returns its output.
+func inNS(t *testing.T, ns string, args ...string) (string, error) {
+	t.Helper()
+	out, err := exec.Command("ip", append([]string{"netns", "exec", ns}, args...)...).CombinedOutput()
+	return string(out), err
+}
+
+func leftovers(t *testing.T, name string) []string {
+	t.Helper()
+	var left []string
+	ns, err := clusterNamespaces(name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, n := range ns {
+		left = append(left, "namespace "+n)
+	}
+	if _, err := os.Stat(StateDir(name)); err == nil {
+		left = append(left, "state dir "+StateDir(name))
+	}
+	return left
+}
+
+func cleanupCluster(t *testing.T, name string) {
+	t.Cleanup(func() {
+		if err := destroy(context.Background(), name, paths{StateDir(name)}); err != nil {
+			t.Errorf("cleanup: %v", err)
+		}
+	})
+}

@@ -1,0 +1,105 @@
+// Command netprobe is the suites' client inside pods and nodes (the local
+// provider runs host programs in their network namespaces; there is no
+// curl there). It tells a refusal from a timeout, which Service specs need.
+//
+//	netprobe [-timeout 2s] http URL    prints the body
+//	netprobe [-timeout 2s] udp IP:PORT prints the datagram answered
+//	netprobe [-timeout 2s] tcp IP:PORT connects and closes
+//
+// On failure it prints "<refused|timeout|unreachable|error> <ms> <error>"
+// and exits 1.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"syscall"
+	"time"
+)
+
+func main() {
+	timeout := flag.Duration("timeout", 2*time.Second, "give up after this long")
+	flag.Parse()
+	if flag.NArg() != 2 {
+		fmt.Fprintln(os.Stderr, "usage: netprobe [-timeout D] http URL | udp IP:PORT | tcp IP:PORT")
+		os.Exit(2)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), *timeout)
+	defer cancel()
+	began := time.Now()
+	out, err := probe(ctx, flag.Arg(0), flag.Arg(1), *timeout)
+	if err != nil {
+		fmt.Printf("%s %.1f %v\n", class(err), float64(time.Since(began).Microseconds())/1000, err)
+		os.Exit(1)
+	}
+	os.Stdout.Write(out)
+}
+
+func probe(ctx context.Context, kind, target string, timeout time.Duration) ([]byte, error) {
+	switch kind {
+	case "http":
+		req, err := http.NewRequestWithContext(ctx, http.MethodGet, target, nil)
+		if err != nil {
+			return nil, err
+		}
+		resp, err := (&http.Client{Transport: &http.Transport{DisableKeepAlives: true}}).Do(req)
+		if err != nil {
+			return nil, err
+		}
+		defer resp.Body.Close()
+		body, err := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
+		if err != nil {
+			return nil, err
+		}
+		if resp.StatusCode/100 != 2 {
+			return body, fmt.Errorf("GET %s: %s", target, resp.Status)
+		}
+		return body, nil
+	case "tcp":
+		var d net.Dialer
+		conn, err := d.DialContext(ctx, "tcp", target)
+		if err != nil {
+			return nil, err
+		}
+		conn.Close()
+		return []byte("connected\n"), nil
+	case "udp":
+		var d net.Dialer
+		conn, err := d.DialContext(ctx, "udp", target)
+		if err != nil {
+			return nil, err
+		}
+		defer conn.Close()
+		_ = conn.SetDeadline(time.Now().Add(timeout))
+		if _, err := conn.Write([]byte("netprobe\n")); err != nil {
+			return nil, err
+		}
+		buf := make([]byte, 2048)
+		n, err := conn.Read(buf)
+		if err != nil {
+			return nil, err
+		}
+		return buf[:n], nil
+	}
+	return nil, fmt.Errorf("unknown probe %q: want http, udp or tcp", kind)
+}
+
+// class names the failure the way a Service spec asserts on it.
+func class(err error) string {
+	var ne net.Error
+	switch {
+	case errors.Is(err, syscall.ECONNREFUSED):
+		return "refused"
+	case errors.Is(err, syscall.EHOSTUNREACH), errors.Is(err, syscall.ENETUNREACH):
+		return "unreachable"
+	case errors.Is(err, context.DeadlineExceeded), errors.As(err, &ne) && ne.Timeout():
+		return "timeout"
+	}
+	return "error"
+}

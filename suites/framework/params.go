@@ -1,0 +1,72 @@
+package framework
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+	"strconv"
+
+	"github.com/proxyproof/proxyproof/clusters/local"
+)
+
+// Environment variables make e2e sets for one mode's run of a suite.
+const (
+	EnvMode    = "MODE"    // iptables | nftables | ipvs
+	EnvProxier = "PROXIER" // ours | kube-proxy | a path
+	EnvNodes   = "NODES"   // node count, default 2
+	EnvKeep    = "KEEP"    // 1 keeps the cluster after the suite
+	EnvRunDir  = "RUN_DIR" // the run directory (reports/doc.go)
+)
+
+// Params are one mode's run parameters.
+type Params struct {
+	Mode    string
+	Proxier string
+	Nodes   int
+	Keep    bool
+	// RunDir is the run directory; ModeDir is RunDir/<Mode>.
+	RunDir string
+}
+
+// ModeDir is where this mode's ginkgo.json, dumps and environment go.
+func (p Params) ModeDir() string { return filepath.Join(p.RunDir, p.Mode) }
+
+// ParamsFromEnv reads Params with lookup (os.LookupEnv in the suite).
+// MODE and RUN_DIR are required: without them the suite was not started by
+// make e2e and must not bring up a cluster.
+func ParamsFromEnv(lookup func(string) (string, bool)) (Params, error) {
+	get := func(k string) string { v, _ := lookup(k); return v }
+	p := Params{Mode: get(EnvMode), Proxier: get(EnvProxier), RunDir: get(EnvRunDir), Nodes: 2}
+	switch p.Mode {
+	case local.ModeIPTables, local.ModeNFTables, local.ModeIPVS:
+	case "":
+		return p, fmt.Errorf("%s is not set (make e2e sets it)", EnvMode)
+	default:
+		return p, fmt.Errorf("%s=%q: want %s, %s or %s", EnvMode, p.Mode, local.ModeIPTables, local.ModeNFTables, local.ModeIPVS)
+	}
+	if p.RunDir == "" {
+		return p, fmt.Errorf("%s is not set (make e2e sets it)", EnvRunDir)
+	}
+	if p.Proxier == "" {
+		p.Proxier = local.ProxierOurs
+	}
+	if s := get(EnvNodes); s != "" {
+		n, err := strconv.Atoi(s)
+		if err != nil || n < 2 {
+			// One node cannot show a Service reaching a remote backend.
+			return p, fmt.Errorf("%s=%q: want a number of nodes >= 2", EnvNodes, s)
+		}
+		p.Nodes = n
+	}
+	switch k := get(EnvKeep); k {
+	case "", "0", "false":
+	case "1", "true":
+		p.Keep = true
+	default:
+		return p, fmt.Errorf("%s=%q: want 1 or 0", EnvKeep, k)
+	}
+	return p, nil
+}
+
+// ParamsFromOS is ParamsFromEnv on the process environment.
+func ParamsFromOS() (Params, error) { return ParamsFromEnv(os.LookupEnv) }

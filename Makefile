@@ -8,7 +8,7 @@ TESTFLAGS ?=
 # only when it is truly missing.
 PKGS  ?= ./...
 
-.PHONY: help build test unit lint bench deps e2e clean cluster-up cluster-down
+.PHONY: help build test unit lint bench deps e2e e2e-smoke clean cluster-up cluster-down
 
 help:
 	@echo "make build   build the proxier into $(BIN)/"
@@ -31,6 +31,12 @@ build:
 
 test: deps
 	$(GO) test $(TESTFLAGS) -count=1 -timeout 30m $(PKGS)
+	$(MAKE) e2e-smoke
+
+# The smoke subset of the conformance suite `make test` runs: the ClusterIP
+# specs on fresh local clusters, every mode the local provider runs.
+e2e-smoke:
+	$(MAKE) e2e MODE=all PROXIER=ours ARGS='--label-filter=feature:clusterip'
 
 lint:
 	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt would change:"; echo "$$out"; exit 1; fi

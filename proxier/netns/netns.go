@@ -23,26 +23,42 @@ func Cmd(ns, name string, args ...string) *exec.Cmd {
 
 // Do runs fn on an OS thread switched into namespace ns, so sockets and
 // netlink handles fn opens belong to ns. ns == "" runs fn as is.
+//
+// The thread is switched back afterwards and returned to the scheduler;
+// only if that fails does it stay locked and exit with the goroutine. A
+// thread must not die casually: a child started from it with Pdeathsig
+// (the control plane's components) is killed when it does.
 func Do(ns string, fn func() error) error {
 	if ns == "" {
 		return fn()
 	}
 	errc := make(chan error, 1)
 	go func() {
-		// The thread is never returned to the scheduler pool after a
-		// namespace switch: it exits with the goroutine (no Unlock).
 		runtime.LockOSThread()
+		orig, err := netns.Get()
+		if err != nil {
+			runtime.UnlockOSThread()
+			errc <- fmt.Errorf("current network namespace: %w", err)
+			return
+		}
+		defer orig.Close()
 		target, err := netns.GetFromName(ns)
 		if err != nil {
+			runtime.UnlockOSThread()
 			errc <- fmt.Errorf("network namespace %q: %w", ns, err)
 			return
 		}
 		defer target.Close()
 		if err := netns.Set(target); err != nil {
+			runtime.UnlockOSThread()
 			errc <- fmt.Errorf("enter network namespace %q: %w", ns, err)
 			return
 		}
-		errc <- fn()
+		err = fn()
+		if netns.Set(orig) == nil {
+			runtime.UnlockOSThread()
+		} // else: the thread stays locked in ns and exits with this goroutine
+		errc <- err
 	}()
 	return <-errc
 }

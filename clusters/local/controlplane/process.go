@@ -45,9 +45,10 @@ func startProcess(dir, name, bin string, args []string, outlive bool) (*process,
 	// stops the components in order, not all of them at once.
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 	if !outlive {
-		// Linux sends it when the forking thread exits: fine here, since
-		// Go only ends threads a goroutine locked and left (netns.Do); do
-		// not call Start from inside such a goroutine.
+		// Linux sends it when the forking thread exits. Go ends a thread
+		// only when a goroutine leaves it locked; netns.Do hands its
+		// threads back, so do not lock threads and exit elsewhere in a
+		// process that starts a control plane without OutliveCaller.
 		cmd.SysProcAttr.Pdeathsig = syscall.SIGKILL
 	}
 	fmt.Fprintf(logFile, "# %s %s\n", bin, strings.Join(args, " "))

@@ -293,7 +293,7 @@ func (c *Cluster) waitNodesReady(ctx context.Context, client kubernetes.Interfac
 		case <-ctx.Done():
 			var errs []error
 			for name, why := range pending {
-				errs = append(errs, fmt.Errorf("node %s: %s; agent log %s:\n%s", name, why, agents[name].log, tail(agents[name].log, 10)))
+				errs = append(errs, fmt.Errorf("node %s: %s; agent log %s:\n%s", name, why, agents[name].log, controlplane.Tail(agents[name].log, 10)))
 			}
 			return fmt.Errorf("nodes not ready: %w", errors.Join(append([]error{context.Cause(ctx)}, errs...)...))
 		case <-time.After(250 * time.Millisecond):

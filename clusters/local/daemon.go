@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
-	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -12,6 +11,8 @@ import (
 	"strings"
 	"syscall"
 	"time"
+
+	"github.com/proxyproof/proxyproof/clusters/local/controlplane"
 
 	"k8s.io/klog/v2"
 )
@@ -114,7 +115,7 @@ func (d *daemon) failure(format string, args ...any) error {
 	if d.exited() {
 		msg += " (it exited)"
 	}
-	return fmt.Errorf("%s: %s; last lines of %s:\n%s", d.role, msg, d.log, tail(d.log, 20))
+	return fmt.Errorf("%s: %s; last lines of %s:\n%s", d.role, msg, d.log, controlplane.Tail(d.log, 20))
 }
 
 // stopPidFiles stops the processes of the pid files matching glob, all
@@ -219,23 +220,4 @@ func alive(pid int) bool {
 	// Field 3, after "(comm)", is the state; Z is a zombie awaiting reaping.
 	i := bytes.LastIndexByte(b, ')')
 	return i < 0 || i+2 >= len(b) || b[i+2] != 'Z'
-}
-
-// tail returns the last n lines of a file (at most 8 KiB of it).
-func tail(path string, n int) string {
-	f, err := os.Open(path)
-	if err != nil {
-		return fmt.Sprintf("(cannot read log: %v)", err)
-	}
-	defer f.Close()
-	const max = 8 << 10
-	if fi, err := f.Stat(); err == nil && fi.Size() > max {
-		_, _ = f.Seek(-max, io.SeekEnd)
-	}
-	b, _ := io.ReadAll(f)
-	lines := bytes.Split(bytes.TrimRight(b, "\n"), []byte("\n"))
-	if len(lines) > n {
-		lines = lines[len(lines)-n:]
-	}
-	return string(bytes.Join(lines, []byte("\n")))
 }

@@ -8,6 +8,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/proxyproof/proxyproof/clusters/local/controlplane"
+
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -172,7 +174,7 @@ func waitPodsRunningApart(ctx context.Context, t *testing.T, c *Cluster, client 
 		case <-ctx.Done():
 			var logs strings.Builder
 			for _, node := range c.Nodes() {
-				fmt.Fprintf(&logs, "--- %s agent log:\n%s\n", node.Name, tail(c.paths.nodeDir(node.Name)+"/agent.log", 10))
+				fmt.Fprintf(&logs, "--- %s agent log:\n%s\n", node.Name, controlplane.Tail(c.paths.nodeDir(node.Name)+"/agent.log", 10))
 			}
 			t.Fatalf("pods not Running on %d nodes: %s\n%s", n, why, logs.String())
 		case <-time.After(250 * time.Millisecond):

@@ -11,6 +11,8 @@ import (
 
 	"github.com/vishvananda/netlink"
 	"k8s.io/apimachinery/pkg/types"
+
+	"github.com/proxyproof/proxyproof/proxier/netns"
 )
 
 // PodNetns names the network namespace of pod uid: prefix plus the first
@@ -47,7 +49,7 @@ func (a *Agent) setupSandbox(sb sandbox, ip netip.Addr) (err error) {
 	if out, err := exec.Command("ip", "netns", "add", sb.Netns).CombinedOutput(); err != nil {
 		return fmt.Errorf("ip netns add %s: %w: %s", sb.Netns, err, strings.TrimSpace(string(out)))
 	}
-	podNs, err := nsHandle(sb.Netns)
+	podNs, err := netns.Handle(sb.Netns)
 	if err != nil {
 		return err
 	}

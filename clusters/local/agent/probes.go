@@ -12,6 +12,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/proxyproof/proxyproof/proxier/netns"
+
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/util/intstr"
 	"k8s.io/klog/v2"
@@ -231,7 +233,7 @@ func resolvePort(p intstr.IntOrString, spec *corev1.Container) (int, error) {
 // come from.
 func (a *Agent) dial(ctx context.Context, network, addr string) (net.Conn, error) {
 	var conn net.Conn
-	err := inNetns(a.cfg.Netns, func() error {
+	err := netns.Do(a.cfg.Netns, func() error {
 		var d net.Dialer
 		var err error
 		conn, err = d.DialContext(ctx, network, addr)

@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/proxyproof/proxyproof/clusters/local/controlplane"
+	"github.com/proxyproof/proxyproof/proxier/netns"
 )
 
 // topology is a miniature of what the lifecycle builds: an underlay bridge
@@ -134,7 +135,7 @@ func httpGetIn(ns, url string) (int, string, error) {
 			DisableKeepAlives: true,
 			DialContext: func(ctx context.Context, network, addr string) (net.Conn, error) {
 				var c net.Conn
-				err := inNetns(ns, func() error {
+				err := netns.Do(ns, func() error {
 					var d net.Dialer
 					var err error
 					c, err = d.DialContext(ctx, network, addr)

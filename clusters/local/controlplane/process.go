@@ -114,11 +114,12 @@ func (p *process) failure(format string, args ...any) error {
 	if done, err := p.exited(); done {
 		msg += fmt.Sprintf(" (exited: %v)", err)
 	}
-	return fmt.Errorf("%s: %s; last lines of %s:\n%s", p.name, msg, p.log, tail(p.log, 25))
+	return fmt.Errorf("%s: %s; last lines of %s:\n%s", p.name, msg, p.log, Tail(p.log, 25))
 }
 
-// tail returns the last n lines of a file (at most 8 KiB of it).
-func tail(path string, n int) string {
+// Tail returns the last n lines of a file (at most 8 KiB of it), for
+// errors that show why a component failed.
+func Tail(path string, n int) string {
 	f, err := os.Open(path)
 	if err != nil {
 		return fmt.Sprintf("(cannot read log: %v)", err)

@@ -1,0 +1,6 @@
+// Package bench measures our proxier side by side with upstream kube-proxy:
+// the same API server and objects, each proxier in a fresh node network
+// namespace per mode, every figure read from the kernel from outside the
+// proxier. It must never touch the host's root network namespace: the
+// apiserver is reached through a forwarder it opens inside the node namespace.
+package bench

@@ -1,0 +1,255 @@
+package bench
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"encoding/base32"
+	"encoding/json"
+	"fmt"
+	"net/netip"
+	"os/exec"
+	"regexp"
+	"strconv"
+	"strings"
+)
+
+// kernel reads one node namespace's programmed state, from outside the
+// proxier, with the node's own tools. Every read is exact: a Service or
+// endpoint counts only when its rule or element is in the kernel.
+type kernel interface {
+	// services maps each programmed ClusterIP (port 80/tcp) to the chain
+	// its traffic jumps to.
+	services(ctx context.Context) (map[string]string, error)
+	// endpoints lists the endpoint tokens in one service chain (see token).
+	endpoints(ctx context.Context, chain string) (map[string]bool, error)
+	// token names endpoint ip of s as it appears in s's chain.
+	token(s *service, ip string) string
+	// counts are the rules and set/map elements the proxier owns.
+	counts(ctx context.Context) (rules, elements int, err error)
+	// close releases namespace handles and sockets.
+	close()
+}
+
+func newKernel(c Case, node, pathDir string) (kernel, error) {
+	switch c.Mode {
+	case "iptables":
+		return &iptablesKernel{ns: node, path: pathDir, legacy: c.Backend == "legacy"}, nil
+	case "nftables":
+		return &nftKernel{ns: node}, nil
+	}
+	return nil, fmt.Errorf("mode %s: no kernel probe", c)
+}
+
+// exe runs a tool in namespace ns with dir first in PATH.
+func exe(ctx context.Context, ns, dir string, name string, args ...string) ([]byte, error) {
+	cmd := exec.CommandContext(ctx, "ip", append([]string{"netns", "exec", ns, name}, args...)...)
+	cmd.Env = withPath(dir)
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	out, err := cmd.Output()
+	if err != nil {
+		return out, fmt.Errorf("%s %s in %s: %w: %s", name, strings.Join(args, " "), ns, err, strings.TrimSpace(stderr.String()))
+	}
+	return out, nil
+}
+
+// iptablesKernel reads the nat table. On the legacy backend it reads the
+// kernel's rule blob itself (legacyNAT); on nft, `iptables -S CHAIN` reads
+// one chain (iptables-nft fetches only that chain).
+type iptablesKernel struct {
+	ns, path string
+	legacy   bool
+	nat      *legacyNAT // legacy only, opened on first use
+}
+
+func (k *iptablesKernel) close() {
+	if k.nat != nil {
+		k.nat.close()
+	}
+}
+
+var serviceRule = regexp.MustCompile(`^-A KUBE-SERVICES -d (\d+\.\d+\.\d+\.\d+)/32 .*--dport 80 -j (KUBE-SVC-\S+)`)
+
+func (k *iptablesKernel) legacyChains() (map[string][]jump, error) {
+	if k.nat == nil {
+		nat, err := openLegacyNAT(k.ns)
+		if err != nil {
+			return nil, err
+		}
+		k.nat = nat
+	}
+	return k.nat.chains()
+}
+
+func (k *iptablesKernel) chain(ctx context.Context, chain string) ([]string, error) {
+	out, err := exe(ctx, k.ns, k.path, "iptables", "-t", "nat", "-S", chain)
+	if err != nil && strings.Contains(err.Error(), "No chain") {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	prefix := "-A " + chain + " "
+	var lines []string
+	for _, l := range strings.Split(string(out), "\n") {
+		if strings.HasPrefix(l, prefix) {
+			lines = append(lines, l)
+		}
+	}
+	return lines, nil
+}
+
+func (k *iptablesKernel) services(ctx context.Context) (map[string]string, error) {
+	out := map[string]string{}
+	if k.legacy {
+		chains, err := k.legacyChains()
+		if err != nil {
+			return nil, err
+		}
+		for _, j := range chains["KUBE-SERVICES"] {
+			if strings.HasPrefix(j.to, "KUBE-SVC-") {
+				out[netip.AddrFrom4(j.dst).String()] = j.to
+			}
+		}
+		return out, nil
+	}
+	lines, err := k.chain(ctx, "KUBE-SERVICES")
+	if err != nil {
+		return nil, err
+	}
+	for _, l := range lines {
+		if m := serviceRule.FindStringSubmatch(l); m != nil {
+			out[m[1]] = m[2]
+		}
+	}
+	return out, nil
+}
+
+func (k *iptablesKernel) endpoints(ctx context.Context, chain string) (map[string]bool, error) {
+	out := map[string]bool{}
+	if k.legacy {
+		chains, err := k.legacyChains()
+		if err != nil {
+			return nil, err
+		}
+		for _, j := range chains[chain] {
+			if strings.HasPrefix(j.to, "KUBE-SEP-") {
+				out[j.to] = true
+			}
+		}
+		return out, nil
+	}
+	lines, err := k.chain(ctx, chain)
+	if err != nil {
+		return nil, err
+	}
+	for _, l := range lines {
+		if i := strings.Index(l, "-j KUBE-SEP-"); i >= 0 {
+			out[strings.TrimSpace(l[i+3:])] = true
+		}
+	}
+	return out, nil
+}
+
+// token is the KUBE-SEP chain name, hashed as upstream does: comments,
+// which carry the address, are dropped above 1000 endpoints.
+func (k *iptablesKernel) token(s *service, ip string) string {
+	hash := sha256.Sum256([]byte(s.portName() + "tcp" + ip + ":" + strconv.Itoa(endpointPort)))
+	return "KUBE-SEP-" + base32.StdEncoding.EncodeToString(hash[:])[:16]
+}
+
+func (k *iptablesKernel) counts(ctx context.Context) (int, int, error) {
+	out, err := exe(ctx, k.ns, k.path, "iptables-save")
+	if err != nil {
+		return 0, 0, err
+	}
+	return bytes.Count(out, []byte("\n-A ")), 0, nil
+}
+
+// nftKernel reads table ip kube-proxy, the name upstream and ours share.
+type nftKernel struct {
+	ns    string
+	chain *nftChain // opened on first use
+}
+
+func (k *nftKernel) close() {
+	if k.chain != nil {
+		k.chain.close()
+	}
+}
+
+var serviceElement = regexp.MustCompile(`(\d+\.\d+\.\d+\.\d+) \. tcp \. 80 : goto ([^\s,}]+)`)
+
+func (k *nftKernel) services(ctx context.Context) (map[string]string, error) {
+	out, err := exe(ctx, k.ns, "", "nft", "list", "map", "ip", "kube-proxy", "service-ips")
+	if err != nil {
+		if strings.Contains(err.Error(), "No such file") {
+			return nil, nil
+		}
+		return nil, err
+	}
+	m := map[string]string{}
+	for _, e := range serviceElement.FindAllStringSubmatch(string(out), -1) {
+		m[e[1]] = e[2]
+	}
+	return m, nil
+}
+
+func (k *nftKernel) endpoints(_ context.Context, chain string) (map[string]bool, error) {
+	if k.chain == nil {
+		c, err := openNFTChain(k.ns)
+		if err != nil {
+			return nil, err
+		}
+		k.chain = c
+	}
+	jumps, err := k.chain.jumps(chain)
+	if err != nil {
+		return nil, err
+	}
+	m := map[string]bool{}
+	for _, j := range jumps {
+		// endpoint-HASH-ns/name/tcp/port__IP/PORT: the address is the tail.
+		if _, tail, ok := strings.Cut(j, "__"); ok && strings.HasPrefix(j, "endpoint-") {
+			m[tail] = true
+		}
+	}
+	return m, nil
+}
+
+func (k *nftKernel) token(_ *service, ip string) string {
+	return ip + "/" + strconv.Itoa(endpointPort)
+}
+
+func (k *nftKernel) counts(ctx context.Context) (int, int, error) {
+	out, err := exe(ctx, k.ns, "", "nft", "-j", "list", "table", "ip", "kube-proxy")
+	if err != nil {
+		return 0, 0, err
+	}
+	var doc struct {
+		Nftables []map[string]json.RawMessage `json:"nftables"`
+	}
+	if err := json.Unmarshal(out, &doc); err != nil {
+		return 0, 0, fmt.Errorf("nft -j list table ip kube-proxy: %w", err)
+	}
+	rules, elements := 0, 0
+	for _, obj := range doc.Nftables {
+		if _, ok := obj["rule"]; ok {
+			rules++
+		}
+		for _, kind := range []string{"set", "map"} {
+			raw, ok := obj[kind]
+			if !ok {
+				continue
+			}
+			var s struct {
+				Elem []json.RawMessage `json:"elem"`
+			}
+			if err := json.Unmarshal(raw, &s); err == nil {
+				elements += len(s.Elem)
+			}
+		}
+	}
+	return rules, elements, nil
+}

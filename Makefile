@@ -15,7 +15,10 @@ help:
 	@echo "make test    install test dependencies, then run every test (root: kernel tests included)"
 	@echo "make lint    gofmt + go vet"
 	@echo "make bench   proxier benchmarks (render and real-kernel apply)"
-	@echo "make e2e     the conformance suite on the local provider (MODE=iptables|nftables|ipvs|all)"
+	@echo "make e2e     the conformance suite on the local provider (MODE=iptables|nftables|all PROXIER=ours|kube-proxy|PATH)"
+	@echo "make e2e-smoke    the suite's ClusterIP specs on every mode (part of make test)"
+	@echo "make bench-compare ours vs upstream kube-proxy side by side (SCALE=2000x5; needs root)"
+	@echo "make report RUN=<dir> / make report-compare A=<dir> B=<dir>"
 	@echo "make cluster-up   a local cluster (NAME=proxyproof NODES=3 MODE=iptables|nftables|ipvs or NODE_MODES=m1,m2 PROXIER=ours|kube-proxy|PATH)"
 	@echo "make cluster-down remove it (NAME=...)"
 

@@ -10,6 +10,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/proxyproof/proxyproof/clusters/local/controlplane"
 )
 
 func TestAnIPVSNodeOnAKernelWithoutIPVSIsAClearErrorAndLeavesNothing(t *testing.T) {
@@ -131,7 +133,7 @@ func TestAClusterIsSealedRefusesItsNameTwiceAndLeavesNothing(t *testing.T) {
 			t.Fatal(err)
 		}
 		for _, p := range pids {
-			if alive(p) {
+			if controlplane.Alive(p) {
 				t.Errorf("process %d still runs", p)
 			}
 		}

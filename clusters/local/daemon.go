@@ -1,7 +1,6 @@
 package local
 
 import (
-	"bytes"
 	"errors"
 	"fmt"
 	"os"
@@ -164,7 +163,7 @@ func livePid(file string) (int, bool, error) {
 		return 0, false, fmt.Errorf("pid file %s: %w", file, err)
 	}
 	exe, err := os.Readlink(fmt.Sprintf("/proc/%d/exe", pid))
-	if err != nil || !alive(pid) {
+	if err != nil || !controlplane.Alive(pid) {
 		return pid, false, nil
 	}
 	exe = strings.TrimSuffix(exe, " (deleted)")
@@ -192,7 +191,7 @@ func killAll(pids []int, grace time.Duration) {
 		time.Sleep(50 * time.Millisecond)
 	}
 	for _, pid := range pids {
-		if alive(pid) {
+		if controlplane.Alive(pid) {
 			klog.InfoS("Cluster process ignored SIGTERM, killing it", "pid", pid, "grace", grace)
 			_ = syscall.Kill(pid, syscall.SIGKILL)
 		}
@@ -204,20 +203,9 @@ func killAll(pids []int, grace time.Duration) {
 
 func anyAlive(pids []int) bool {
 	for _, p := range pids {
-		if alive(p) {
+		if controlplane.Alive(p) {
 			return true
 		}
 	}
 	return false
-}
-
-// alive reports whether pid exists and is not a zombie.
-func alive(pid int) bool {
-	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
-	if err != nil {
-		return false
-	}
-	// Field 3, after "(comm)", is the state; Z is a zombie awaiting reaping.
-	i := bytes.LastIndexByte(b, ')')
-	return i < 0 || i+2 >= len(b) || b[i+2] != 'Z'
 }

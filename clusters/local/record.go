@@ -10,6 +10,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/proxyproof/proxyproof/clusters/local/controlplane"
+
 	"k8s.io/client-go/tools/clientcmd"
 )
 
@@ -76,7 +78,7 @@ func creatingPid(p paths) int {
 		return 0
 	}
 	pid, err := strconv.Atoi(strings.TrimSpace(string(b)))
-	if err != nil || pid == os.Getpid() || !alive(pid) {
+	if err != nil || pid == os.Getpid() || !controlplane.Alive(pid) {
 		return 0
 	}
 	return pid

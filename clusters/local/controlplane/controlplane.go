@@ -283,7 +283,7 @@ func running(pidFile string) bool {
 		return false
 	}
 	exe, err := os.Readlink(fmt.Sprintf("/proc/%d/exe", pid))
-	return err == nil && exe == bin && alive(pid)
+	return err == nil && exe == bin && Alive(pid)
 }
 
 // freePorts asks the kernel for five unused loopback ports. They are

@@ -247,7 +247,7 @@ func TestControlPlaneRunsServicesNodesAndDeploymentsThenStopsWithoutTrace(t *tes
 	}
 	t.Logf("stop took %s", time.Since(began).Round(10*time.Millisecond))
 	for _, c := range comps {
-		if alive(c.PID) {
+		if Alive(c.PID) {
 			t.Errorf("%s (pid %d) still runs after Stop", c.Name, c.PID)
 		}
 	}
@@ -357,7 +357,7 @@ func TestAControlPlaneThatOutlivesItsCallerIsStoppedThroughItsDir(t *testing.T) 
 		t.Fatalf("StopDir: %v", err)
 	}
 	for _, c := range cp.Components() {
-		if alive(c.PID) {
+		if Alive(c.PID) {
 			t.Errorf("%s (pid %d) still runs after StopDir", c.Name, c.PID)
 		}
 	}

@@ -181,20 +181,20 @@ func stopPidFile(file string, grace time.Duration) error {
 	}
 	_ = syscall.Kill(pid, syscall.SIGTERM)
 	deadline := time.Now().Add(grace)
-	for alive(pid) && time.Now().Before(deadline) {
+	for Alive(pid) && time.Now().Before(deadline) {
 		time.Sleep(50 * time.Millisecond)
 	}
-	if alive(pid) {
+	if Alive(pid) {
 		_ = syscall.Kill(pid, syscall.SIGKILL)
-		for alive(pid) {
+		for Alive(pid) {
 			time.Sleep(20 * time.Millisecond)
 		}
 	}
 	return os.Remove(file)
 }
 
-// alive reports whether pid exists and is not a zombie.
-func alive(pid int) bool {
+// Alive reports whether pid exists and is not a zombie.
+func Alive(pid int) bool {
 	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
 	if err != nil {
 		return false

@@ -5,6 +5,7 @@ import (
 	"net/netip"
 
 	"github.com/vishvananda/netlink"
+	"golang.org/x/sys/unix"
 
 	"github.com/proxyproof/proxyproof/proxier/netns"
 )
@@ -22,7 +23,9 @@ func NodeAddresses(netnsName string, cidrs []netip.Prefix) ([]netip.Addr, error)
 		return nil, err
 	}
 	defer nsh.Close()
-	h, err := netlink.NewHandleAt(nsh)
+	// Route family only: netlink.NewHandleAt without families also opens
+	// xfrm, which a kernel without xfrm_user (the kernel VM) refuses.
+	h, err := netlink.NewHandleAt(nsh, unix.NETLINK_ROUTE)
 	if err != nil {
 		return nil, fmt.Errorf("netlink in network namespace %q: %w", netnsName, err)
 	}

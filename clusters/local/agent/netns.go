@@ -6,6 +6,7 @@ import (
 	"path/filepath"
 
 	"github.com/vishvananda/netlink"
+	"golang.org/x/sys/unix"
 
 	"github.com/proxyproof/proxyproof/proxier/netns"
 )
@@ -17,7 +18,9 @@ func netlinkAt(name string) (*netlink.Handle, error) {
 		return nil, err
 	}
 	defer ns.Close()
-	h, err := netlink.NewHandleAt(ns)
+	// Route family only: netlink.NewHandleAt without families also opens
+	// xfrm, which a kernel without xfrm_user (the kernel VM) refuses.
+	h, err := netlink.NewHandleAt(ns, unix.NETLINK_ROUTE)
 	if err != nil {
 		return nil, fmt.Errorf("netlink in namespace %q: %w", name, err)
 	}

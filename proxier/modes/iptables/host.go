@@ -7,6 +7,7 @@ import (
 	"strings"
 
 	"github.com/vishvananda/netlink"
+	"golang.org/x/sys/unix"
 	v1 "k8s.io/api/core/v1"
 
 	"github.com/proxyproof/proxyproof/proxier/netns"
@@ -70,7 +71,9 @@ func linkAddresses(ns string, family v1.IPFamily) ([]netip.Addr, error) {
 		return nil, err
 	}
 	defer h.Close()
-	nl, err := netlink.NewHandleAt(h)
+	// Route family only: netlink.NewHandleAt without families also opens
+	// xfrm, which a kernel without xfrm_user (the kernel VM) refuses.
+	nl, err := netlink.NewHandleAt(h, unix.NETLINK_ROUTE)
 	if err != nil {
 		return nil, fmt.Errorf("netlink in namespace %q: %w", ns, err)
 	}

@@ -102,13 +102,7 @@ func relay(ctx context.Context, c net.Conn, target string) {
 // without ever routing them through the host.
 func dialerIn(ns string) func(ctx context.Context, network, addr string) (net.Conn, error) {
 	return func(ctx context.Context, network, addr string) (net.Conn, error) {
-		var c net.Conn
-		err := netns.Do(ns, func() error {
-			var err error
-			c, err = (&net.Dialer{Timeout: 5 * time.Second}).DialContext(ctx, network, addr)
-			return err
-		})
-		return c, err
+		return netns.Dial(ctx, &net.Dialer{Timeout: 5 * time.Second}, ns, network, addr)
 	}
 }
 

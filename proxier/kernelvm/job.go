@@ -32,6 +32,9 @@ func jobScript(o Options) (string, error) {
 	var b strings.Builder
 	b.WriteString("#!/bin/sh\n# Written by proxier/kernelvm; run by the guest init chrooted into the host.\n")
 	fmt.Fprintf(&b, "PATH=%s\n", guestPath)
+	if err := writeShareMounts(&b, o.Shares); err != nil {
+		return "", err
+	}
 	if o.TapName != "" {
 		if err := writeNetworkSetup(&b, o); err != nil {
 			return "", err
@@ -41,17 +44,38 @@ func jobScript(o Options) (string, error) {
 	if dir == "" {
 		dir = "/"
 	}
-	fmt.Fprintf(&b, "cd %s || exit 125\n", shellQuote(dir))
+	fmt.Fprintf(&b, "cd %s || exit 125\n", ShellQuote(dir))
 	b.WriteString("exec /usr/bin/env -i")
 	for _, kv := range env {
-		b.WriteString(" " + shellQuote(kv))
+		b.WriteString(" " + ShellQuote(kv))
 	}
-	b.WriteString(" " + shellQuote(o.Binary))
+	b.WriteString(" " + ShellQuote(o.Binary))
 	for _, a := range o.Args {
-		b.WriteString(" " + shellQuote(a))
+		b.WriteString(" " + ShellQuote(a))
 	}
 	b.WriteString("\n")
 	return b.String(), nil
+}
+
+// shareTag is the 9p mount tag of the i-th Options.Shares entry.
+func shareTag(i int) string { return fmt.Sprintf("share%d", i) }
+
+// writeShareMounts mounts each share at its guest path (made first: it
+// may lie in the guest's tmpfs /run, which starts empty).
+func writeShareMounts(b *strings.Builder, shares []Share) error {
+	for i, sh := range shares {
+		if !filepath.IsAbs(sh.GuestPath) {
+			return fmt.Errorf("kernel VM share %s: guest path %q is not absolute", sh.HostPath, sh.GuestPath)
+		}
+		opt := "rw"
+		if sh.ReadOnly {
+			opt = "ro"
+		}
+		dir := ShellQuote(sh.GuestPath)
+		fmt.Fprintf(b, "mkdir -p %s && mount -t 9p -o trans=virtio,version=9p2000.L,%s,msize=512000 %s %s || { echo 'kernelvm: mount of share %s failed' >&2; exit 125; }\n",
+			dir, opt, shareTag(i), dir, shareTag(i))
+	}
+	return nil
 }
 
 // writeNetworkSetup brings up the guest NIC with the requested address and
@@ -65,19 +89,19 @@ func writeNetworkSetup(b *strings.Builder, o Options) error {
 		if _, err := netip.ParsePrefix(o.GuestAddress); err != nil {
 			return fmt.Errorf("kernel VM guest address %q: %w", o.GuestAddress, err)
 		}
-		fmt.Fprintf(b, "ip addr add %s dev %s%s", shellQuote(o.GuestAddress), guestNIC, fail("ip addr add "+o.GuestAddress))
+		fmt.Fprintf(b, "ip addr add %s dev %s%s", ShellQuote(o.GuestAddress), guestNIC, fail("ip addr add "+o.GuestAddress))
 	}
 	if o.GuestGateway != "" {
 		if _, err := netip.ParseAddr(o.GuestGateway); err != nil {
 			return fmt.Errorf("kernel VM guest gateway %q: %w", o.GuestGateway, err)
 		}
-		fmt.Fprintf(b, "ip route add default via %s dev %s%s", shellQuote(o.GuestGateway), guestNIC, fail("ip route add default via "+o.GuestGateway))
+		fmt.Fprintf(b, "ip route add default via %s dev %s%s", ShellQuote(o.GuestGateway), guestNIC, fail("ip route add default via "+o.GuestGateway))
 	}
 	return nil
 }
 
-// shellQuote quotes s for a POSIX shell.
-func shellQuote(s string) string {
+// ShellQuote quotes s for a POSIX shell (for jobs built as sh -c text).
+func ShellQuote(s string) string {
 	if s != "" && strings.IndexFunc(s, func(r rune) bool {
 		return !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || strings.ContainsRune("-_./:=+,@%", r))
 	}) < 0 {

@@ -34,6 +34,15 @@ func TestJobScript(t *testing.T) {
 				"ip route add default via 169.254.60.1 dev eth0 ||",
 			},
 		},
+		{
+			name: "shares are mounted at their guest paths before the binary runs",
+			opts: Options{Binary: "/bin/true", Shares: []Share{{HostPath: "/srv/a", GuestPath: "/run/a b"}, {HostPath: "/srv/b", GuestPath: "/opt/b", ReadOnly: true}}},
+			want: []string{
+				"mkdir -p '/run/a b' && mount -t 9p -o trans=virtio,version=9p2000.L,rw,msize=512000 share0 '/run/a b' ||",
+				"mount -t 9p -o trans=virtio,version=9p2000.L,ro,msize=512000 share1 /opt/b ||",
+			},
+		},
+		{name: "a share with a relative guest path is an error", opts: Options{Binary: "/bin/true", Shares: []Share{{HostPath: "/srv", GuestPath: "srv"}}}, wantErr: `guest path "srv" is not absolute`},
 		{name: "no binary is an error", opts: Options{}, wantErr: "no binary"},
 		{name: "an environment entry without = is an error", opts: Options{Binary: "/bin/true", Env: []string{"FOO"}}, wantErr: `"FOO" is not KEY=VALUE`},
 		{name: "a guest address without a prefix length is an error", opts: Options{Binary: "/bin/true", TapName: "t", GuestAddress: "10.0.0.1"}, wantErr: `guest address "10.0.0.1"`},

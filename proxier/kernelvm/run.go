@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -43,7 +44,8 @@ type Options struct {
 	// Dir is the working directory in the VM (read-only unless under /tmp
 	// or /run); empty means the caller's working directory.
 	Dir string
-	// Timeout bounds the whole run, boot included (default 10 minutes).
+	// Timeout bounds the whole run, boot included (default 10 minutes;
+	// negative: no bound, the VM runs until ctx ends, e.g. a cluster node).
 	Timeout time.Duration
 	// MemoryMB is the guest memory (default 1024); CPUs the vCPUs (default 1).
 	MemoryMB int
@@ -63,8 +65,24 @@ type Options struct {
 	GuestAddress string
 	GuestGateway string
 
+	// Shares are host directories the guest mounts read-write (or
+	// read-only) over 9p before the binary starts: the one way, besides
+	// the per-run directory, for a guest to write to the host.
+	Shares []Share
+
+	// WorkDir is where the per-run directory is made (default the
+	// system's temporary directory); it is removed when Run returns.
+	WorkDir string
+
 	// Console, when set, receives the guest console as it arrives.
-	Console io.Writer
+	Console io.Writer `json:"-"`
+}
+
+// Share is a host directory shown to the guest at GuestPath.
+type Share struct {
+	HostPath  string
+	GuestPath string
+	ReadOnly  bool
 }
 
 // Result is what a run in the VM produced.
@@ -100,7 +118,7 @@ func Run(ctx context.Context, opts Options) (Result, error) {
 	if err != nil {
 		return Result{}, err
 	}
-	runDir, err := os.MkdirTemp("", "kernelvm-run-")
+	runDir, err := os.MkdirTemp(opts.WorkDir, "kernelvm-run-")
 	if err != nil {
 		return Result{}, fmt.Errorf("kernel VM: run directory: %w", err)
 	}
@@ -114,15 +132,21 @@ func Run(ctx context.Context, opts Options) (Result, error) {
 	}
 
 	timeout := opts.Timeout
-	if timeout <= 0 {
+	if timeout == 0 {
 		timeout = defaultTimeout
 	}
-	ctx, cancel := context.WithTimeout(ctx, timeout)
+	cancel := context.CancelFunc(func() {})
+	if timeout > 0 {
+		ctx, cancel = context.WithTimeout(ctx, timeout)
+	}
 	defer cancel()
 	res, ended := boot(ctx, args, opts)
 	res.Output, _ = os.ReadFile(filepath.Join(runDir, "output"))
-	if ctx.Err() != nil {
+	if errors.Is(ctx.Err(), context.DeadlineExceeded) {
 		return res, fmt.Errorf("kernel VM run of %s: timed out after %s (boot took %s): %w", opts.Binary, timeout, res.Boot, ended)
+	}
+	if ctx.Err() != nil {
+		return res, fmt.Errorf("kernel VM run of %s: stopped (%w) after %s: %w", opts.Binary, context.Cause(ctx), res.Total.Round(time.Millisecond), ended)
 	}
 	code, err := readExitCode(runDir)
 	if err != nil {
@@ -156,6 +180,16 @@ func qemuArgs(img Image, runDir string, opts Options) ([]string, error) {
 		"-device", "virtio-9p-pci,fsdev=hostroot,mount_tag=hostroot",
 		"-fsdev", "local,id=kernelvm,path=" + runDir + ",security_model=none",
 		"-device", "virtio-9p-pci,fsdev=kernelvm,mount_tag=kernelvm",
+	}
+	for i, sh := range opts.Shares {
+		if !filepath.IsAbs(sh.HostPath) || strings.ContainsRune(sh.HostPath, ',') {
+			return nil, fmt.Errorf("kernel VM: share %q: want an absolute host path without commas", sh.HostPath)
+		}
+		fsdev := fmt.Sprintf("local,id=share%d,path=%s,security_model=none", i, sh.HostPath)
+		if sh.ReadOnly {
+			fsdev += ",readonly=on"
+		}
+		args = append(args, "-fsdev", fsdev, "-device", fmt.Sprintf("virtio-9p-pci,fsdev=share%d,mount_tag=%s", i, shareTag(i)))
 	}
 	if opts.TapName == "" {
 		return append(args, "-nic", "none"), nil

@@ -70,6 +70,31 @@ func TestRunReturnsTheOutputAndExitCodeOfACommandOnTheVMKernel(t *testing.T) {
 	}
 }
 
+func TestASharedDirectoryIsWritableFromTheGuestAtItsGuestPath(t *testing.T) {
+	requireVM(t)
+	host := t.TempDir()
+	if err := os.WriteFile(host+"/from-host", []byte("hello"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	work := t.TempDir()
+	res := runVM(t, Options{
+		Binary:  "/bin/sh",
+		Args:    []string{"-c", "cat /run/shared/from-host > /run/shared/from-guest && echo ' back' >> /run/shared/from-guest"},
+		Shares:  []Share{{HostPath: host, GuestPath: "/run/shared"}},
+		WorkDir: work,
+	})
+	if res.ExitCode != 0 {
+		t.Fatalf("exit code %d: %s", res.ExitCode, res.Output)
+	}
+	got, err := os.ReadFile(host + "/from-guest")
+	if err != nil || string(got) != "hello back\n" {
+		t.Errorf("host sees from-guest = %q (%v), want %q", got, err, "hello back\n")
+	}
+	if left, _ := os.ReadDir(work); len(left) != 0 {
+		t.Errorf("the run directory was left in WorkDir: %v", left)
+	}
+}
+
 func TestIPVSAdmCreatesAServiceWithEverySchedulerInTheVM(t *testing.T) {
 	requireVM(t)
 	schedulers := []string{"rr", "wrr", "lc", "wlc", "lblc", "lblcr", "sh", "dh", "sed", "nq", "mh"}

@@ -5,6 +5,7 @@
 package netns
 
 import (
+	"context"
 	"fmt"
 	"net"
 	"os/exec"
@@ -103,4 +104,16 @@ func ListenPacket(ns, network, addr string) (net.PacketConn, error) {
 		return nil, fmt.Errorf("listen on %s in network namespace %q: %w", addr, ns, err)
 	}
 	return pc, err
+}
+
+// Dial connects from namespace ns ("" = here) with d; the connection
+// stays in ns, so it may be used from any goroutine afterwards.
+func Dial(ctx context.Context, d *net.Dialer, ns, network, addr string) (net.Conn, error) {
+	var c net.Conn
+	err := Do(ns, func() error {
+		var err error
+		c, err = d.DialContext(ctx, network, addr)
+		return err
+	})
+	return c, err
 }

@@ -84,15 +84,26 @@ func (c *Cluster) Client() (kubernetes.Interface, error) {
 	return kubernetes.NewForConfig(cfg)
 }
 
-// ExecOnNode runs a command inside node's network namespace and returns
-// its combined output.
+// ExecOnNode runs a command on node (in its network namespace, or in its
+// kernel VM) and returns its combined output.
 func (c *Cluster) ExecOnNode(ctx context.Context, node string, cmd ...string) ([]byte, error) {
+	n, ok := c.node(node)
+	if !ok {
+		return nil, fmt.Errorf("cluster %s: no node %q", c.Name(), node)
+	}
+	if n.VM {
+		return c.execClient(n).Exec(ctx, "", cmd)
+	}
+	return execIn(ctx, n.Namespace, cmd)
+}
+
+func (c *Cluster) node(name string) (NodeStatus, bool) {
 	for _, n := range c.rec.Nodes {
-		if n.Name == node {
-			return execIn(ctx, n.Namespace, cmd)
+		if n.Name == name {
+			return n, true
 		}
 	}
-	return nil, fmt.Errorf("cluster %s: no node %q", c.Name(), node)
+	return NodeStatus{}, false
 }
 
 // PodNamespace is the network namespace of a pod (by its UID).
@@ -111,6 +122,9 @@ func (c *Cluster) ExecInPod(ctx context.Context, ns, name string, cmd ...string)
 		return nil, fmt.Errorf("pod %s/%s: %w", ns, name, err)
 	}
 	netns := c.PodNamespace(string(pod.UID))
+	if n, ok := c.node(pod.Spec.NodeName); ok && n.VM {
+		return c.execClient(n).Exec(ctx, netns, cmd)
+	}
 	if _, err := os.Stat(filepath.Join("/run/netns", netns)); err != nil {
 		return nil, fmt.Errorf("pod %s/%s: no network namespace %s (pod not running on a node yet?): %w", ns, name, netns, err)
 	}

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"net/netip"
-	"os"
 	"path/filepath"
 	"strings"
 	"syscall"
@@ -14,16 +13,18 @@ import (
 	"github.com/proxyproof/proxyproof/clusters/local/controlplane"
 )
 
-func TestAnIPVSNodeOnAKernelWithoutIPVSIsAClearErrorAndLeavesNothing(t *testing.T) {
-	if _, err := os.Stat(ipvsProcFile); err == nil {
+func TestAnIPVSNodeWithoutIPVSOrAKernelVMIsAClearErrorAndLeavesNothing(t *testing.T) {
+	if hostHasIPVS() {
 		t.Skipf("this kernel has ip_vs (%s exists): the error cannot happen here", ipvsProcFile)
 	}
+	// An empty cache: no kernel VM image, as on a machine without make deps.
+	t.Setenv("PROXYPROOF_CACHE", t.TempDir())
 	name := testClusterName(t)
 	_, err := Create(context.Background(), Spec{Name: name, Nodes: []NodeSpec{{Mode: ModeIPTables}, {Mode: ModeIPVS}}})
 	if err == nil {
-		t.Fatal("Create succeeded with an ipvs node on a kernel without ip_vs")
+		t.Fatal("Create succeeded with an ipvs node on a kernel without ip_vs and without a kernel VM image")
 	}
-	for _, want := range []string{"node-2", "mode ipvs", "kernel VM", "not wire"} {
+	for _, want := range []string{"node-2", "mode ipvs", "kernel VM", "make deps"} {
 		if !strings.Contains(err.Error(), want) {
 			t.Errorf("error %q does not mention %q", err, want)
 		}

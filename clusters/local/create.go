@@ -141,18 +141,27 @@ func (c *Cluster) create(ctx context.Context) error {
 	}
 	c.rec.Proxier = proxier
 	for i, n := range spec.Nodes {
-		c.rec.Nodes = append(c.rec.Nodes, NodeStatus{Name: n.Name, Mode: n.Mode, IP: nodeIP(i), Namespace: nodeNS(spec.Name, n.Name)})
+		st := NodeStatus{Name: n.Name, Mode: n.Mode, IP: nodeIP(i), Namespace: nodeNS(spec.Name, n.Name)}
+		if runsInVM(n.Mode) {
+			st.Namespace, st.VM = "", true
+		}
+		c.rec.Nodes = append(c.rec.Nodes, st)
 	}
-	if err := wireUnderlay(ctx, spec.Name, spec.Nodes); err != nil {
+	if err := wireUnderlay(ctx, spec.Name, c.rec.Nodes); err != nil {
 		return err
 	}
 	if err := c.startForwarder(ctx, cp.Server); err != nil {
 		return err
 	}
-	if err := c.startNodes(ctx, cp); err != nil {
+	proxierKC := filepath.Join(c.paths.kubeconfigs(), "proxier.kubeconfig")
+	if err := rewriteKubeconfig(cp.ProxierKubeconfig, proxierKC, forwarderURL()); err != nil {
 		return err
 	}
-	if err := c.startProxiers(ctx, cp); err != nil {
+	vms, err := c.startNodes(ctx, cp, proxierKC)
+	if err != nil {
+		return err
+	}
+	if err := c.startProxiers(ctx, proxierKC, vms); err != nil {
 		return err
 	}
 	c.rec.Created = time.Now()
@@ -222,45 +231,54 @@ func (c *Cluster) startForwarder(ctx context.Context, server string) error {
 	return nil
 }
 
-func (c *Cluster) startNodes(ctx context.Context, cp *controlplane.ControlPlane) error {
+// startNodes starts every node's agent (a VM node's VM, which also runs
+// its proxier) and waits until all are Ready; it returns the VM daemons.
+func (c *Cluster) startNodes(ctx context.Context, cp *controlplane.ControlPlane, proxierKubeconfig string) (map[string]*daemon, error) {
 	spec := c.rec.Spec
 	bin := c.paths.bin()
 	client, err := c.Client()
 	if err != nil {
-		return err
+		return nil, err
 	}
 	if err := grantNodeAgents(ctx, client); err != nil {
-		return err
+		return nil, err
 	}
-	daemons := map[string]*daemon{}
-	for _, n := range c.rec.Nodes {
+	daemons, vms := map[string]*daemon{}, map[string]*daemon{}
+	for i, n := range c.rec.Nodes {
 		issued, err := cp.NodeKubeconfig(n.Name)
 		if err != nil {
-			return err
+			return nil, err
 		}
 		kc := filepath.Join(c.paths.kubeconfigs(), n.Name+".kubeconfig")
 		if err := rewriteKubeconfig(issued, kc, forwarderURL()); err != nil {
-			return fmt.Errorf("node %s: %w", n.Name, err)
+			return nil, fmt.Errorf("node %s: %w", n.Name, err)
 		}
 		dir := c.paths.nodeDir(n.Name)
 		if err := os.MkdirAll(dir, 0o755); err != nil {
-			return fmt.Errorf("node %s: %w", n.Name, err)
+			return nil, fmt.Errorf("node %s: %w", n.Name, err)
 		}
-		d, err := startDaemonWith(c.paths.pids(), "agent-"+n.Name, n.Namespace, true, filepath.Join(dir, "agent.log"),
-			filepath.Join(bin, "local-node"), []string{
-				"--node-name", n.Name,
-				"--node-ip", n.IP,
-				"--kubeconfig", kc,
-				"--state-dir", dir,
-				"--pod-netns-prefix", podNSPrefix(spec.Name),
-				"--program", "proxyproof/netserver=" + filepath.Join(bin, "netserver"),
-			}, spec.OutliveCaller)
+		args := []string{
+			"--node-name", n.Name,
+			"--node-ip", n.IP,
+			"--kubeconfig", kc,
+			"--state-dir", dir,
+			"--pod-netns-prefix", podNSPrefix(spec.Name),
+			"--program", "proxyproof/netserver=" + filepath.Join(bin, "netserver"),
+		}
+		var d *daemon
+		if n.VM {
+			d, err = c.startVMNode(i, args, proxierKubeconfig)
+			vms[n.Name] = d
+		} else {
+			d, err = startDaemonWith(c.paths.pids(), "agent-"+n.Name, n.Namespace, true, filepath.Join(dir, "agent.log"),
+				filepath.Join(bin, "local-node"), args, spec.OutliveCaller)
+		}
 		if err != nil {
-			return fmt.Errorf("node %s: %w", n.Name, err)
+			return nil, fmt.Errorf("node %s: %w", n.Name, err)
 		}
 		daemons[n.Name] = d
 	}
-	return c.waitNodesReady(ctx, client, daemons)
+	return vms, c.waitNodesReady(ctx, client, daemons)
 }
 
 // waitNodesReady waits until every node is Ready with a podCIDR, and
@@ -310,13 +328,15 @@ func nodeReady(n *corev1.Node) bool {
 	return false
 }
 
-func (c *Cluster) startProxiers(ctx context.Context, cp *controlplane.ControlPlane) error {
-	kc := filepath.Join(c.paths.kubeconfigs(), "proxier.kubeconfig")
-	if err := rewriteKubeconfig(cp.ProxierKubeconfig, kc, forwarderURL()); err != nil {
-		return err
-	}
+// startProxiers starts the proxier of every namespace node and waits
+// until every node's proxier (VM nodes' too) answers /healthz.
+func (c *Cluster) startProxiers(ctx context.Context, kc string, vms map[string]*daemon) error {
 	daemons := make([]*daemon, len(c.rec.Nodes))
-	for i := range c.rec.Nodes {
+	for i, n := range c.rec.Nodes {
+		if n.VM {
+			daemons[i] = vms[n.Name]
+			continue
+		}
 		d, err := c.startProxier(i, c.rec.Proxier, kc)
 		if err != nil {
 			return err
@@ -329,7 +349,7 @@ func (c *Cluster) startProxiers(ctx context.Context, cp *controlplane.ControlPla
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			errs[i] = waitProxierHealthy(ctx, c.rec.Nodes[i], d)
+			errs[i] = waitProxierHealthy(ctx, c.rec.Nodes[i], c.hostSide(c.rec.Nodes[i]), d)
 		}()
 	}
 	wg.Wait()

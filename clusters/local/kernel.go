@@ -3,7 +3,8 @@ package local
 import (
 	"errors"
 	"fmt"
-	"os"
+
+	"github.com/proxyproof/proxyproof/proxier/kernelvm"
 )
 
 // ipvsProcFile exists once the kernel has ip_vs (built in or loaded), in
@@ -14,17 +15,22 @@ var ipvsProcFile = "/proc/net/ip_vs"
 // cannot run.
 var ErrModeUnsupported = errors.New("mode not supported by the host kernel")
 
-// kernelSupports reports whether nodes of mode can run in a namespace of
-// this host. It never substitutes another mode.
+// kernelSupports reports whether nodes of mode can run here: in a
+// namespace of this host, or (ipvs without ip_vs) in the kernel VM. It
+// never substitutes another mode.
 func kernelSupports(mode string) error {
 	switch mode {
 	case ModeIPTables, ModeNFTables:
 		return nil
 	case ModeIPVS:
-		if _, err := os.Stat(ipvsProcFile); err != nil {
-			return fmt.Errorf("mode ipvs: %w: the kernel has no IP Virtual Server (%s missing, and modules cannot be loaded here); "+
-				"IPVS nodes are meant to run in the kernel VM (hack/vm) attached to the underlay, which the local provider does not wire up yet",
-				ErrModeUnsupported, ipvsProcFile)
+		if hostHasIPVS() {
+			return nil
+		}
+		// No ip_vs here (and no module loading): the node runs in the
+		// kernel VM, which must be ready.
+		if err := kernelvm.Available(); err != nil {
+			return fmt.Errorf("mode ipvs: %w: the kernel has no IP Virtual Server (%s missing, and modules cannot be loaded here), "+
+				"so IPVS nodes run in the kernel VM, which is not ready (run make deps): %w", ErrModeUnsupported, ipvsProcFile, err)
 		}
 		return nil
 	default:

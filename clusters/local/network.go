@@ -35,10 +35,10 @@ func sysctl(ctx context.Context, ns, key, value string) error {
 // wireUnderlay makes the namespaces and links of the contract: the
 // underlay bridge (with the forwarder address) in <C>-ul, the sink, and
 // one namespace per node with eth0 on the bridge and a default route to
-// the sink. Every veth is created inside the underlay namespace with its
+// the sink (a VM node gets a tap on the bridge instead: vmnode.go). Every veth is created inside the underlay namespace with its
 // peer moved straight into its target, so nothing ever appears in the
 // host's root namespace, not even for a moment.
-func wireUnderlay(ctx context.Context, cluster string, nodes []NodeSpec) error {
+func wireUnderlay(ctx context.Context, cluster string, nodes []NodeStatus) error {
 	ul, sink := underlayNS(cluster), sinkNS(cluster)
 	if err := addNamespace(ctx, ul); err != nil {
 		return err
@@ -62,9 +62,15 @@ func wireUnderlay(ctx context.Context, cluster string, nodes []NodeSpec) error {
 	if err := sysctl(ctx, sink, "net.ipv4.ip_forward", "0"); err != nil {
 		return fmt.Errorf("sink %s: %w", sink, err)
 	}
-	for i, n := range nodes {
-		ns := nodeNS(cluster, n.Name)
-		if err := attach(ctx, cluster, ns, "v-"+n.Name, nodeIP(i)); err != nil {
+	for _, n := range nodes {
+		if n.VM {
+			if err := addTap(ctx, cluster, n.Name); err != nil {
+				return err
+			}
+			continue
+		}
+		ns := n.Namespace
+		if err := attach(ctx, cluster, ns, "v-"+n.Name, n.IP); err != nil {
 			return err
 		}
 		if err := ipn(ctx, ns, "route", "add", "default", "via", sinkIP, "dev", "eth0"); err != nil {

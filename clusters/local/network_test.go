@@ -20,7 +20,10 @@ func TestTheUnderlayIsSealedAndRemovedWithoutATrace(t *testing.T) {
 	name := testClusterName(t)
 	before := rootSnapshot(t)
 	cleanupCluster(t, name)
-	nodes := []NodeSpec{{Name: "node-1"}, {Name: "node-2"}}
+	nodes := []NodeStatus{
+		{Name: "node-1", IP: nodeIP(0), Namespace: nodeNS(name, "node-1")},
+		{Name: "node-2", IP: nodeIP(1), Namespace: nodeNS(name, "node-2")},
+	}
 	if err := wireUnderlay(ctx, name, nodes); err != nil {
 		t.Fatal(err)
 	}
@@ -82,7 +85,7 @@ func TestTheForwarderRelaysTheUnderlayToHostLoopback(t *testing.T) {
 	defer cancel()
 	name := testClusterName(t)
 	cleanupCluster(t, name)
-	if err := wireUnderlay(ctx, name, []NodeSpec{{Name: "node-1"}}); err != nil {
+	if err := wireUnderlay(ctx, name, []NodeStatus{{Name: "node-1", IP: nodeIP(0), Namespace: nodeNS(name, "node-1")}}); err != nil {
 		t.Fatal(err)
 	}
 	// An echo server on the host's loopback plays the apiserver.
@@ -142,7 +145,7 @@ func TestAProxierPortTakenInTheNodeNamespaceIsAClearError(t *testing.T) {
 	requireRoot(t)
 	name := testClusterName(t)
 	cleanupCluster(t, name)
-	if err := wireUnderlay(context.Background(), name, []NodeSpec{{Name: "node-1"}}); err != nil {
+	if err := wireUnderlay(context.Background(), name, []NodeStatus{{Name: "node-1", IP: nodeIP(0), Namespace: nodeNS(name, "node-1")}}); err != nil {
 		t.Fatal(err)
 	}
 	ns := nodeNS(name, "node-1")
@@ -161,7 +164,7 @@ func TestDaemonsStopFromTheirPidFilesEvenIfTheyIgnoreSIGTERM(t *testing.T) {
 	requireRoot(t)
 	name := testClusterName(t)
 	cleanupCluster(t, name)
-	if err := wireUnderlay(context.Background(), name, []NodeSpec{{Name: "node-1"}}); err != nil {
+	if err := wireUnderlay(context.Background(), name, []NodeStatus{{Name: "node-1", IP: nodeIP(0), Namespace: nodeNS(name, "node-1")}}); err != nil {
 		t.Fatal(err)
 	}
 	dir := t.TempDir()

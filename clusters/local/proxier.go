@@ -77,22 +77,31 @@ func checkPortsFree(ns, ip string, ports ...int) error {
 	})
 }
 
+// writeProxierConfig writes node n's proxier config and returns its path.
+func (c *Cluster) writeProxierConfig(n NodeStatus, kubeconfig string) (string, error) {
+	dir := c.paths.nodeDir(n.Name)
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return "", fmt.Errorf("node %s: %w", n.Name, err)
+	}
+	cfg := filepath.Join(dir, "proxier.yaml")
+	if err := os.WriteFile(cfg, []byte(proxierConfig(n.Name, n.Mode, n.IP, kubeconfig)), 0o644); err != nil {
+		return "", fmt.Errorf("node %s: proxier config: %w", n.Name, err)
+	}
+	return cfg, nil
+}
+
 // startProxier writes the node's proxier config and starts the proxier in
 // the node namespace.
 func (c *Cluster) startProxier(i int, bin, kubeconfig string) (*daemon, error) {
 	n := c.rec.Nodes[i]
-	dir := c.paths.nodeDir(n.Name)
-	if err := os.MkdirAll(dir, 0o755); err != nil {
-		return nil, fmt.Errorf("node %s: %w", n.Name, err)
-	}
 	if err := checkPortsFree(n.Namespace, n.IP, proxierHealthzPort, proxierMetricsPort); err != nil {
 		return nil, fmt.Errorf("node %s: proxier: %w", n.Name, err)
 	}
-	cfg := filepath.Join(dir, "proxier.yaml")
-	if err := os.WriteFile(cfg, []byte(proxierConfig(n.Name, n.Mode, n.IP, kubeconfig)), 0o644); err != nil {
-		return nil, fmt.Errorf("node %s: proxier config: %w", n.Name, err)
+	cfg, err := c.writeProxierConfig(n, kubeconfig)
+	if err != nil {
+		return nil, err
 	}
-	d, err := startDaemon(c.paths.pids(), "proxier-"+n.Name, n.Namespace, filepath.Join(dir, "proxier.log"),
+	d, err := startDaemon(c.paths.pids(), "proxier-"+n.Name, n.Namespace, filepath.Join(c.paths.nodeDir(n.Name), "proxier.log"),
 		bin, []string{"--config", cfg, "--v=2"}, c.rec.Spec.OutliveCaller)
 	if err != nil {
 		return nil, fmt.Errorf("node %s: %w", n.Name, err)
@@ -100,10 +109,10 @@ func (c *Cluster) startProxier(i int, bin, kubeconfig string) (*daemon, error) {
 	return d, nil
 }
 
-// waitProxierHealthy polls the proxier's /healthz from inside the node
-// namespace until it answers 200 (kube-proxy does after its first sync).
-func waitProxierHealthy(ctx context.Context, n NodeStatus, d *daemon) error {
-	client := httpClientIn(n.Namespace)
+// waitProxierHealthy polls the proxier's /healthz from namespace from
+// (the node's, or the underlay for a VM node) until it answers 200 (kube-proxy does after its first sync).
+func waitProxierHealthy(ctx context.Context, n NodeStatus, from string, d *daemon) error {
+	client := httpClientIn(from)
 	url := fmt.Sprintf("http://%s/healthz", net.JoinHostPort(n.IP, strconv.Itoa(proxierHealthzPort)))
 	var last error
 	for {

@@ -27,11 +27,14 @@ type record struct {
 
 // NodeStatus is one node of a running cluster.
 type NodeStatus struct {
-	Name      string `json:"name"`
-	Mode      string `json:"mode"`
-	IP        string `json:"ip"`
+	Name string `json:"name"`
+	Mode string `json:"mode"`
+	IP   string `json:"ip"`
+	// Namespace is the node's network namespace; empty for a VM node.
 	Namespace string `json:"namespace"`
 	PodCIDR   string `json:"podCIDR,omitempty"`
+	// VM is set for a node in the kernel VM (a mode the host kernel lacks).
+	VM bool `json:"vm,omitempty"`
 }
 
 func writeRecord(path string, r record) error {

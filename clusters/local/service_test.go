@@ -27,9 +27,22 @@ func TestTheServiceIsReachableFromAPodOnEveryNode(t *testing.T) {
 		{"with our proxier in nftables mode", ProxierOurs, ModeNFTables},
 		{"with upstream kube-proxy in iptables mode", ProxierKubeProxy, ModeIPTables},
 		{"with upstream kube-proxy in nftables mode", ProxierKubeProxy, ModeNFTables},
+		{"with our proxier in ipvs mode", ProxierOurs, ModeIPVS},
+		{"with our proxier on mixed-mode nodes (iptables, nftables, ipvs)", ProxierOurs, ""},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			c := create(t, Spec{Proxier: tc.proxier, Nodes: []NodeSpec{{Mode: tc.mode}, {Mode: tc.mode}, {Mode: tc.mode}}})
+			nodes := []NodeSpec{{Mode: tc.mode}, {Mode: tc.mode}, {Mode: tc.mode}}
+			if tc.mode == "" {
+				nodes = []NodeSpec{{Mode: ModeIPTables}, {Mode: ModeNFTables}, {Mode: ModeIPVS}}
+			}
+			c := create(t, Spec{Proxier: tc.proxier, Nodes: nodes})
+			for _, n := range c.Nodes() {
+				// On a kernel without ip_vs an ipvs node must be a VM node:
+				// the test would otherwise prove nothing about IPVS.
+				if n.Mode == ModeIPVS && n.VM == hostHasIPVS() {
+					t.Fatalf("node %s (ipvs): VM=%v on a host where ip_vs present=%v", n.Name, n.VM, hostHasIPVS())
+				}
+			}
 			serviceReachableFromEveryNode(t, c)
 		})
 	}

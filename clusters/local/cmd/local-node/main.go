@@ -1,6 +1,7 @@
 // Command local-node is the local provider's node agent (package
 // clusters/local/agent). The lifecycle runs it inside the node's network
-// namespace (`ip netns exec <C>-node-1 local-node ...`) until SIGTERM.
+// namespace (`ip netns exec <C>-node-1 local-node ...`) until SIGTERM; in
+// a kernel-VM node it also serves exec for the host (--exec-listen).
 package main
 
 import (
@@ -16,6 +17,7 @@ import (
 	"k8s.io/klog/v2"
 
 	"github.com/proxyproof/proxyproof/clusters/local/agent"
+	"github.com/proxyproof/proxyproof/clusters/local/nodeexec"
 )
 
 func main() {
@@ -37,6 +39,9 @@ func run(args []string) error {
 	fs.StringVar(&cfg.PodNetnsPrefix, "pod-netns-prefix", "", "prefix of pod network namespace names, e.g. proxyproof-p-")
 	fs.StringArrayVar(&programs, "program", nil, "image=path: pods with this image (any tag) run this program (repeatable)")
 	fs.StringVar(&cfg.Netns, "netns", "", "the node's network namespace, when not running inside it")
+	var execListen, execToken string
+	fs.StringVar(&execListen, "exec-listen", "", "serve command execution for the host on IP:PORT (nodes the host cannot enter: the kernel VM's)")
+	fs.StringVar(&execToken, "exec-token-file", "", "file holding the token exec requests must carry (with --exec-listen)")
 	fs.DurationVar(&cfg.ShutdownGrace, "shutdown-grace", 0, "how long pods get after SIGTERM when the agent stops (default 2s)")
 	gofs := flag.NewFlagSet("klog", flag.ContinueOnError)
 	klog.InitFlags(gofs)
@@ -58,5 +63,24 @@ func run(args []string) error {
 	defer klog.Flush()
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
 	defer stop()
-	return agent.Run(ctx, cfg)
+	if execListen == "" {
+		return agent.Run(ctx, cfg)
+	}
+	if execToken == "" {
+		return errors.New("--exec-listen needs --exec-token-file")
+	}
+	ctx, cancel := context.WithCancelCause(ctx)
+	defer cancel(nil)
+	go func() {
+		if err := nodeexec.Serve(ctx, execListen, execToken); err != nil {
+			cancel(err)
+		}
+	}()
+	if err := agent.Run(ctx, cfg); err != nil {
+		return err
+	}
+	if err := context.Cause(ctx); err != nil && !errors.Is(err, context.Canceled) {
+		return err
+	}
+	return nil
 }

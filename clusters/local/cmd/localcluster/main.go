@@ -46,6 +46,8 @@ func main() {
 		err = status(ctx, os.Args[2:])
 	case "forward": // hidden: the API forwarder daemon
 		err = forward(ctx, os.Args[2:])
+	case "vm": // hidden: a kernel-VM node (clusters/local/vmnode.go)
+		err = vmNode(ctx, os.Args[2:])
 	case "get": // hidden: an HTTP client for inside pods (no curl here)
 		err = get(ctx, os.Args[2:])
 	case "-h", "--help", "help":
@@ -97,7 +99,7 @@ func up(ctx context.Context, args []string) error {
 	took := time.Since(began)
 	fmt.Fprintf(os.Stderr, "cluster %s up in %s:\n", c.Name(), took.Round(100*time.Millisecond))
 	for _, n := range c.Nodes() {
-		fmt.Fprintf(os.Stderr, "  %-8s %-9s %-12s podCIDR %-15s netns %s\n", n.Name, n.Mode, n.IP, n.PodCIDR, n.Namespace)
+		fmt.Fprintf(os.Stderr, "  %-8s %-9s %-12s podCIDR %-15s %s\n", n.Name, n.Mode, n.IP, n.PodCIDR, where(n))
 	}
 	if rss, err := c.MemoryRSS(ctx); err == nil {
 		fmt.Fprintf(os.Stderr, "  memory (sum of RSS): %d MiB\n", rss>>20)
@@ -137,7 +139,7 @@ func status(ctx context.Context, args []string) error {
 	}
 	fmt.Printf("cluster %s up since %s, proxier %s\n", c.Name(), c.Created().Format(time.DateTime), c.Spec().Proxier)
 	for _, n := range c.Nodes() {
-		fmt.Printf("  %-8s %-9s %-12s podCIDR %-15s netns %s\n", n.Name, n.Mode, n.IP, n.PodCIDR, n.Namespace)
+		fmt.Printf("  %-8s %-9s %-12s podCIDR %-15s %s\n", n.Name, n.Mode, n.IP, n.PodCIDR, where(n))
 	}
 	ps, err := c.Processes(ctx)
 	if err != nil {
@@ -164,6 +166,18 @@ func forward(ctx context.Context, args []string) error {
 		return errors.New("forward: --netns, --listen and --target are required")
 	}
 	return local.RunForwarder(ctx, *ns, *listen, *target)
+}
+
+func vmNode(ctx context.Context, args []string) error {
+	fs := flags("vm")
+	opts := fs.String("options", "", "the node VM's options file (JSON), written by the cluster")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if *opts == "" {
+		return errors.New("vm: --options is required")
+	}
+	return local.RunVM(ctx, *opts)
 }
 
 // get fetches a URL and prints the body; a non-2xx status is an error.
@@ -196,4 +210,12 @@ func get(ctx context.Context, args []string) error {
 		return fmt.Errorf("GET %s: %s", fs.Arg(0), resp.Status)
 	}
 	return nil
+}
+
+// where says where a node runs, for the node lines.
+func where(n local.NodeStatus) string {
+	if n.VM {
+		return "(kernel VM)"
+	}
+	return "netns " + n.Namespace
 }

@@ -15,7 +15,7 @@ help:
 	@echo "make test    install test dependencies, then run every test (root: kernel tests included)"
 	@echo "make lint    gofmt + go vet"
 	@echo "make bench   proxier benchmarks (render and real-kernel apply)"
-	@echo "make e2e     the conformance suite on the local provider (MODE=iptables|nftables|all PROXIER=ours|kube-proxy|PATH)"
+	@echo "make e2e     the conformance suite on the local provider (MODE=iptables|nftables|ipvs|all PROXIER=ours|kube-proxy|PATH)"
 	@echo "make e2e-smoke    the suite's ClusterIP specs on every mode (part of make test)"
 	@echo "make bench-compare ours vs upstream kube-proxy side by side (SCALE=2000x5; needs root)"
 	@echo "make report RUN=<dir> / make report-compare A=<dir> B=<dir>"
@@ -63,8 +63,8 @@ bench-compare: build
 	$(BIN)/bench --scale '$(SCALE)' --modes '$(BENCH_MODES)' --ours $(BIN)/proxier $(BENCH_FLAGS)
 
 # The conformance suite (suites/services) on fresh local clusters, one per
-# mode (MODE=iptables|nftables|all; ipvs needs the kernel VM wiring and
-# says so). NODES defaults to 2 here; PROXIER=ours|kube-proxy|PATH; KEEP=1
+# mode (MODE=iptables|nftables|ipvs|all; on a kernel without ip_vs the
+# ipvs nodes run in the kernel VM). NODES defaults to 2 here; PROXIER=ours|kube-proxy|PATH; KEEP=1
 # keeps the clusters; RUN_DIR (default runs/<time>-<mode>) gets run.json,
 # <mode>/ginkgo.json + junit.xml and the report. ARGS go to Ginkgo, e.g.
 # ARGS='--label-filter=feature:clusterip' or ARGS='--focus=UDP'. Needs root.

@@ -67,6 +67,12 @@ func Setup(ctx context.Context, p Params) (*Framework, error) {
 		_ = c.Destroy(ctx)
 		return nil, err
 	}
+	// Probes run on every node, kernel-VM nodes included, which see the
+	// host's files as they were at boot except the cluster's state dir.
+	if probe, err = installProgram(probe, c.Bin("netprobe")); err != nil {
+		_ = c.Destroy(ctx)
+		return nil, err
+	}
 	f := &Framework{Params: p, Cluster: c, Client: client, Netprobe: probe}
 	if err := f.writeEnvironment(); err != nil {
 		klog.ErrorS(err, "Environment not recorded", "dir", p.ModeDir())
@@ -119,4 +125,16 @@ func (f *Framework) NodeIP(node string) (string, error) {
 		}
 	}
 	return "", fmt.Errorf("cluster %s: no node %q", f.Cluster.Name(), node)
+}
+
+// installProgram copies the executable src to dst and returns dst.
+func installProgram(src, dst string) (string, error) {
+	b, err := os.ReadFile(src)
+	if err != nil {
+		return "", fmt.Errorf("install %s: %w", src, err)
+	}
+	if err := os.WriteFile(dst, b, 0o755); err != nil {
+		return "", fmt.Errorf("install %s: %w", dst, err)
+	}
+	return dst, nil
 }

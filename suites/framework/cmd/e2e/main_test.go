@@ -25,12 +25,12 @@ func TestArgsReachGinkgoAsItsCompiledSuiteFlags(t *testing.T) {
 	}
 }
 
-func TestModesExpandAllAndRefuseIPVSUntilTheVMIsWired(t *testing.T) {
-	if got, err := modesOf("all"); err != nil || strings.Join(got, ",") != "iptables,nftables" {
-		t.Errorf("modesOf(all) = %v, %v; want iptables,nftables", got, err)
+func TestModesExpandAllToTheThreeAndRefuseAnUnknownOne(t *testing.T) {
+	if got, err := modesOf("all"); err != nil || strings.Join(got, ",") != "iptables,nftables,ipvs" {
+		t.Errorf("modesOf(all) = %v, %v; want iptables,nftables,ipvs", got, err)
 	}
-	if _, err := modesOf("ipvs"); err == nil || !strings.Contains(err.Error(), "kernel VM") {
-		t.Errorf("modesOf(ipvs) error %v, want one naming the kernel VM wiring", err)
+	if got, err := modesOf("ipvs"); err != nil || strings.Join(got, ",") != "ipvs" {
+		t.Errorf("modesOf(ipvs) = %v, %v; want ipvs", got, err)
 	}
 	if _, err := modesOf("userspace"); err == nil {
 		t.Error("modesOf(userspace) accepted an unknown mode")

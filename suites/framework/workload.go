@@ -52,23 +52,40 @@ type Backends struct {
 	OnePerNode bool
 	// NodeName pins every replica to one node.
 	NodeName string
+	// HTTPPort and UDPPort are the container ports named http and udp;
+	// 0 means NetserverHTTPPort / NetserverUDPPort. Two Deployments with
+	// different numbers under one name show a named targetPort resolved
+	// per pod.
+	HTTPPort, UDPPort int32
+}
+
+func (b Backends) ports() (http, udp int32) {
+	http, udp = b.HTTPPort, b.UDPPort
+	if http == 0 {
+		http = NetserverHTTPPort
+	}
+	if udp == 0 {
+		udp = NetserverUDPPort
+	}
+	return http, udp
 }
 
 // DeployNetserver creates the Deployment of b (it does not wait).
 func (f *Framework) DeployNetserver(ctx context.Context, b Backends) error {
+	httpPort, udpPort := b.ports()
 	spec := corev1.PodSpec{
 		NodeName:                      b.NodeName,
 		TerminationGracePeriodSeconds: ptr.To[int64](2),
 		Containers: []corev1.Container{{
 			Name:  "netserver",
 			Image: NetserverImage,
-			Args:  []string{fmt.Sprintf("--http-port=%d", NetserverHTTPPort), fmt.Sprintf("--udp-port=%d", NetserverUDPPort), "--shutdown-delay=1s"},
+			Args:  []string{fmt.Sprintf("--http-port=%d", httpPort), fmt.Sprintf("--udp-port=%d", udpPort), "--shutdown-delay=1s"},
 			Ports: []corev1.ContainerPort{
-				{Name: "http", ContainerPort: NetserverHTTPPort, Protocol: corev1.ProtocolTCP},
-				{Name: "udp", ContainerPort: NetserverUDPPort, Protocol: corev1.ProtocolUDP},
+				{Name: "http", ContainerPort: httpPort, Protocol: corev1.ProtocolTCP},
+				{Name: "udp", ContainerPort: udpPort, Protocol: corev1.ProtocolUDP},
 			},
 			ReadinessProbe: &corev1.Probe{
-				ProbeHandler:  corev1.ProbeHandler{HTTPGet: &corev1.HTTPGetAction{Path: "/readyz", Port: intstr.FromInt32(NetserverHTTPPort)}},
+				ProbeHandler:  corev1.ProbeHandler{HTTPGet: &corev1.HTTPGetAction{Path: "/readyz", Port: intstr.FromInt32(httpPort)}},
 				PeriodSeconds: 1,
 			},
 		}},

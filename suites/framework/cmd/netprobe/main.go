@@ -2,7 +2,8 @@
 // provider runs host programs in their network namespaces; there is no
 // curl there). It tells a refusal from a timeout, which Service specs need.
 //
-//	netprobe [-timeout 2s] http URL    prints the body
+//	netprobe [-timeout 2s] http URL    prints the body (a 2xx answer)
+//	netprobe [-timeout 2s] status URL  prints "<HTTP status code> <body>" for any answer
 //	netprobe [-timeout 2s] udp IP:PORT prints the datagram answered
 //	netprobe [-timeout 2s] tcp IP:PORT connects and closes
 //
@@ -27,7 +28,7 @@ func main() {
 	timeout := flag.Duration("timeout", 2*time.Second, "give up after this long")
 	flag.Parse()
 	if flag.NArg() != 2 {
-		fmt.Fprintln(os.Stderr, "usage: netprobe [-timeout D] http URL | udp IP:PORT | tcp IP:PORT")
+		fmt.Fprintln(os.Stderr, "usage: netprobe [-timeout D] http URL | status URL | udp IP:PORT | tcp IP:PORT")
 		os.Exit(2)
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), *timeout)
@@ -43,7 +44,7 @@ func main() {
 
 func probe(ctx context.Context, kind, target string, timeout time.Duration) ([]byte, error) {
 	switch kind {
-	case "http":
+	case "http", "status":
 		req, err := http.NewRequestWithContext(ctx, http.MethodGet, target, nil)
 		if err != nil {
 			return nil, err
@@ -56,6 +57,10 @@ func probe(ctx context.Context, kind, target string, timeout time.Duration) ([]b
 		body, err := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
 		if err != nil {
 			return nil, err
+		}
+		if kind == "status" {
+			// A health check's 503 is an answer, not a failure.
+			return append([]byte(fmt.Sprintf("%d ", resp.StatusCode)), body...), nil
 		}
 		if resp.StatusCode/100 != 2 {
 			return body, fmt.Errorf("GET %s: %s", target, resp.Status)
@@ -87,7 +92,7 @@ func probe(ctx context.Context, kind, target string, timeout time.Duration) ([]b
 		}
 		return buf[:n], nil
 	}
-	return nil, fmt.Errorf("unknown probe %q: want http, udp or tcp", kind)
+	return nil, fmt.Errorf("unknown probe %q: want http, status, udp or tcp", kind)
 }
 
 // class names the failure the way a Service spec asserts on it.

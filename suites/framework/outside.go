@@ -1,0 +1,29 @@
+package framework
+
+import (
+	"context"
+
+	"github.com/proxyproof/proxyproof/clusters/local"
+)
+
+// OutsideIP is the source address of FromOutside's probes.
+const OutsideIP = local.OutsideIP
+
+// FromOutside probes from a client outside every node: it reaches a node
+// only through the node's IP, as a client on the node network would, so
+// what it sees is external traffic (NodePort, externalIPs, load balancer
+// IPs) with its own source address.
+func (f *Framework) FromOutside() Source {
+	return Source{
+		Description: "outside client " + OutsideIP,
+		exec: func(ctx context.Context, cmd ...string) ([]byte, error) {
+			return f.Cluster.ExecOutside(ctx, cmd...)
+		},
+	}
+}
+
+// RouteFromOutside sends the outside client's traffic for ip (an external
+// or load balancer IP) to node, as the network in front of a cluster does.
+func (f *Framework) RouteFromOutside(ctx context.Context, ip, node string) error {
+	return f.Cluster.RouteOutside(ctx, ip, node)
+}

@@ -30,32 +30,42 @@ func benchView(services, endpoints int) *state.View {
 
 // BenchmarkKernelSync measures, against the real kernel in a scratch
 // namespace, the first full sync and one-endpoint changes (p50/p99 over 100
-// changes). 10,000 x 10 takes minutes with nft -f (see kernel.go) and runs
-// only with NFTABLES_BENCH_LARGE=1.
+// changes), per-Service objects sent over netlink (the mode's default) and,
+// for comparison, through nft -f. The nft variant at 10,000 x 10 takes
+// minutes and runs only with NFTABLES_BENCH_LARGE=1.
 func BenchmarkKernelSync(b *testing.B) {
 	scales := []struct{ services, endpoints int }{{2000, 5}, {10000, 10}}
 	for _, sc := range scales {
-		b.Run(fmt.Sprintf("%dx%d", sc.services, sc.endpoints), func(b *testing.B) {
-			if sc.services > 2000 && os.Getenv("NFTABLES_BENCH_LARGE") == "" {
-				b.Skip("set NFTABLES_BENCH_LARGE=1 for 10,000 x 10 (minutes of nft -f)")
-			}
-			for i := 0; i < b.N; i++ {
-				benchOnce(b, sc.services, sc.endpoints)
-			}
-		})
+		for _, via := range []string{"netlink", "nft"} {
+			b.Run(fmt.Sprintf("%dx%d/%s", sc.services, sc.endpoints, via), func(b *testing.B) {
+				if via == "nft" && sc.services > 2000 && os.Getenv("NFTABLES_BENCH_LARGE") == "" {
+					b.Skip("set NFTABLES_BENCH_LARGE=1 for 10,000 x 10 through nft -f (minutes)")
+				}
+				for i := 0; i < b.N; i++ {
+					benchOnce(b, sc.services, sc.endpoints, via == "nft")
+				}
+			})
+		}
 	}
 }
 
-func benchOnce(b *testing.B, services, endpoints int) {
+func benchOnce(b *testing.B, services, endpoints int, viaNFT bool) {
 	ns := scratchNS(b)
 	ctx := context.Background()
 	p := kernelProxier(b, ns)
+	p.viaNFT = viaNFT
 	v := benchView(services, endpoints)
 	start := time.Now()
 	if _, err := p.Sync(ctx, v, full()); err != nil {
 		b.Fatalf("full sync: %v", err)
 	}
 	b.ReportMetric(time.Since(start).Seconds(), "full-s")
+	// A second full sync: the periodic resync of a table already in place.
+	start = time.Now()
+	if _, err := p.Sync(ctx, v, full()); err != nil {
+		b.Fatalf("resync: %v", err)
+	}
+	b.ReportMetric(time.Since(start).Seconds(), "resync-s")
 
 	names := sortedNames(v.Services)
 	var lat []time.Duration

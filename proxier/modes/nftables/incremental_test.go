@@ -29,17 +29,18 @@ func TestOneEndpointChangeTouchesOnlyThatService(t *testing.T) {
 	tx := fake.LastTransaction.String()
 	lines := strings.Split(strings.TrimSpace(tx), "\n")
 	for _, l := range lines {
-		if !strings.Contains(l, "ns1/web/") {
+		if !strings.Contains(l, "ns1/web/") && !strings.Contains(l, "hairpin-ips { 10.0.2.5 . 10.0.2.5 }") &&
+			!strings.Contains(l, "hairpin-ips { 10.0.3.5 . 10.0.3.5 }") {
 			t.Errorf("transaction touches something else than web: %q", l)
 		}
 	}
-	// New endpoint chain (add + 2 rules), service chain (flush + 2 rules),
-	// old endpoint chain flushed for later deletion: nothing else.
-	if n := fake.LastTransaction.NumOperations(); n != 7 {
-		t.Errorf("want 7 operations, got %d:\n%s", n, tx)
+	// The service chain (flush + masquerade rule + 2 picks) and the moved
+	// endpoint's hairpin element (delete + add): nothing else.
+	if n := fake.LastTransaction.NumOperations(); n != 6 {
+		t.Errorf("want 6 operations, got %d:\n%s", n, tx)
 	}
-	if strings.Contains(tx, "kube-proxy endpoint-RVWIFSOT") {
-		t.Errorf("the unchanged endpoint's chain was rewritten:\n%s", tx)
+	if strings.Contains(tx, "10.0.1.5 . 10.0.1.5") {
+		t.Errorf("the unchanged endpoint's hairpin element was rewritten:\n%s", tx)
 	}
 }
 

@@ -5,22 +5,22 @@ import (
 	"fmt"
 	"net"
 	"net/netip"
-	"time"
 
 	v1 "k8s.io/api/core/v1"
 	"sigs.k8s.io/knftables"
 
+	"k8s.io/apimachinery/pkg/types"
+
 	"github.com/proxyproof/proxyproof/proxier/netns"
+	"github.com/proxyproof/proxyproof/proxier/state"
 )
 
-// Why nft -f (knftables) and not netlink: measured on this machine (kernel
-// 6.18, nft 1.0.6) in a scratch namespace, one "add element" to service-ips
-// costs ~5 ms on an empty table but 150-200 ms with 10,000 services x 2
-// endpoints and 1.6-2.3 s with 10,000 x 10, because every nft invocation
-// first dumps the table's chains and sets into its cache. A netlink message
-// carries no such cost, so google/nftables would be two orders of magnitude
-// faster for the one-endpoint path at scale; it needs every rule shape here
-// re-expressed as netlink expressions, which is not done yet (see README).
+// Why per-Service objects go over netlink (netlink.go) and only the
+// skeleton through nft -f (knftables): every nft invocation first dumps the
+// table's chains and sets into its cache, so its cost grows with the table
+// whatever the change; a netlink batch costs what it carries.
+// BenchmarkKernelSync measures both (its "nft" variants); the figures are
+// in the README.
 
 // openKernel opens the real nft for one family in namespace ns, after the
 // preflight: knftables.New checks nft >= 1.0.1 and that we may write
@@ -48,27 +48,56 @@ func openKernel(ctx context.Context, ns string, f v1.IPFamily) (knftables.Interf
 	return nft, nil
 }
 
-// checkFeatures dry-runs a small table using every construct of the ruleset.
+// checkFeatures dry-runs the skeleton plus one Service using every
+// per-Service construct (affinity, NodePort, externalTrafficPolicy Local,
+// source ranges) through nft -c. Its addresses (0.0.0.0/8, 100::/64) and
+// ports are no real Service's, so the check cannot collide with the
+// elements of a table already there (Cleanup opens a fresh connection).
 func checkFeatures(ctx context.Context, nft knftables.Interface, f v1.IPFamily) error {
 	rc := newRenderCtx(f)
 	rc.mark = "0x004000"
-	rc.setLocalDetect([]netip.Prefix{netip.MustParsePrefix(map[bool]string{true: "fd00::/8", false: "10.0.0.0/8"}[f == v1.IPv6Protocol])})
+	v6 := f == v1.IPv6Protocol
+	pick := func(v4, v6addr string) string {
+		if v6 {
+			return v6addr
+		}
+		return v4
+	}
+	rc.setLocalDetect([]netip.Prefix{netip.MustParsePrefix(pick("10.0.0.0/8", "fd00::/8"))})
 	tx := nft.NewTransaction()
 	rc.writeSkeleton(tx, false)
-	tx.Add(affinityObject(rc, affinitySet{name: "affinity-preflight/x", timeout: 10 * time.Second}))
-	for _, ch := range []chainSpec{
-		{name: "endpoint-preflight/x", rules: []rule{
-			{text: rc.ipX + " saddr @affinity-preflight/x goto endpoint-preflight/y"},
-			{text: "update @affinity-preflight/x { " + rc.ipX + " saddr }"},
-			{text: "numgen random mod 1 vmap { 0 : goto endpoint-preflight/y }"},
-			{text: "fib saddr type local jump " + markMasqChain},
-			{text: rc.ifLocal + " goto endpoint-preflight/y"},
-		}},
-	} {
-		tx.Add(&knftables.Chain{Name: "endpoint-preflight/y"})
-		tx.Add(&knftables.Rule{Chain: "endpoint-preflight/y", Rule: "meta l4proto tcp dnat to " + map[bool]string{true: "[fd00::1]:80", false: "10.0.0.1:80"}[f == v1.IPv6Protocol]})
-		tx.Add(&knftables.Chain{Name: ch.name})
-		addRules(tx, ch)
+	ep := state.Endpoint{IP: netip.MustParseAddr(pick("0.0.0.3", "100::3")), Port: 80, Ready: true, IsLocal: true}
+	sp := &state.ServicePort{
+		Name:     state.ServicePortName{NamespacedName: types.NamespacedName{Namespace: "preflight", Name: "x"}, Protocol: v1.ProtocolTCP},
+		Protocol: v1.ProtocolTCP, ClusterIP: netip.MustParseAddr(pick("0.0.0.1", "100::1")), Port: 1, NodePort: 1,
+		LoadBalancerIPs:          []netip.Addr{netip.MustParseAddr(pick("0.0.0.2", "100::2"))},
+		LoadBalancerSourceRanges: []netip.Prefix{netip.MustParsePrefix(pick("198.51.100.0/24", "fd03::/64"))},
+		ExternalPolicyLocal:      true, SessionAffinity: true, StickySeconds: 10,
+		HasEndpoints: true,
+	}
+	remote := ep
+	remote.IP, remote.IsLocal = netip.MustParseAddr(pick("0.0.0.4", "100::4")), false
+	sp.ClusterEndpoints = []state.Endpoint{ep, remote}
+	sp.LocalEndpoints = []state.Endpoint{ep}
+	sp.AllEndpoints = sp.ClusterEndpoints
+	o, err := rc.renderService(sp)
+	if err != nil {
+		return fmt.Errorf("render the preflight service: %w", err)
+	}
+	w := &nftWriter{tx: tx, rc: rc}
+	for _, a := range o.affinity {
+		w.addAffinitySet(a)
+	}
+	for _, ch := range o.chains {
+		w.addChain(ch.name)
+	}
+	for _, ch := range o.chains {
+		for _, r := range ch.rules {
+			w.addRule(ch.name, r)
+		}
+	}
+	for _, e := range o.elems {
+		w.addElem(e)
 	}
 	return nft.Check(ctx, tx)
 }

@@ -80,7 +80,7 @@ func TestKernelFullIncrementalAndCleanupLeaveTheExpectedTable(t *testing.T) {
 		t.Fatalf("full sync result %+v", res)
 	}
 	table := nftIn(t, ns, "list", "table", "ip", "kube-proxy")
-	for _, want := range []string{"172.30.0.10 . tcp . 80 : goto service-", "dnat to 10.0.2.5:8080", "tcp . 30080 : goto external-", "numgen random mod 2 vmap"} {
+	for _, want := range []string{"172.30.0.10 . tcp . 80 : goto service-", "dnat to 10.0.2.5:8080", "tcp . 30080 : goto external-", "numgen random mod 2 0 meta l4proto tcp dnat to 10.0.1.5:8080", "ip saddr . ip daddr @hairpin-ips"} {
 		if !strings.Contains(table, want) {
 			t.Errorf("after full sync the table lacks %q:\n%s", want, table)
 		}

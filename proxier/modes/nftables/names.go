@@ -30,6 +30,7 @@ const (
 	serviceNodePortsMap = "service-nodeports"
 	nodePortIPsSet      = "nodeport-ips"
 	clusterIPsSet       = "cluster-ips"
+	hairpinSet          = "hairpin-ips"
 
 	serviceEndpointsCheckChain  = "service-endpoints-check"
 	nodePortEndpointsCheckChain = "nodeport-endpoints-check"

@@ -2,6 +2,7 @@ package nftables
 
 import (
 	"fmt"
+	"net/netip"
 	"strconv"
 	"strings"
 	"time"
@@ -11,11 +12,15 @@ import (
 	"github.com/proxyproof/proxyproof/proxier/state"
 )
 
-// rule is one rule of a per-service chain.
+// rule is one rule of a per-service chain: its nft text and the same rule
+// as netlink expressions (NFTA_RULE_EXPRESSIONS' content).
 type rule struct {
 	text    string
 	comment string
+	nl      string
 }
+
+func (r rule) withComment(c string) rule { r.comment = c; return r }
 
 // chainSpec is a per-service chain and its complete rule list.
 type chainSpec struct {
@@ -30,6 +35,18 @@ type elem struct {
 	key       []string
 	value     string // "" for sets
 	comment   string
+	nkey      string  // the key as the kernel stores it
+	verdict   verdict // the value of a map element
+}
+
+// verdict is a map element's value: a code of nf_tables.h and its chain.
+type verdict struct {
+	code  int32
+	chain string
+}
+
+func gotoVerdict(chain string) (string, verdict) {
+	return "goto " + chain, verdict{verdictGoto, chain}
 }
 
 func (e elem) id() string { return e.container + "|" + strings.Join(e.key, " . ") }
@@ -123,64 +140,83 @@ func (c *renderCtx) renderService(sp *state.ServicePort) (*svcObjects, error) {
 	usesExternal := hasEndpoints && extAccessible
 
 	var internalVerdict, externalVerdict string
+	var internalV, externalV verdict
 	if !hasEndpoints {
-		internalVerdict, externalVerdict = "goto "+rejectChain, "goto "+rejectChain
+		internalVerdict, internalV = gotoVerdict(rejectChain)
+		externalVerdict, externalV = internalVerdict, internalV
 	} else {
 		if !hasInternal {
-			internalVerdict = "drop"
+			internalVerdict, internalV = "drop", verdict{code: verdictDrop}
 		}
 		if !hasExternal {
-			externalVerdict = "drop"
+			externalVerdict, externalV = "drop", verdict{code: verdictDrop}
 		}
 	}
 
-	ipKey := func(ip string) []string { return []string{ip, n.proto, port} }
-	o.elems = append(o.elems, elem{container: clusterIPsSet, isSet: true, key: []string{sp.ClusterIP.String()}})
+	ipElem := func(container string, ip netip.Addr, value string, v verdict, comment string) elem {
+		return elem{container: container, key: []string{ip.String(), n.proto, port}, value: value, verdict: v,
+			comment: comment, nkey: c.keyAddrProtoPort(ip, n.proto, sp.Port)}
+	}
+	gotoElem := func(container string, ip netip.Addr, chain string) elem {
+		text, v := gotoVerdict(chain)
+		return ipElem(container, ip, text, v, "")
+	}
+	o.elems = append(o.elems, elem{container: clusterIPsSet, isSet: true, key: []string{sp.ClusterIP.String()},
+		nkey: string(c.addrBytes(sp.ClusterIP))})
 	if hasInternal {
-		o.elems = append(o.elems, elem{container: serviceIPsMap, key: ipKey(sp.ClusterIP.String()), value: "goto " + internalChain})
+		o.elems = append(o.elems, gotoElem(serviceIPsMap, sp.ClusterIP, internalChain))
 	} else {
-		o.elems = append(o.elems, elem{container: noEndpointServicesMap, key: ipKey(sp.ClusterIP.String()), value: internalVerdict, comment: nameStr})
+		o.elems = append(o.elems, ipElem(noEndpointServicesMap, sp.ClusterIP, internalVerdict, internalV, nameStr))
 	}
 
-	var extIPs, lbIPs []string
+	var extIPs, lbIPs []netip.Addr
 	for _, ip := range sp.ExternalIPs {
 		if c.inFamily(ip) {
-			extIPs = append(extIPs, ip.String())
+			extIPs = append(extIPs, ip.Unmap())
 		}
 	}
 	for _, ip := range sp.LoadBalancerIPs {
 		if c.inFamily(ip) {
-			lbIPs = append(lbIPs, ip.String())
+			lbIPs = append(lbIPs, ip.Unmap())
 		}
 	}
-	var ranges []string
+	var ranges []netip.Prefix
 	for _, p := range sp.LoadBalancerSourceRanges {
 		if c.inFamily(p.Addr()) {
-			ranges = append(ranges, p.Masked().String())
+			ranges = append(ranges, p.Masked())
 		}
 	}
 	usesFW := len(lbIPs) > 0 && len(ranges) > 0
-	for _, ip := range append(append([]string(nil), extIPs...), lbIPs...) {
+	for _, ip := range append(append([]netip.Addr(nil), extIPs...), lbIPs...) {
 		if hasEndpoints {
-			o.elems = append(o.elems, elem{container: serviceIPsMap, key: ipKey(ip), value: "goto " + n.external})
+			o.elems = append(o.elems, gotoElem(serviceIPsMap, ip, n.external))
 		}
 		if !hasExternal {
-			o.elems = append(o.elems, elem{container: noEndpointServicesMap, key: ipKey(ip), value: externalVerdict, comment: nameStr})
+			o.elems = append(o.elems, ipElem(noEndpointServicesMap, ip, externalVerdict, externalV, nameStr))
 		}
 	}
 	if usesFW {
 		for _, ip := range lbIPs {
-			o.elems = append(o.elems, elem{container: firewallIPsMap, key: ipKey(ip), value: "goto " + n.firewall})
+			o.elems = append(o.elems, gotoElem(firewallIPsMap, ip, n.firewall))
 		}
 	}
 	if sp.NodePort != 0 {
 		npKey := []string{n.proto, strconv.Itoa(int(sp.NodePort))}
+		nk := keyProtoPort(n.proto, sp.NodePort)
 		if hasEndpoints {
-			o.elems = append(o.elems, elem{container: serviceNodePortsMap, key: npKey, value: "goto " + n.external})
+			text, v := gotoVerdict(n.external)
+			o.elems = append(o.elems, elem{container: serviceNodePortsMap, key: npKey, value: text, verdict: v, nkey: nk})
 		}
 		if !hasExternal {
-			o.elems = append(o.elems, elem{container: noEndpointNodePortsMap, key: npKey, value: externalVerdict, comment: nameStr})
+			o.elems = append(o.elems, elem{container: noEndpointNodePortsMap, key: npKey, value: externalVerdict,
+				verdict: externalV, comment: nameStr, nkey: nk})
 		}
+	}
+	// Hairpin: every endpoint, as "ip . ip", for the masquerading chain.
+	for _, ep := range sp.AllEndpoints {
+		a := ep.IP.Unmap()
+		o.elems = append(o.elems, elem{container: hairpinSet, isSet: true, key: []string{a.String(), a.String()},
+			nkey: string(append(c.addrBytes(a), c.addrBytes(a)...))})
 	}
 
 	if usesCluster {
@@ -199,9 +235,11 @@ func (c *renderCtx) renderService(sp *state.ServicePort) (*svcObjects, error) {
 	if usesFW {
 		o.chains = append(o.chains, c.firewallChain(sp, n.firewall, ranges, lbIPs))
 	}
+	// Endpoint chains only where ClientIP affinity needs a place to record
+	// the choice; otherwise the Service's chain DNATs directly.
 	for _, ep := range sp.AllEndpoints {
-		o.chains = append(o.chains, c.endpointChain(sp, n.proto, ep))
 		if sp.SessionAffinity {
+			o.chains = append(o.chains, c.endpointChain(sp, n.proto, ep))
 			o.affinity = append(o.affinity, affinitySet{
 				name:    affinitySetPrefix + endpointNameBase(sp.Name, n.proto, ep),
 				timeout: time.Duration(sp.StickySeconds) * time.Second,
@@ -214,15 +252,16 @@ func (c *renderCtx) renderService(sp *state.ServicePort) (*svcObjects, error) {
 // prependInternalMasq masquerades off-cluster (or all, with MasqueradeAll)
 // traffic to the ClusterIP, in case the reply would bypass this node.
 func (c *renderCtx) prependInternalMasq(o *svcObjects, chain string, sp *state.ServicePort) {
-	var r rule
-	switch {
-	case c.masqAll:
-		r.text = fmt.Sprintf("%s daddr %s jump %s", c.ipX, sp.ClusterIP, markMasqChain)
-	case c.ifNotLocal != "":
-		r.text = fmt.Sprintf("%s daddr %s %s jump %s", c.ipX, sp.ClusterIP, c.ifNotLocal, markMasqChain)
-	default:
+	if !c.masqAll && len(c.localCIDRs) == 0 {
 		return
 	}
+	b := c.rule().addrIs("daddr", sp.ClusterIP)
+	if !c.masqAll {
+		for _, p := range c.localCIDRs {
+			b.addr("saddr", p, true)
+		}
+	}
+	r := b.jump(markMasqChain)
 	for i := range o.chains {
 		if o.chains[i].name == chain {
 			o.chains[i].rules = append([]rule{r}, o.chains[i].rules...)
@@ -232,18 +271,32 @@ func (c *renderCtx) prependInternalMasq(o *svcObjects, chain string, sp *state.S
 }
 
 // policyChain: affinity lookups first, then a random pick of one endpoint.
+// The pick is a cascade, as iptables' statistic rules: rule i of n matches
+// with probability 1/(n-i) (numgen random mod n-i == 0), the last always,
+// so each endpoint gets 1/n. Upstream's "numgen random mod n vmap {...}"
+// needs an anonymous map per Service, and the kernel's cost of naming and
+// finding those grows with their number (quadratic over a full sync).
+// Without affinity the rule DNATs at once: no chain per endpoint.
 func (c *renderCtx) policyChain(sp *state.ServicePort, name string, eps []state.Endpoint) chainSpec {
 	ch := chainSpec{name: name}
 	proto := strings.ToLower(string(sp.Protocol))
-	var picks []string
-	for i, ep := range eps {
-		base := endpointNameBase(sp.Name, proto, ep)
-		if sp.SessionAffinity {
-			ch.rules = append(ch.rules, rule{text: fmt.Sprintf("%s saddr @%s%s goto %s%s", c.ipX, affinitySetPrefix, base, endpointChainPrefix, base)})
+	if sp.SessionAffinity {
+		for _, ep := range eps {
+			base := endpointNameBase(sp.Name, proto, ep)
+			ch.rules = append(ch.rules, c.rule().inSet("saddr", affinitySetPrefix+base).goTo(endpointChainPrefix+base))
 		}
-		picks = append(picks, fmt.Sprintf("%d : goto %s%s", i, endpointChainPrefix, base))
 	}
-	ch.rules = append(ch.rules, rule{text: fmt.Sprintf("numgen random mod %d vmap { %s }", len(eps), strings.Join(picks, " , "))})
+	for i, ep := range eps {
+		b := c.rule()
+		if i < len(eps)-1 {
+			b.numgen(len(eps)-i, 0)
+		}
+		if sp.SessionAffinity {
+			ch.rules = append(ch.rules, b.goTo(endpointChainPrefix+endpointNameBase(sp.Name, proto, ep)))
+		} else {
+			ch.rules = append(ch.rules, b.dnat(proto, netip.AddrPortFrom(ep.IP.Unmap(), uint16(ep.Port))))
+		}
+	}
 	return ch
 }
 
@@ -251,29 +304,32 @@ func (c *renderCtx) externalChain(n svcNames, extLocal, hasExternal, usesCluster
 	ch := chainSpec{name: n.external}
 	if !extLocal {
 		// Endpoints may be on other nodes: masquerade so replies come back.
-		ch.rules = append(ch.rules, rule{text: "jump " + markMasqChain})
+		ch.rules = append(ch.rules, c.rule().jump(markMasqChain))
 	} else if usesCluster {
 		// The short-circuits need the cluster chain; a view without cluster
 		// endpoints (inconsistent, but possible input) must not reference it.
-		if c.ifLocal != "" {
-			// Pod traffic to an external address behaves as if it went out
-			// to the load balancer and came back: no traffic policy.
-			ch.rules = append(ch.rules, rule{text: c.ifLocal + " goto " + n.cluster, comment: "short-circuit pod traffic"})
+		// Pod traffic to an external address behaves as if it went out to
+		// the load balancer and came back: no traffic policy.
+		for _, p := range c.localCIDRs {
+			ch.rules = append(ch.rules, c.rule().addr("saddr", p, false).goTo(n.cluster).withComment("short-circuit pod traffic"))
 		}
 		ch.rules = append(ch.rules,
-			rule{text: "fib saddr type local jump " + markMasqChain, comment: "masquerade local traffic"},
-			rule{text: "fib saddr type local goto " + n.cluster, comment: "short-circuit local traffic"})
+			c.rule().fibSaddrLocal().jump(markMasqChain).withComment("masquerade local traffic"),
+			c.rule().fibSaddrLocal().goTo(n.cluster).withComment("short-circuit local traffic"))
 	}
 	if hasExternal {
-		ch.rules = append(ch.rules, rule{text: "goto " + policyChain})
+		ch.rules = append(ch.rules, c.rule().goTo(policyChain))
 	}
 	return ch
 }
 
 // firewallChain drops sources outside loadBalancerSourceRanges; the node may
 // reach a VIP it hosts itself (source = the VIP) when a range covers it.
-func (c *renderCtx) firewallChain(sp *state.ServicePort, name string, ranges, lbIPs []string) chainSpec {
-	sources := append([]string(nil), ranges...)
+// Upstream writes "ip saddr != { ranges } drop"; a return per range does the
+// same (the chain is reached by goto from firewall-check) without an
+// anonymous interval set per Service.
+func (c *renderCtx) firewallChain(sp *state.ServicePort, name string, ranges []netip.Prefix, lbIPs []netip.Addr) chainSpec {
+	sources := append([]netip.Prefix(nil), ranges...)
 	allowFromNode := false
 	for _, p := range sp.LoadBalancerSourceRanges {
 		for _, ip := range c.nodeIPs {
@@ -283,19 +339,28 @@ func (c *renderCtx) firewallChain(sp *state.ServicePort, name string, ranges, lb
 		}
 	}
 	if allowFromNode {
-		sources = append(sources, lbIPs...)
+		for _, ip := range lbIPs {
+			sources = append(sources, netip.PrefixFrom(ip, ip.BitLen()))
+		}
 	}
-	return chainSpec{name: name, rules: []rule{{text: fmt.Sprintf("%s saddr != { %s } drop", c.ipX, strings.Join(sources, ", "))}}}
+	ch := chainSpec{name: name}
+	for _, p := range sources {
+		if p.Bits() == 0 {
+			ch.rules = append(ch.rules, c.rule().ret())
+			return ch
+		}
+		ch.rules = append(ch.rules, c.rule().addr("saddr", p, false).ret())
+	}
+	ch.rules = append(ch.rules, c.rule().drop())
+	return ch
 }
 
+// endpointChain exists only with ClientIP affinity: it records the choice
+// and DNATs. Hairpin traffic is masqueraded by the masquerading chain.
 func (c *renderCtx) endpointChain(sp *state.ServicePort, proto string, ep state.Endpoint) chainSpec {
 	base := endpointNameBase(sp.Name, proto, ep)
-	ch := chainSpec{name: endpointChainPrefix + base}
-	// Hairpin: a pod reaching itself through the Service must be SNATed.
-	ch.rules = append(ch.rules, rule{text: fmt.Sprintf("%s saddr %s jump %s", c.ipX, ep.IP, markMasqChain)})
-	if sp.SessionAffinity {
-		ch.rules = append(ch.rules, rule{text: fmt.Sprintf("update @%s%s { %s saddr }", affinitySetPrefix, base, c.ipX)})
-	}
-	ch.rules = append(ch.rules, rule{text: fmt.Sprintf("meta l4proto %s dnat to %s", proto, ep.String())})
-	return ch
+	return chainSpec{name: endpointChainPrefix + base, rules: []rule{
+		c.rule().update(affinitySetPrefix + base).done(),
+		c.rule().dnat(proto, netip.AddrPortFrom(ep.IP.Unmap(), uint16(ep.Port))),
+	}}
 }

@@ -2,7 +2,6 @@ package nftables
 
 import (
 	"net/netip"
-	"strings"
 
 	v1 "k8s.io/api/core/v1"
 	"sigs.k8s.io/knftables"
@@ -17,15 +16,17 @@ type renderCtx struct {
 	noLocalhst string
 	mark       string
 	masqAll    bool
-	// ifLocal / ifNotLocal match pod-originated traffic; "" when local
-	// detection is off.
-	ifLocal, ifNotLocal string
+	// localCIDRs match pod-originated traffic; empty when local detection
+	// is off.
+	localCIDRs []netip.Prefix
 	// nodeIPs are the node's addresses, for loadBalancerSourceRanges.
 	nodeIPs []netip.Addr
 	// nodePortIPs are the addresses accepting NodePorts; nil with
 	// nodePortAll means "fib daddr type local".
 	nodePortAll bool
 	nodePortIPs []string
+	// nStock caches the number of stock rules, for metrics.
+	nStock int
 }
 
 func newRenderCtx(family v1.IPFamily) *renderCtx {
@@ -48,22 +49,11 @@ func (c *renderCtx) inFamily(a netip.Addr) bool {
 
 // setLocalDetect builds the pod-traffic match from CIDRs of this family.
 func (c *renderCtx) setLocalDetect(cidrs []netip.Prefix) {
-	var in []string
+	c.localCIDRs = nil
 	for _, p := range cidrs {
 		if c.inFamily(p.Addr()) {
-			in = append(in, p.Masked().String())
+			c.localCIDRs = append(c.localCIDRs, p.Masked())
 		}
-	}
-	switch len(in) {
-	case 0:
-		c.ifLocal, c.ifNotLocal = "", ""
-	case 1:
-		c.ifLocal = c.ipX + " saddr " + in[0]
-		c.ifNotLocal = c.ipX + " saddr != " + in[0]
-	default:
-		set := "{ " + strings.Join(in, ", ") + " }"
-		c.ifLocal = c.ipX + " saddr " + set
-		c.ifNotLocal = c.ipX + " saddr != " + set
 	}
 }
 
@@ -110,12 +100,14 @@ var stockChains = []string{
 }
 
 // dispatchMaps are the verdict maps and sets whose elements belong to
-// Services; full syncs flush and refill them.
-var dispatchMaps = []string{serviceIPsMap, serviceNodePortsMap, noEndpointServicesMap, noEndpointNodePortsMap, firewallIPsMap}
+// Services; full syncs flush and refill them in the Services' transaction.
+var dispatchMaps = []string{serviceIPsMap, serviceNodePortsMap, noEndpointServicesMap, noEndpointNodePortsMap, firewallIPsMap, clusterIPsSet, hairpinSet}
 
 // writeSkeleton adds the table, base chains, stock chains and their fixed
-// rules, and (re)creates the dispatch maps empty. resetBase first deletes the
-// base chains so a changed hook or priority from an older version applies.
+// rules, and makes sure the dispatch maps exist; their elements belong to
+// the Services' transaction, which flushes and refills them. resetBase
+// first deletes the base chains so a changed hook or priority from an
+// older version applies.
 func (c *renderCtx) writeSkeleton(tx *knftables.Transaction, resetBase bool) {
 	tx.Add(&knftables.Table{Comment: knftables.PtrTo("rules for kube-proxy")})
 	if resetBase {
@@ -157,11 +149,10 @@ func (c *renderCtx) writeSets(tx *knftables.Transaction) {
 	}
 	for _, m := range maps {
 		tx.Add(m)
-		tx.Flush(m)
 	}
-	cips := &knftables.Set{Name: clusterIPsSet, Type: c.addrType, Comment: knftables.PtrTo("Active ClusterIPs")}
-	tx.Add(cips)
-	tx.Flush(cips)
+	tx.Add(&knftables.Set{Name: clusterIPsSet, Type: c.addrType, Comment: knftables.PtrTo("Active ClusterIPs")})
+	tx.Add(&knftables.Set{Name: hairpinSet, Type: c.addrType + " . " + c.addrType,
+		Comment: knftables.PtrTo("endpoint . endpoint: a pod reaching itself through a Service is masqueraded")})
 
 	// add+delete makes "ensure absent" safe when the set does not exist.
 	np := &knftables.Set{Name: nodePortIPsSet, Type: c.addrType, Comment: knftables.PtrTo("IPs that accept NodePort traffic")}
@@ -185,6 +176,8 @@ func (c *renderCtx) writeStockRules(tx *knftables.Transaction) {
 		tx.Add(r)
 	}
 	rule(markMasqChain, "", "mark set mark or", c.mark)
+	// Hairpin, decided after DNAT instead of in a chain per endpoint.
+	rule(masqueradingChain, "", "ct status dnat", c.ipX, "saddr .", c.ipX, "daddr", "@", hairpinSet, "jump", markMasqChain)
 	rule(masqueradingChain, "", "mark and", c.mark, "== 0 return")
 	rule(masqueradingChain, "", "mark set mark xor", c.mark)
 	rule(masqueradingChain, "", "masquerade fully-random")

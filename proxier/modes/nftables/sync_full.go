@@ -3,6 +3,7 @@ package nftables
 import (
 	"context"
 	"fmt"
+	"sort"
 	"time"
 
 	"k8s.io/klog/v2"
@@ -11,14 +12,20 @@ import (
 	"github.com/proxyproof/proxyproof/proxier/state"
 )
 
-// syncFull rewrites the whole table in one transaction: every chain is
-// added and flushed, every dispatch map flushed and refilled, and chains or
-// affinity sets nobody wants any more are flushed (deleted later) or deleted.
-// This is also what repairs a table someone else altered.
+// syncFull rewrites the whole table in two transactions, each atomic and
+// each leaving a working table: first the skeleton (base and stock chains
+// with their rules, map definitions) through nft, then every per-Service
+// object through the backend: dispatch maps flushed and refilled, every
+// chain added and flushed, chains nobody wants any more flushed (deleted
+// later) and affinity sets deleted. This is also what repairs a table
+// someone else altered.
 func (p *Proxier) syncFull(ctx context.Context, fs *familyState, view *state.View) error {
 	start := p.now()
 	p.refreshContext(fs, view)
-	existingChains, existingSets := listOwned(ctx, fs.nft)
+	existingChains, existingSets, listErr := fs.be.owned(ctx)
+	if listErr != nil {
+		klog.ErrorS(listErr, "Failed to list the nftables table; rewriting it", "ipFamily", view.Family)
+	}
 	if fs.synced {
 		if n := fs.drift(existingChains); n > 0 {
 			klog.InfoS("nftables table was altered outside the proxier; rewriting it", "ipFamily", view.Family, "differences", n)
@@ -27,10 +34,20 @@ func (p *Proxier) syncFull(ctx context.Context, fs *familyState, view *state.Vie
 
 	tx := fs.nft.NewTransaction()
 	fs.rc.writeSkeleton(tx, fs.resetBase)
+	if err := fs.nft.Run(ctx, tx); err != nil {
+		return fmt.Errorf("nftables skeleton of table %s: %w", tableName, err)
+	}
+	fs.resetBase = false
+	skeleton := p.now()
 
+	b := fs.be.newBatch(fs.rc)
+	for _, m := range dispatchMaps {
+		b.flushSet(m)
+	}
 	services := map[state.ServicePortName]*svcObjects{}
 	chains := map[string][]rule{}
 	elems := map[string]*elemState{}
+	var order []*elemState
 	affinity := map[string]time.Duration{}
 	nRules := 0
 	for _, name := range sortedNames(view.Services) {
@@ -42,20 +59,25 @@ func (p *Proxier) syncFull(ctx context.Context, fs *familyState, view *state.Vie
 		}
 		services[name] = o
 		for _, ch := range o.chains {
-			tx.Add(&knftables.Chain{Name: ch.name})
-			tx.Flush(&knftables.Chain{Name: ch.name})
+			b.addChain(ch.name)
+			// Flushing a chain that did not exist is a message for nothing.
+			if _, had := existingChains[ch.name]; had || listErr != nil {
+				b.flushChain(ch.name)
+			}
 		}
 		for _, a := range o.affinity {
 			if old, ok := fs.affinity[a.name]; ok && old != a.timeout {
 				// A set's timeout cannot change in place; the chains using
 				// it were flushed just above.
-				tx.Delete(&knftables.Set{Name: a.name})
+				b.deleteSet(a.name)
 			}
-			tx.Add(affinityObject(fs.rc, a))
+			b.addAffinitySet(a)
 			affinity[a.name] = a.timeout
 		}
 		for _, ch := range o.chains {
-			addRules(tx, ch)
+			for _, r := range ch.rules {
+				b.addRule(ch.name, r)
+			}
 			chains[ch.name] = ch.rules
 			nRules += len(ch.rules)
 		}
@@ -64,9 +86,16 @@ func (p *Proxier) syncFull(ctx context.Context, fs *familyState, view *state.Vie
 				es.refs++
 				continue
 			}
-			elems[e.id()] = &elemState{elem: e, refs: 1}
-			tx.Add(e.object())
+			es := &elemState{elem: e, refs: 1}
+			elems[e.id()] = es
+			order = append(order, es)
 		}
+	}
+	// Elements last, grouped by map: every chain they name exists by now,
+	// and one netlink message carries many elements of one map.
+	sort.SliceStable(order, func(i, j int) bool { return order[i].container < order[j].container })
+	for _, es := range order {
+		b.addElem(es.elem)
 	}
 
 	stale := map[string]time.Time{}
@@ -74,7 +103,7 @@ func (p *Proxier) syncFull(ctx context.Context, fs *familyState, view *state.Vie
 		if _, active := chains[name]; active {
 			continue
 		}
-		tx.Flush(&knftables.Chain{Name: name})
+		b.flushChain(name)
 		since, ok := fs.stale[name]
 		if !ok {
 			since = start
@@ -84,43 +113,17 @@ func (p *Proxier) syncFull(ctx context.Context, fs *familyState, view *state.Vie
 	}
 	for name := range existingSets {
 		if _, active := affinity[name]; !active {
-			tx.Delete(&knftables.Set{Name: name})
+			b.deleteSet(name)
 		}
 	}
-	if err := fs.nft.Run(ctx, tx); err != nil {
+	if err := fs.be.run(ctx, b); err != nil {
 		return fmt.Errorf("nftables full sync of %d service ports: %w", len(services), err)
 	}
 	fs.services, fs.chains, fs.elems, fs.affinity, fs.stale = services, chains, elems, affinity, stale
-	fs.nRules, fs.synced, fs.resetBase = nRules, true, false
+	fs.nRules, fs.synced = nRules, true
 	klog.V(2).InfoS("nftables full sync done", "ipFamily", view.Family, "servicePorts", len(services),
-		"chains", len(chains), "elements", len(elems), "elapsed", p.now().Sub(start))
+		"chains", len(chains), "elements", len(elems), "skeleton", skeleton.Sub(start), "elapsed", p.now().Sub(start))
 	return nil
-}
-
-// listOwned lists the per-service chains and affinity sets in the kernel.
-// A failure (e.g. no table yet) yields empty sets: the add+flush of the
-// transaction still rebuilds everything.
-func listOwned(ctx context.Context, nft knftables.Interface) (chains, sets map[string]bool) {
-	chains, sets = map[string]bool{}, map[string]bool{}
-	if names, err := nft.List(ctx, "chains"); err == nil {
-		for _, n := range names {
-			if isServiceChainName(n) {
-				chains[n] = true
-			}
-		}
-	} else if !knftables.IsNotFound(err) {
-		klog.ErrorS(err, "Failed to list nftables chains")
-	}
-	if names, err := nft.List(ctx, "sets"); err == nil {
-		for _, n := range names {
-			if isAffinitySetName(n) {
-				sets[n] = true
-			}
-		}
-	} else if !knftables.IsNotFound(err) {
-		klog.ErrorS(err, "Failed to list nftables sets")
-	}
-	return chains, sets
 }
 
 // drift counts chains that differ between the kernel and our belief: a cheap
@@ -139,12 +142,6 @@ func (fs *familyState) drift(existing map[string]bool) int {
 		}
 	}
 	return n
-}
-
-func addRules(tx *knftables.Transaction, ch chainSpec) {
-	for _, r := range ch.rules {
-		tx.Add(r.object(ch.name))
-	}
 }
 
 func (r rule) object(chain string) *knftables.Rule {

@@ -4,10 +4,10 @@ import (
 	"context"
 	"fmt"
 	"slices"
+	"sort"
 	"time"
 
 	"k8s.io/klog/v2"
-	"sigs.k8s.io/knftables"
 
 	"github.com/proxyproof/proxyproof/proxier/state"
 )
@@ -27,17 +27,9 @@ type partial struct {
 }
 
 // phase is an ordered list of operations, replayed into the one transaction.
-type phase []func(*knftables.Transaction)
+type phase []func(batch)
 
-func (ph *phase) Add(o knftables.Object) {
-	*ph = append(*ph, func(tx *knftables.Transaction) { tx.Add(o) })
-}
-func (ph *phase) Flush(o knftables.Object) {
-	*ph = append(*ph, func(tx *knftables.Transaction) { tx.Flush(o) })
-}
-func (ph *phase) Delete(o knftables.Object) {
-	*ph = append(*ph, func(tx *knftables.Transaction) { tx.Delete(o) })
-}
+func (ph *phase) add(op func(batch)) { *ph = append(*ph, op) }
 
 // syncPartial rewrites only the changed ServicePorts: their map elements and
 // the chains whose rules differ from what the kernel holds, in one
@@ -59,16 +51,17 @@ func (p *Proxier) syncPartial(ctx context.Context, fs *familyState, view *state.
 	}
 	pl.diffElems()
 
-	tx := fs.nft.NewTransaction()
+	b := fs.be.newBatch(fs.rc)
 	for _, ph := range []phase{pl.chainsCreate, pl.setsAdd, pl.chainsWrite, pl.elemsDel, pl.elemsAdd, pl.chainsFlush, pl.setsDel} {
 		for _, op := range ph {
-			op(tx)
+			op(b)
 		}
 	}
-	if tx.NumOperations() == 0 {
+	if b.size() == 0 {
+		pl.commit() // reference counts may have moved
 		return nil
 	}
-	if err := fs.nft.Run(ctx, tx); err != nil {
+	if err := fs.be.run(ctx, b); err != nil {
 		return fmt.Errorf("nftables partial sync of %d service ports: %w", len(changes.Services), err)
 	}
 	pl.commit()
@@ -100,7 +93,8 @@ func (pl *partial) replace(name state.ServicePortName, old, next *svcObjects) {
 	}
 	if force && old != nil {
 		for _, ch := range old.chains {
-			pl.setsAdd.Flush(&knftables.Chain{Name: ch.name})
+			name := ch.name
+			pl.setsAdd.add(func(b batch) { b.flushChain(name) })
 		}
 	}
 	if next != nil {
@@ -108,10 +102,9 @@ func (pl *partial) replace(name state.ServicePortName, old, next *svcObjects) {
 			cur, ok := fs.affinity[a.name]
 			switch {
 			case !ok:
-				pl.setsAdd.Add(affinityObject(fs.rc, a))
+				pl.setsAdd.add(func(b batch) { b.addAffinitySet(a) })
 			case cur != a.timeout:
-				pl.setsAdd.Delete(&knftables.Set{Name: a.name})
-				pl.setsAdd.Add(affinityObject(fs.rc, a))
+				pl.setsAdd.add(func(b batch) { b.deleteSet(a.name); b.addAffinitySet(a) })
 			}
 			pl.affinity[a.name] = &a.timeout
 		}
@@ -122,13 +115,15 @@ func (pl *partial) replace(name state.ServicePortName, old, next *svcObjects) {
 	if old != nil {
 		for _, ch := range old.chains {
 			if !wantChains[ch.name] {
-				pl.chainsFlush.Flush(&knftables.Chain{Name: ch.name})
+				name := ch.name
+				pl.chainsFlush.add(func(b batch) { b.flushChain(name) })
 				pl.chains[ch.name] = nil
 			}
 		}
 		for _, a := range old.affinity {
 			if _, keep := wantSets[a.name]; !keep {
-				pl.setsDel.Delete(&knftables.Set{Name: a.name})
+				name := a.name
+				pl.setsDel.add(func(b batch) { b.deleteSet(name) })
 				pl.affinity[a.name] = nil
 			}
 		}
@@ -140,7 +135,7 @@ func (pl *partial) replace(name state.ServicePortName, old, next *svcObjects) {
 		for _, e := range next.elems {
 			es := pl.elem(e)
 			es.refs++
-			es.value, es.comment = e.value, e.comment
+			es.elem = e
 		}
 	}
 }
@@ -154,14 +149,17 @@ func (pl *partial) writeChain(ch chainSpec, force bool) {
 			return
 		}
 	}
+	name, rules := ch.name, ch.rules
 	if !exists {
-		pl.chainsCreate.Add(&knftables.Chain{Name: ch.name})
+		pl.chainsCreate.add(func(b batch) { b.addChain(name) })
 	} else if len(cur) > 0 && !force {
-		w.Flush(&knftables.Chain{Name: ch.name})
+		w.add(func(b batch) { b.flushChain(name) })
 	}
-	for _, r := range ch.rules {
-		w.Add(r.object(ch.name))
-	}
+	w.add(func(b batch) {
+		for _, r := range rules {
+			b.addRule(name, r)
+		}
+	})
 	pl.chains[ch.name] = ch.rules
 }
 
@@ -182,18 +180,27 @@ func (pl *partial) elem(e elem) *elemState {
 
 // diffElems turns the planned element states into deletes and adds.
 func (pl *partial) diffElems() {
-	for id, es := range pl.elems {
+	ids := make([]string, 0, len(pl.elems))
+	for id := range pl.elems {
+		ids = append(ids, id)
+	}
+	sort.Strings(ids) // deterministic, and one message per map
+	for _, id := range ids {
+		es := pl.elems[id]
 		cur, had := pl.fs.elems[id]
 		inKernel := had && cur.refs > 0
 		switch {
 		case es.refs <= 0 && inKernel:
-			pl.elemsDel.Delete(cur.object())
+			old := cur.elem
+			pl.elemsDel.add(func(b batch) { b.deleteElem(old) })
 		case es.refs > 0 && !inKernel:
-			pl.elemsAdd.Add(es.object())
+			e := es.elem
+			pl.elemsAdd.add(func(b batch) { b.addElem(e) })
 		case es.refs > 0 && (cur.value != es.value || cur.comment != es.comment):
 			// A map element's value cannot be replaced by "add".
-			pl.elemsDel.Delete(cur.object())
-			pl.elemsAdd.Add(es.object())
+			old, e := cur.elem, es.elem
+			pl.elemsDel.add(func(b batch) { b.deleteElem(old) })
+			pl.elemsAdd.add(func(b batch) { b.addElem(e) })
 		}
 	}
 }

@@ -1,0 +1,152 @@
+package nftables
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"syscall"
+
+	v1 "k8s.io/api/core/v1"
+	"sigs.k8s.io/knftables"
+)
+
+// batch is one transaction of per-Service objects: chains, their rules,
+// affinity sets and the elements of the dispatch maps.
+type batch interface {
+	addChain(name string)
+	flushChain(name string)
+	deleteChain(name string)
+	addRule(chain string, r rule)
+	addAffinitySet(a affinitySet)
+	deleteSet(name string)
+	flushSet(name string)
+	addElem(e elem)
+	deleteElem(e elem)
+	size() int
+}
+
+// backend is where per-Service objects go. The skeleton (table, base and
+// stock chains, map definitions) always goes through knftables; it is small
+// and written only on full syncs.
+type backend interface {
+	newBatch(rc *renderCtx) batch
+	run(ctx context.Context, b batch) error
+	// owned lists the per-Service chains and affinity sets in the kernel.
+	owned(ctx context.Context) (chains, sets map[string]bool, err error)
+}
+
+// nlBackend writes straight to the kernel over netlink; see kernel.go for
+// why it is the default.
+type nlBackend struct {
+	conn *nlConn
+	fam  byte
+}
+
+func newNLBackend(conn *nlConn, f v1.IPFamily) *nlBackend {
+	fam := byte(2) // NFPROTO_IPV4
+	if f == v1.IPv6Protocol {
+		fam = 10
+	}
+	return &nlBackend{conn: conn, fam: fam}
+}
+
+type nlWriter struct {
+	*nlBatch
+	keyType, keyLen uint32
+}
+
+func (w *nlWriter) addAffinitySet(a affinitySet) { w.nlBatch.addAffinitySet(a, w.keyType, w.keyLen) }
+
+func (be *nlBackend) newBatch(rc *renderCtx) batch {
+	w := &nlWriter{nlBatch: newNLBatch(be.fam, tableName), keyType: 7, keyLen: 4} // TYPE_IPADDR
+	if rc.family == v1.IPv6Protocol {
+		w.keyType, w.keyLen = 8, 16 // TYPE_IP6ADDR
+	}
+	return w
+}
+
+func (be *nlBackend) run(_ context.Context, b batch) error {
+	return be.conn.run(b.(*nlWriter).nlBatch)
+}
+
+func (be *nlBackend) owned(_ context.Context) (chains, sets map[string]bool, err error) {
+	chains, sets = map[string]bool{}, map[string]bool{}
+	all, err := be.conn.names(be.fam, tableName, nftMsgGetChain)
+	if err != nil {
+		return chains, sets, fmt.Errorf("list chains: %w", err)
+	}
+	for n := range all {
+		if isServiceChainName(n) {
+			chains[n] = true
+		}
+	}
+	all, err = be.conn.names(be.fam, tableName, nftMsgGetSet)
+	if err != nil && !errors.Is(err, syscall.ENOENT) {
+		return chains, sets, fmt.Errorf("list sets: %w", err)
+	}
+	for n := range all {
+		if isAffinitySetName(n) {
+			sets[n] = true
+		}
+	}
+	return chains, sets, nil
+}
+
+// nftBackend sends per-Service objects as nft text through knftables: the
+// Fake in unit tests, and the real nft for comparison in the benchmark.
+type nftBackend struct{ nft knftables.Interface }
+
+type nftWriter struct {
+	tx *knftables.Transaction
+	rc *renderCtx
+}
+
+func (be *nftBackend) newBatch(rc *renderCtx) batch {
+	return &nftWriter{tx: be.nft.NewTransaction(), rc: rc}
+}
+
+func (be *nftBackend) run(ctx context.Context, b batch) error {
+	return be.nft.Run(ctx, b.(*nftWriter).tx)
+}
+
+func (w *nftWriter) addChain(name string)   { w.tx.Add(&knftables.Chain{Name: name}) }
+func (w *nftWriter) flushChain(name string) { w.tx.Flush(&knftables.Chain{Name: name}) }
+func (w *nftWriter) deleteChain(name string) {
+	w.tx.Delete(&knftables.Chain{Name: name})
+}
+func (w *nftWriter) addRule(chain string, r rule) { w.tx.Add(r.object(chain)) }
+func (w *nftWriter) addAffinitySet(a affinitySet) { w.tx.Add(affinityObject(w.rc, a)) }
+func (w *nftWriter) deleteSet(name string)        { w.tx.Delete(&knftables.Set{Name: name}) }
+func (w *nftWriter) flushSet(name string) {
+	if name == clusterIPsSet || name == hairpinSet {
+		w.tx.Flush(&knftables.Set{Name: name})
+	} else {
+		w.tx.Flush(&knftables.Map{Name: name})
+	}
+}
+func (w *nftWriter) addElem(e elem)    { w.tx.Add(e.object()) }
+func (w *nftWriter) deleteElem(e elem) { w.tx.Delete(e.object()) }
+func (w *nftWriter) size() int         { return w.tx.NumOperations() }
+
+func (be *nftBackend) owned(ctx context.Context) (chains, sets map[string]bool, err error) {
+	chains, sets = map[string]bool{}, map[string]bool{}
+	if names, err := be.nft.List(ctx, "chains"); err == nil {
+		for _, n := range names {
+			if isServiceChainName(n) {
+				chains[n] = true
+			}
+		}
+	} else if !knftables.IsNotFound(err) {
+		return chains, sets, fmt.Errorf("list chains: %w", err)
+	}
+	if names, err := be.nft.List(ctx, "sets"); err == nil {
+		for _, n := range names {
+			if isAffinitySetName(n) {
+				sets[n] = true
+			}
+		}
+	} else if !knftables.IsNotFound(err) {
+		return chains, sets, fmt.Errorf("list sets: %w", err)
+	}
+	return chains, sets, nil
+}

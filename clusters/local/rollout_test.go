@@ -46,16 +46,7 @@ func TestARollingUpdateKeepsEndpointSlicesCorrectAndTheServiceAnswering(t *testi
 	if _, err := client.AppsV1().Deployments("default").Create(ctx, rolloutDeployment(labels), metav1.CreateOptions{}); err != nil {
 		t.Fatal(err)
 	}
-	svc, err := client.CoreV1().Services("default").Create(ctx, &corev1.Service{
-		ObjectMeta: metav1.ObjectMeta{Name: "netserver"},
-		Spec: corev1.ServiceSpec{
-			Selector: labels,
-			Ports:    []corev1.ServicePort{{Name: "http", Port: 80, TargetPort: intstr.FromInt32(8080), Protocol: corev1.ProtocolTCP}},
-		},
-	}, metav1.CreateOptions{})
-	if err != nil {
-		t.Fatal(err)
-	}
+	svc := createNetserverService(ctx, t, client, labels)
 	clientPod := startClientPod(ctx, t, client)
 	old := waitReadyPods(ctx, t, client, "app=netserver", 3)
 	oldUIDs := map[types.UID]string{}

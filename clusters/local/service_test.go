@@ -66,16 +66,7 @@ func serviceReachableFromEveryNode(t *testing.T, c *Cluster) {
 	if _, err := client.AppsV1().Deployments("default").Create(ctx, netserverDeployment(labels), metav1.CreateOptions{}); err != nil {
 		t.Fatal(err)
 	}
-	svc, err := client.CoreV1().Services("default").Create(ctx, &corev1.Service{
-		ObjectMeta: metav1.ObjectMeta{Name: "netserver"},
-		Spec: corev1.ServiceSpec{
-			Selector: labels,
-			Ports:    []corev1.ServicePort{{Name: "http", Port: 80, TargetPort: intstr.FromInt32(8080), Protocol: corev1.ProtocolTCP}},
-		},
-	}, metav1.CreateOptions{})
-	if err != nil {
-		t.Fatal(err)
-	}
+	svc := createNetserverService(ctx, t, client, labels)
 	pods := waitPodsRunningApart(ctx, t, c, client, 3)
 	t.Logf("3 pods Running and Ready on 3 nodes %s after the Deployment was created", time.Since(began).Round(100*time.Millisecond))
 	names := map[string]bool{}
@@ -202,4 +193,21 @@ func podReady(p *corev1.Pod) bool {
 		}
 	}
 	return false
+}
+
+// createNetserverService makes Service default/netserver: port 80 to the
+// netservers' HTTP port 8080 on the pods matching labels.
+func createNetserverService(ctx context.Context, t *testing.T, client kubernetes.Interface, labels map[string]string) *corev1.Service {
+	t.Helper()
+	svc, err := client.CoreV1().Services("default").Create(ctx, &corev1.Service{
+		ObjectMeta: metav1.ObjectMeta{Name: "netserver"},
+		Spec: corev1.ServiceSpec{
+			Selector: labels,
+			Ports:    []corev1.ServicePort{{Name: "http", Port: 80, TargetPort: intstr.FromInt32(8080), Protocol: corev1.ProtocolTCP}},
+		},
+	}, metav1.CreateOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return svc
 }

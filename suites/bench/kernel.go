@@ -21,7 +21,8 @@ type kernel interface {
 	// services maps each programmed ClusterIP (port 80/tcp) to the chain
 	// its traffic jumps to.
 	services(ctx context.Context) (map[string]string, error)
-	// endpoints lists the endpoint tokens in one service chain (see token).
+	// endpoints lists the endpoint tokens one service chain leads to (see
+	// token).
 	endpoints(ctx context.Context, chain string) (map[string]bool, error)
 	// token names endpoint ip of s as it appears in s's chain.
 	token(s *service, ip string) string
@@ -204,20 +205,19 @@ func (k *nftKernel) endpoints(_ context.Context, chain string) (map[string]bool,
 		}
 		k.chain = c
 	}
-	jumps, err := k.chain.jumps(chain)
+	// The dnat targets, read from the rules themselves: endpoint chain
+	// names are a convention of upstream's shape, not what the kernel does.
+	m, err := k.chain.dnats(chain)
 	if err != nil {
-		return nil, err
+		// A failed dump may leave replies on the kept socket that the
+		// next read would take for its own: start the next on a new one.
+		k.chain.close()
+		k.chain = nil
 	}
-	m := map[string]bool{}
-	for _, j := range jumps {
-		// endpoint-HASH-ns/name/tcp/port__IP/PORT: the address is the tail.
-		if _, tail, ok := strings.Cut(j, "__"); ok && strings.HasPrefix(j, "endpoint-") {
-			m[tail] = true
-		}
-	}
-	return m, nil
+	return m, err
 }
 
+// token is the dnat target as the probe reads it from the rules.
 func (k *nftKernel) token(_ *service, ip string) string {
 	return ip + "/" + strconv.Itoa(endpointPort)
 }

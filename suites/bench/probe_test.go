@@ -3,7 +3,10 @@ package bench
 import (
 	"encoding/binary"
 	"reflect"
+	"slices"
 	"testing"
+
+	"github.com/google/nftables/expr"
 )
 
 // blob builds a legacy rule blob the way the kernel hands it over.
@@ -79,15 +82,73 @@ func TestLegacyBlobParsingFollowsJumpsByOffset(t *testing.T) {
 	}
 }
 
-func TestVerdictChainsFindsEveryEndpointChainInAMapValue(t *testing.T) {
+func TestVerdictChainReadsTheChainOfAMapValue(t *testing.T) {
 	// NFTA_VERDICT_CODE then NFTA_VERDICT_CHAIN, as the kernel nests them.
-	val := append([]byte{8, 0, 1, 0, 0xff, 0xff, 0xff, 0xfc, 40, 0, 2, 0}, "endpoint-ABC-ns/svc/tcp/http__172.16.0.1/8080\x00"...)
-	got := verdictChains(val)
-	if want := []string{"endpoint-ABC-ns/svc/tcp/http__172.16.0.1/8080"}; !reflect.DeepEqual(got, want) {
-		t.Errorf("verdictChains = %q, want %q", got, want)
+	code := []byte{8, 0, 1, 0, 0xff, 0xff, 0xff, 0xfc}
+	name := "endpoint-ABC-ns/svc/tcp/http__172.16.0.1/8080\x00"
+	chain := append(binary.NativeEndian.AppendUint16(nil, uint16(4+len(name))), 2, 0)
+	for _, tc := range []struct {
+		name string
+		val  []byte
+		want string
+	}{
+		{name: "a goto value gives its chain, whatever it is called", val: append(append(slices.Clone(code), chain...), name...), want: "endpoint-ABC-ns/svc/tcp/http__172.16.0.1/8080"},
+		{name: "a chain not named endpoint- is read too", val: append(append(slices.Clone(code), 15, 0, 2, 0), "service-X\x00\x00"...), want: "service-X"},
+		{name: "an accept or drop value has no chain", val: code},
+		{name: "a truncated value gives nothing rather than garbage", val: []byte{1, 2, 3}},
+		{name: "a length past the end gives nothing", val: []byte{200, 0, 2, 0, 'x'}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			if got := verdictChain(tc.val); got != tc.want {
+				t.Errorf("verdictChain = %q, want %q", got, tc.want)
+			}
+		})
 	}
-	if got := verdictChains([]byte{1, 2, 3}); got != nil {
-		t.Errorf("verdictChains of a value with no chain = %q, want none", got)
+}
+
+func TestRuleDNATsReadsTheAddressAndPortRegisters(t *testing.T) {
+	ip := func(a ...byte) []byte { return a }
+	port := func(p uint16) []byte { return binary.BigEndian.AppendUint16(nil, p) }
+	dnat := &expr.NAT{Type: expr.NATTypeDestNAT, Family: 2, RegAddrMin: 1, RegProtoMin: 2}
+	for _, tc := range []struct {
+		name  string
+		exprs []expr.Any
+		want  []string
+	}{
+		{
+			name:  "a dnat to ip:port gives ip/port",
+			exprs: []expr.Any{&expr.Immediate{Register: 1, Data: ip(172, 16, 0, 1)}, &expr.Immediate{Register: 2, Data: port(8080)}, dnat},
+			want:  []string{"172.16.0.1/8080"},
+		},
+		{
+			name: "registers are matched by number, not by order",
+			exprs: []expr.Any{&expr.Immediate{Register: 9, Data: port(80)}, &expr.Immediate{Register: 8, Data: ip(10, 0, 0, 7)},
+				&expr.NAT{Type: expr.NATTypeDestNAT, Family: 2, RegAddrMin: 8, RegProtoMin: 9}},
+			want: []string{"10.0.0.7/80"},
+		},
+		{
+			name:  "a dnat that keeps the port gives the address alone",
+			exprs: []expr.Any{&expr.Immediate{Register: 1, Data: ip(172, 16, 0, 1)}, &expr.NAT{Type: expr.NATTypeDestNAT, Family: 2, RegAddrMin: 1}},
+			want:  []string{"172.16.0.1"},
+		},
+		{
+			name:  "an snat is not an endpoint",
+			exprs: []expr.Any{&expr.Immediate{Register: 1, Data: ip(172, 16, 0, 1)}, &expr.NAT{Type: expr.NATTypeSourceNAT, Family: 2, RegAddrMin: 1}},
+		},
+		{
+			name:  "masquerade and a plain jump are not endpoints",
+			exprs: []expr.Any{&expr.Masq{FullyRandom: true}, &expr.Verdict{Kind: expr.VerdictJump, Chain: "mark-for-masquerade"}},
+		},
+		{
+			name:  "a dnat whose address register was never loaded is skipped",
+			exprs: []expr.Any{&expr.Immediate{Register: 2, Data: port(8080)}, dnat},
+		},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			if got := ruleDNATs(tc.exprs); !reflect.DeepEqual(got, tc.want) {
+				t.Errorf("ruleDNATs = %q, want %q", got, tc.want)
+			}
+		})
 	}
 }
 

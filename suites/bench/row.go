@@ -34,6 +34,10 @@ type rowRun struct {
 	readGap time.Duration
 	// changeCount is how many one-endpoint changes this row times.
 	changeCount int
+	// exactChange: a change is live when the chain holds exactly the
+	// Service's endpoints, not merely the new one (IPVS: a virtual
+	// server's real servers are added and removed one by one).
+	exactChange bool
 }
 
 // run measures one row; a failure to measure ends up in Reason, an
@@ -168,8 +172,9 @@ func (r *rowRun) firstSync(ctx context.Context, k kernel, proc proxierProcess, s
 }
 
 // changes replaces one endpoint of a random Service at a time and times
-// API write -> that Service's chain holding exactly its endpoints: the
-// new one in, the replaced one out (for IPVS: out or drained at weight 0).
+// API write -> the new endpoint's rule in that Service's chain (with
+// exactChange: the chain holding exactly the Service's endpoints, the
+// replaced one out).
 func (r *rowRun) changes(ctx context.Context, k kernel, proc proxierProcess, chains map[string]string) bool {
 	var lat, probes []float64
 	gap := r.spec.MinSyncPeriod + 100*time.Millisecond
@@ -177,6 +182,7 @@ func (r *rowRun) changes(ctx context.Context, k kernel, proc proxierProcess, cha
 		time.Sleep(gap)
 		s := r.objs.services[r.rng.Intn(len(r.objs.services))]
 		ip := r.objs.freshIP()
+		want := k.token(s, ip)
 		t0 := time.Now()
 		if err := r.objs.replaceEndpoint(ctx, s, i, ip); err != nil {
 			r.fail(err.Error())
@@ -187,7 +193,7 @@ func (r *rowRun) changes(ctx context.Context, k kernel, proc proxierProcess, cha
 			eps, err := k.endpoints(ctx, chains[s.clusterIP])
 			now := time.Now()
 			probes = append(probes, now.Sub(p0).Seconds()*1000)
-			if err == nil && sameTokens(eps, k, s) {
+			if err == nil && eps[want] && (!r.exactChange || sameTokens(eps, k, s)) {
 				lat = append(lat, now.Sub(t0).Seconds()*1000)
 				break
 			}

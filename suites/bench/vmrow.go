@@ -41,7 +41,7 @@ const VMNote = "ipvs rows: both proxiers in the kernel VM (qemu TCG, one vCPU, 1
 
 func (r *rowRun) runInVM(ctx context.Context) error {
 	r.row.VM = true
-	r.readGap, r.changeCount = vmReadGap, r.spec.IPVSChanges
+	r.readGap, r.changeCount, r.exactChange = vmReadGap, r.spec.IPVSChanges, true
 	dir, err := filepath.Abs(r.dir)
 	if err != nil {
 		return err

@@ -53,6 +53,9 @@ bench: deps
 # same apiserver and objects, a fresh node namespace per proxier and mode,
 # figures read from the kernel. Prints the table; bench.json in the run dir.
 # SCALE=200x5 is the quick path; BENCH_FLAGS e.g. --changes 100 --timeout 300s.
+# IPVS rows run both proxiers in the kernel VM (no ip_vs here; TCG, compare
+# VM to VM only) at each SCALE capped to --ipvs-scale (500x5), 30 changes
+# (--ipvs-changes); the VM image is cached under /var/cache/proxyproof/vm.
 SCALE       ?= 2000x5,10000x10
 BENCH_MODES ?= iptables/nft,iptables/legacy,nftables,ipvs
 BENCH_FLAGS ?=

@@ -19,8 +19,8 @@ import (
 // NoteShared is said with every figure: the machine is not ours alone.
 const NoteShared = "measured on a shared 2-core machine with other workloads running: compare rows of one run, not absolute figures across runs"
 
-// ipvsReason is why IPVS rows are not measured by this harness.
-const ipvsReason = "not measured: ipvs needs ip_vs, absent from this host kernel; it runs only in the kernel VM (TCG, 10-50x slower, figures comparable VM to VM only), which this harness does not drive yet"
+// noProbeReason is why IPVS rows are not measured without Spec.Probe.
+const noProbeReason = "not measured: ipvs runs in the kernel VM (no ip_vs on this host), read through the bench's in-VM probe, and no probe binary was given"
 
 // Run measures every scale x case x proxier, one after the other, and
 // writes Dir/bench.json after each row (a run cut short keeps what it
@@ -36,12 +36,12 @@ func Run(ctx context.Context, spec Spec) (*Report, error) {
 	}
 	host, _ := os.Hostname()
 	rep := &Report{Started: time.Now().UTC(), Host: host, Note: NoteShared, Settings: Settings{
-		Changes: spec.Changes, BurstServices: spec.BurstServices,
+		Changes: spec.Changes, IPVSChanges: spec.IPVSChanges, BurstServices: spec.BurstServices,
 		BurstEndpoints: spec.BurstServices * spec.BurstRounds, Connections: spec.Connections,
 		FirstSyncTimeout: spec.FirstSyncTimeout.Seconds(), MinSyncPeriod: spec.MinSyncPeriod.Seconds(),
 	}}
-	for _, sc := range spec.Scales {
-		if err := runScale(ctx, spec, sc, rep); err != nil {
+	for _, p := range spec.plan() {
+		if err := runScale(ctx, spec, p.scale, p.cases, rep); err != nil {
 			return rep, err
 		}
 	}
@@ -50,7 +50,7 @@ func Run(ctx context.Context, spec Spec) (*Report, error) {
 
 // runScale starts a control plane, creates the objects once and runs
 // every row against them.
-func runScale(ctx context.Context, spec Spec, sc Scale, rep *Report) error {
+func runScale(ctx context.Context, spec Spec, sc Scale, cases []Case, rep *Report) error {
 	dir := filepath.Join(spec.Dir, sc.String())
 	cp, err := controlplane.Start(ctx, controlplane.Spec{
 		Name: "bench", Dir: filepath.Join(dir, "controlplane"), AdvertiseAddress: nodeIP,
@@ -80,16 +80,17 @@ func runScale(ctx context.Context, spec Spec, sc Scale, rep *Report) error {
 	klog.InfoS("Objects created", "scale", sc.String(), "took", time.Since(began))
 	// Each row gets the same seed: every proxier sees the same sequence
 	// of changed Services and probed ClusterIPs.
-	for ci, c := range spec.Cases {
+	for ci, c := range cases {
 		for pi, p := range spec.Proxiers {
 			row := Row{Mode: c.Mode, Backend: c.Backend, Proxier: p.Name, Services: sc.Services, Endpoints: sc.Endpoints}
-			if c.Mode == "ipvs" {
-				row.NotMeasured, row.Reason = true, ipvsReason
+			if c.Mode == "ipvs" && spec.Probe == "" {
+				row.NotMeasured, row.Reason = true, noProbeReason
 			} else {
 				rr := &rowRun{
 					spec: spec, c: c, p: p, sc: sc, objs: objs, server: u.Host,
 					kubecfg: cp.ProxierKubeconfig, dir: filepath.Join(dir, fmt.Sprintf("%s-%s", c.Mode+backendSuffix(c), p.Name)),
 					prefix: fmt.Sprintf("bench%d-%d%d", os.Getpid(), ci, pi), rng: rand.New(rand.NewSource(spec.Seed)), row: &row,
+					changeCount: spec.Changes,
 				}
 				if err := os.MkdirAll(rr.dir, 0o755); err != nil {
 					return err

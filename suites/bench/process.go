@@ -10,6 +10,17 @@ import (
 	"time"
 )
 
+// proxierProcess is a running proxier as a row sees it: in a node
+// namespace here (process) or in the kernel VM (vmProcess).
+type proxierProcess interface {
+	exited() bool
+	// exitReason says how it ended, with its last log lines.
+	exitReason() string
+	// usage is its peak RSS (MB) and CPU seconds, children included.
+	usage() (rssMB, cpuS float64, err error)
+	stop()
+}
+
 // process is a proxier running in its node namespace. `ip netns exec`
 // execs the proxier in place, so the pid is the proxier's own.
 type process struct {
@@ -57,18 +68,27 @@ func (p *process) exited() bool {
 
 // exitReason is how it ended and its last log lines.
 func (p *process) exitReason() string {
-	b, _ := os.ReadFile(p.log)
+	return fmt.Sprintf("proxier exited (%v): %s", p.err, logTail(p.log))
+}
+
+// logTail is a log's last three lines, joined.
+func logTail(path string) string {
+	b, _ := os.ReadFile(path)
 	lines := strings.Split(strings.TrimSpace(string(b)), "\n")
 	if len(lines) > 3 {
 		lines = lines[len(lines)-3:]
 	}
-	return fmt.Sprintf("proxier exited (%v): %s", p.err, strings.Join(lines, " | "))
+	return strings.Join(lines, " | ")
 }
 
 // usage is the peak RSS (VmHWM, MB) of the proxier itself and the CPU
 // seconds it and its reaped children (iptables-restore, nft) used.
 func (p *process) usage() (rssMB, cpuS float64, err error) {
-	pid := p.cmd.Process.Pid
+	return procUsage(p.cmd.Process.Pid)
+}
+
+// procUsage reads pid's peak RSS and CPU seconds from this kernel's /proc.
+func procUsage(pid int) (rssMB, cpuS float64, err error) {
 	status, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
 	if err != nil {
 		return 0, 0, err

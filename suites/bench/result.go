@@ -34,8 +34,8 @@ type Row struct {
 	RSSMB   float64 `json:"rss_mb"`
 	CPUS    float64 `json:"cpu_s"`
 	// Rules are rules in the kernel (iptables: -A lines of every table;
-	// nftables: rules of table ip kube-proxy); Elements its set and map
-	// elements.
+	// nftables: rules of table ip kube-proxy; ipvs: virtual servers);
+	// Elements its set and map elements (ipvs: real servers).
 	Rules    int `json:"rules"`
 	Elements int `json:"elements"`
 	// Connect* time connect() from the client namespace to a ClusterIP.
@@ -43,6 +43,10 @@ type Row struct {
 	ConnectErrors int     `json:"connect_errors"`
 	ConnectP50Us  float64 `json:"connect_p50_us"`
 	ConnectP99Us  float64 `json:"connect_p99_us"`
+
+	// VM marks a row measured in the kernel VM (IPVS here): its figures
+	// compare with other VM rows only.
+	VM bool `json:"vm,omitempty"`
 
 	DidNotFinish bool `json:"did_not_finish"`
 	// NotMeasured marks a row the bench could not run here (Reason says why).
@@ -62,6 +66,7 @@ type Report struct {
 // Settings are the knobs a reader needs to compare two runs.
 type Settings struct {
 	Changes          int     `json:"changes"`
+	IPVSChanges      int     `json:"ipvs_changes,omitempty"`
 	BurstEndpoints   int     `json:"burst_endpoints"`
 	BurstServices    int     `json:"burst_services"`
 	Connections      int     `json:"connections"`
@@ -132,8 +137,13 @@ func WriteTable(w io.Writer, rows []Row, ours, upstream string) error {
 	type key struct{ scale, mode string }
 	var keys []key
 	byKey := map[key]map[string]Row{}
+	vm := false
 	for _, r := range rows {
 		k := key{fmt.Sprintf("%dx%d", r.Services, r.Endpoints), Case{r.Mode, r.Backend}.String()}
+		if r.VM {
+			k.mode += " (VM)"
+			vm = true
+		}
 		if byKey[k] == nil {
 			byKey[k] = map[string]Row{}
 			keys = append(keys, k)
@@ -154,7 +164,14 @@ func WriteTable(w io.Writer, rows []Row, ours, upstream string) error {
 				cell(a, okA, m), cell(b, okB, m), ratio(a, okA, b, okB, m))
 		}
 	}
-	return tw.Flush()
+	if err := tw.Flush(); err != nil {
+		return err
+	}
+	if vm {
+		_, err := fmt.Fprintf(w, "\n(VM): %s\n", VMNote)
+		return err
+	}
+	return nil
 }
 
 func notMeasured(a Row, okA bool, b Row, okB bool) string {

@@ -28,11 +28,24 @@ type rowRun struct {
 	prefix  string
 	rng     *rand.Rand
 	row     *Row
+	// readGap is the pause between two kernel reads while waiting for a
+	// change or the burst (IPVS: the probe shares the guest's one vCPU
+	// with the proxier; back-to-back reads would slow the proxier down).
+	readGap time.Duration
+	// changeCount is how many one-endpoint changes this row times.
+	changeCount int
+	// exactChange: a change is live when the chain holds exactly the
+	// Service's endpoints, not merely the new one (IPVS: a virtual
+	// server's real servers are added and removed one by one).
+	exactChange bool
 }
 
-// runRow measures one row; a failure to measure ends up in Reason, an
+// run measures one row; a failure to measure ends up in Reason, an
 // error only when the bench itself could not run (namespaces, files).
 func (r *rowRun) run(ctx context.Context) error {
+	if r.c.Mode == "ipvs" {
+		return r.runInVM(ctx)
+	}
 	topo, err := newTopology(r.prefix)
 	if err != nil {
 		return err
@@ -51,7 +64,7 @@ func (r *rowRun) run(ctx context.Context) error {
 	}
 	defer k.close()
 	cfg := filepath.Join(r.dir, "config.yaml")
-	if err := os.WriteFile(cfg, []byte(r.config()), 0o644); err != nil {
+	if err := os.WriteFile(cfg, []byte(r.config(r.kubecfg)), 0o644); err != nil {
 		return err
 	}
 	start := time.Now()
@@ -60,30 +73,34 @@ func (r *rowRun) run(ctx context.Context) error {
 		return err
 	}
 	defer proc.stop()
-	defer func() {
-		// Usage is read while it still runs: the row's whole life.
-		if rss, cpu, err := proc.usage(); err == nil {
-			r.row.RSSMB, r.row.CPUS = rss, cpu
-		}
-	}()
+	// Usage is read while it still runs: the row's whole life.
+	defer r.readUsage(proc)
+	if ok, err := r.measure(ctx, k, proc, start); !ok || err != nil {
+		return err
+	}
+	r.dataplane(topo.client)
+	return nil
+}
 
+// measure takes the kernel figures of a proxier started at start: first
+// sync, counts, changes, burst. ok is false when the row stopped early.
+func (r *rowRun) measure(ctx context.Context, k kernel, proc proxierProcess, start time.Time) (ok bool, err error) {
 	chains, err := r.firstSync(ctx, k, proc, start)
 	if err != nil || chains == nil {
-		return err
+		return false, err
 	}
 	klog.InfoS("First sync", "row", r.name(), "took", r.row.FirstSyncS)
 	r.row.Rules, r.row.Elements, err = k.counts(ctx)
 	if err != nil {
 		r.row.Reason = fmt.Sprintf("counting rules: %v", err)
 	}
-	if !r.changes(ctx, k, proc, chains) {
-		return nil
+	return r.changes(ctx, k, proc, chains) && r.burst(ctx, k, proc, chains), nil
+}
+
+func (r *rowRun) readUsage(proc proxierProcess) {
+	if rss, cpu, err := proc.usage(); err == nil {
+		r.row.RSSMB, r.row.CPUS = rss, cpu
 	}
-	if !r.burst(ctx, k, proc, chains) {
-		return nil
-	}
-	r.dataplane(topo.client)
-	return nil
 }
 
 func (r *rowRun) name() string { return fmt.Sprintf("%s %s %s", r.p.Name, r.c, r.sc) }
@@ -97,7 +114,7 @@ func (r *rowRun) fail(reason string) {
 }
 
 // config is the KubeProxyConfiguration both proxiers run from.
-func (r *rowRun) config() string {
+func (r *rowRun) config(kubeconfig string) string {
 	return fmt.Sprintf(`apiVersion: kubeproxy.config.k8s.io/v1alpha1
 kind: KubeProxyConfiguration
 mode: %s
@@ -112,15 +129,17 @@ iptables:
   minSyncPeriod: %s
 nftables:
   minSyncPeriod: %s
+ipvs:
+  minSyncPeriod: %s
 conntrack:
   maxPerCore: 0
   min: 0
-`, r.c.Mode, nodeName, nodeIP, r.kubecfg, r.spec.MinSyncPeriod, r.spec.MinSyncPeriod)
+`, r.c.Mode, nodeName, nodeIP, kubeconfig, r.spec.MinSyncPeriod, r.spec.MinSyncPeriod, r.spec.MinSyncPeriod)
 }
 
 // firstSync waits until every Service is in the kernel and returns each
 // one's chain; nil (with the row marked) when it never gets there.
-func (r *rowRun) firstSync(ctx context.Context, k kernel, proc *process, start time.Time) (map[string]string, error) {
+func (r *rowRun) firstSync(ctx context.Context, k kernel, proc proxierProcess, start time.Time) (map[string]string, error) {
 	deadline := start.Add(r.spec.FirstSyncTimeout)
 	for {
 		got, err := k.services(ctx)
@@ -153,11 +172,13 @@ func (r *rowRun) firstSync(ctx context.Context, k kernel, proc *process, start t
 }
 
 // changes replaces one endpoint of a random Service at a time and times
-// API write -> the new endpoint's rule in that Service's chain.
-func (r *rowRun) changes(ctx context.Context, k kernel, proc *process, chains map[string]string) bool {
+// API write -> the new endpoint's rule in that Service's chain (with
+// exactChange: the chain holding exactly the Service's endpoints, the
+// replaced one out).
+func (r *rowRun) changes(ctx context.Context, k kernel, proc proxierProcess, chains map[string]string) bool {
 	var lat, probes []float64
 	gap := r.spec.MinSyncPeriod + 100*time.Millisecond
-	for i := 0; i < r.spec.Changes; i++ {
+	for i := 0; i < r.changeCount; i++ {
 		time.Sleep(gap)
 		s := r.objs.services[r.rng.Intn(len(r.objs.services))]
 		ip := r.objs.freshIP()
@@ -172,7 +193,7 @@ func (r *rowRun) changes(ctx context.Context, k kernel, proc *process, chains ma
 			eps, err := k.endpoints(ctx, chains[s.clusterIP])
 			now := time.Now()
 			probes = append(probes, now.Sub(p0).Seconds()*1000)
-			if err == nil && eps[want] {
+			if err == nil && eps[want] && (!r.exactChange || sameTokens(eps, k, s)) {
 				lat = append(lat, now.Sub(t0).Seconds()*1000)
 				break
 			}
@@ -188,6 +209,7 @@ func (r *rowRun) changes(ctx context.Context, k kernel, proc *process, chains ma
 			if ctx.Err() != nil {
 				return false
 			}
+			time.Sleep(r.readGap)
 		}
 	}
 	r.summarizeChanges(lat, probes)
@@ -205,7 +227,7 @@ func (r *rowRun) summarizeChanges(lat, probes []float64) {
 // burst is a rolling update: BurstRounds endpoint replacements in each of
 // BurstServices Services, written back to back, timed until every one of
 // those chains holds exactly the final endpoints.
-func (r *rowRun) burst(ctx context.Context, k kernel, proc *process, chains map[string]string) bool {
+func (r *rowRun) burst(ctx context.Context, k kernel, proc proxierProcess, chains map[string]string) bool {
 	time.Sleep(r.spec.MinSyncPeriod + 100*time.Millisecond)
 	picked := r.rng.Perm(len(r.objs.services))[:r.spec.BurstServices]
 	t0 := time.Now()
@@ -253,6 +275,7 @@ func (r *rowRun) burst(ctx context.Context, k kernel, proc *process, chains map[
 		case ctx.Err() != nil:
 			return false
 		}
+		time.Sleep(r.readGap)
 	}
 }
 

@@ -29,13 +29,16 @@ const (
 // on endpointPort.
 type topology struct {
 	node, client, backend string
-	closers               []io.Closer
-	wg                    sync.WaitGroup
+	// names are the namespaces close deletes.
+	names   []string
+	closers []io.Closer
+	wg      sync.WaitGroup
 }
 
 // newTopology builds the namespaces, named from prefix (unique per run).
 func newTopology(prefix string) (_ *topology, err error) {
 	t := &topology{node: prefix + "n", client: prefix + "c", backend: prefix + "b"}
+	t.names = []string{t.node, t.client, t.backend}
 	defer func() {
 		if err != nil {
 			t.close()
@@ -83,7 +86,11 @@ func newTopology(prefix string) (_ *topology, err error) {
 // forward listens on addr inside the node namespace and relays every
 // connection to the same address dialled from here (the host, where the
 // apiserver listens on loopback), so the proxier's kubeconfig works as is.
-func (t *topology) forward(addr string) error {
+func (t *topology) forward(addr string) error { return t.forwardTo(addr, addr) }
+
+// forwardTo listens on addr inside the node namespace and relays every
+// connection to to, dialled from here.
+func (t *topology) forwardTo(addr, to string) error {
 	ln, err := netns.Listen(t.node, "tcp", addr)
 	if err != nil {
 		return err
@@ -91,7 +98,7 @@ func (t *topology) forward(addr string) error {
 	t.closers = append(t.closers, ln)
 	t.serve(ln, func(c net.Conn) {
 		defer c.Close()
-		up, err := net.Dial("tcp", addr)
+		up, err := net.Dial("tcp", to)
 		if err != nil {
 			return
 		}
@@ -125,7 +132,7 @@ func (t *topology) close() {
 		c.Close()
 	}
 	t.wg.Wait()
-	for _, ns := range []string{t.node, t.client, t.backend} {
+	for _, ns := range t.names {
 		_ = exec.Command("ip", "netns", "del", ns).Run()
 	}
 }

@@ -20,6 +20,14 @@ import (
 )
 
 func main() {
+	// In the kernel VM the same binary is the probe beside the proxier.
+	if len(os.Args) > 1 && os.Args[1] == bench.ProbeCommand {
+		if err := bench.ProbeMain(os.Args[2:]); err != nil {
+			fmt.Fprintf(os.Stderr, "bench: %v\n", err)
+			os.Exit(1)
+		}
+		return
+	}
 	if err := run(); err != nil {
 		fmt.Fprintf(os.Stderr, "bench: %v\n", err)
 		os.Exit(1)
@@ -33,9 +41,11 @@ func run() error {
 	which := fs.String("proxiers", "ours,upstream", "proxiers to run: ours, upstream")
 	ours := fs.String("ours", "_output/bin/proxier", "our proxier binary (make build)")
 	upstream := fs.String("upstream", "", "kube-proxy binary (default: the pinned build in the cache)")
+	ipvsScale := fs.String("ipvs-scale", "500x5", "largest scale of the ipvs rows, which run in the kernel VM (TCG): each --scale is capped to it")
 	out := fs.String("out", "", "run directory (default _output/bench/<time>)")
 	spec := bench.Spec{}
 	fs.IntVar(&spec.Changes, "changes", 100, "one-endpoint changes timed per row")
+	fs.IntVar(&spec.IPVSChanges, "ipvs-changes", 30, "one-endpoint changes timed per ipvs row (in the VM upstream takes ~15-30 s each)")
 	fs.IntVar(&spec.Connections, "connections", 2000, "new connections timed per row")
 	fs.DurationVar(&spec.FirstSyncTimeout, "timeout", 300*time.Second, "per-row limit for the first complete ruleset")
 	fs.DurationVar(&spec.ChangeTimeout, "change-timeout", 60*time.Second, "limit for one change or the burst to reach the kernel")
@@ -57,6 +67,14 @@ func run() error {
 	}
 	if spec.Cases, err = bench.ParseCases(*modes); err != nil {
 		return err
+	}
+	capScale, err := bench.ParseScales(*ipvsScale)
+	if err != nil || len(capScale) != 1 {
+		return fmt.Errorf("--ipvs-scale %q: want one SERVICESxENDPOINTS (%v)", *ipvsScale, err)
+	}
+	spec.IPVSMaxScale = capScale[0]
+	if spec.Probe, err = os.Executable(); err != nil {
+		return fmt.Errorf("the in-VM probe is this binary: %w", err)
 	}
 	for _, name := range strings.Split(*which, ",") {
 		switch strings.TrimSpace(name) {

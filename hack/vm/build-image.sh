@@ -98,7 +98,7 @@ modules=(
   iptable_raw ip6table_nat ip6table_filter ip6table_mangle ip6table_raw
   xt_comment xt_mark xt_MASQUERADE xt_addrtype xt_conntrack xt_statistic
   xt_recent xt_multiport xt_set xt_nat xt_tcpudp xt_REDIRECT xt_CT
-  xt_ipvs xt_limit ipt_REJECT ip6t_REJECT
+  xt_ipvs xt_limit xt_physdev ipt_REJECT ip6t_REJECT
   ip_set ip_set_hash_ip ip_set_hash_ipport ip_set_hash_ipportip
   ip_set_hash_ipportnet ip_set_hash_net ip_set_hash_netport
   ip_set_hash_netiface ip_set_hash_ipmark ip_set_bitmap_port

@@ -52,7 +52,9 @@ func Setup(ctx context.Context, p Params) (*Framework, error) {
 	if out, err := build.CombinedOutput(); err != nil {
 		return nil, fmt.Errorf("build netprobe: %w: %s", err, out)
 	}
-	spec := local.Spec{Name: ClusterName(p.Mode), Proxier: p.Proxier}
+	// KEEP=1 must leave a working cluster, so its processes must outlive
+	// the suite binary (by default they die with it).
+	spec := local.Spec{Name: ClusterName(p.Mode), Proxier: p.Proxier, OutliveCaller: p.Keep}
 	for i := 0; i < p.Nodes; i++ {
 		spec.Nodes = append(spec.Nodes, local.NodeSpec{Mode: p.Mode})
 	}

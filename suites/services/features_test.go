@@ -256,8 +256,12 @@ var _ = Describe("Service features", Ordered, ContinueOnFailure, func() {
 		})
 		target := url(svc.Spec.ClusterIP, 80, "hostname")
 		const run = 20 // two backends: 20 in a row from one by chance is 2^-19
+		// A run is 20 probes back to back: on a kernel-VM node (TCG) one
+		// probe takes 1-2 s, so the run gets that on top of the time to
+		// take effect.
+		sticky := reachable + run*2*time.Second
 		var switched []float64
-		sticky := func(c corev1.Pod, since time.Time) {
+		stick := func(c corev1.Pod, since time.Time) {
 			src := f.FromPod(c)
 			var first string
 			seen, err := f.FirstOfRun(ctx, src, framework.HTTP, target, ns+"/affinity", "every answer from one backend", func(r framework.Result) bool {
@@ -266,14 +270,14 @@ var _ = Describe("Service features", Ordered, ContinueOnFailure, func() {
 					return false
 				}
 				return r.OK
-			}, run-1, reachable)
+			}, run-1, sticky)
 			Expect(err).NotTo(HaveOccurred())
 			if !since.IsZero() {
 				switched = append(switched, float64(seen.Sub(since).Microseconds())/1000)
 			}
 		}
 		for _, c := range clients {
-			sticky(c, time.Time{})
+			stick(c, time.Time{})
 		}
 
 		By("affinity off: every backend answers again")
@@ -292,9 +296,9 @@ var _ = Describe("Service features", Ordered, ContinueOnFailure, func() {
 			s.Spec.SessionAffinity = corev1.ServiceAffinityClientIP
 		})
 		Expect(err).NotTo(HaveOccurred())
-		sticky(clients[0], on)
+		stick(clients[0], on)
 		f.RecordFigure(entry.Figure{Name: "affinity-switch-propagation", Title: "sessionAffinity switched: API write -> probes that show it (off: every backend seen; on: first of a sticky run)", Unit: "ms", Values: switched})
-	}, SpecTimeout(3*time.Minute))
+	}, SpecTimeout(6*time.Minute))
 
 	It("does not proxy headless or ExternalName Services", Label("feature:headless", "feature:externalname", "tcp"), func(ctx SpecContext) {
 		headless := create(ctx, "headless", corev1.ServiceTypeClusterIP, map[string]string{"app": "backend"}, func(s *corev1.Service) {

@@ -67,13 +67,14 @@ bench-compare: build
 
 # The conformance suite (suites/services) on fresh local clusters, one per
 # mode (MODE=iptables|nftables|ipvs|all; on a kernel without ip_vs the
-# ipvs nodes run in the kernel VM). NODES defaults to 2 here; PROXIER=ours|kube-proxy|PATH; KEEP=1
+# ipvs nodes run in the kernel VM; PROVIDER=local, the only one built so
+# far, is the default). NODES defaults to 2 here; PROXIER=ours|kube-proxy|PATH; KEEP=1
 # keeps the clusters; RUN_DIR (default runs/<time>-<mode>) gets run.json,
 # <mode>/ginkgo.json + junit.xml and the report. ARGS go to Ginkgo, e.g.
 # ARGS='--label-filter=feature:clusterip' or ARGS='--focus=UDP'. Needs root.
 e2e:
 	@hack/controlplane/build.sh >/dev/null
-	@$(GO) run ./suites/framework/cmd/e2e --mode '$(MODE)' --proxier '$(PROXIER)' \
+	@$(GO) run ./suites/framework/cmd/e2e --provider '$(PROVIDER)' --mode '$(MODE)' --proxier '$(PROXIER)' \
 		--nodes '$(if $(filter file default,$(origin NODES)),2,$(NODES))' --keep '$(KEEP)' --run-dir '$(RUN_DIR)' \
 		--command "make e2e MODE=$(MODE) PROXIER=$(PROXIER)$(if $(ARGS), ARGS='$(ARGS)')" -- $(ARGS)
 
@@ -87,6 +88,7 @@ NODES      ?= 3
 MODE       ?= iptables
 NODE_MODES ?=
 PROXIER    ?= ours
+PROVIDER   ?= local
 
 cluster-up:
 	@hack/controlplane/build.sh >/dev/null

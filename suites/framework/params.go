@@ -11,19 +11,37 @@ import (
 
 // Environment variables make e2e sets for one mode's run of a suite.
 const (
-	EnvMode    = "MODE"    // iptables | nftables | ipvs
-	EnvProxier = "PROXIER" // ours | kube-proxy | a path
-	EnvNodes   = "NODES"   // node count, default 2
-	EnvKeep    = "KEEP"    // 1 keeps the cluster after the suite
-	EnvRunDir  = "RUN_DIR" // the run directory (reports/doc.go)
+	EnvMode     = "MODE"     // iptables | nftables | ipvs
+	EnvProxier  = "PROXIER"  // ours | kube-proxy | a path
+	EnvNodes    = "NODES"    // node count, default 2
+	EnvKeep     = "KEEP"     // 1 keeps the cluster after the suite
+	EnvRunDir   = "RUN_DIR"  // the run directory (reports/doc.go)
+	EnvProvider = "PROVIDER" // where clusters come from, default local
 )
+
+// ProviderLocal is the built-in provider (clusters/local), the default.
+const ProviderLocal = "local"
+
+// CheckProvider accepts the providers the suite can run on. kind,
+// terraform and kubeconfig are named in the design but not built yet: a
+// clear refusal, never a silent fallback to local.
+func CheckProvider(name string) error {
+	switch name {
+	case ProviderLocal:
+		return nil
+	case "kind", "terraform", "kubeconfig":
+		return fmt.Errorf("%s=%s: that provider is not built yet; %s=%s (clusters/local, the default) is the one this checkout has", EnvProvider, name, EnvProvider, ProviderLocal)
+	}
+	return fmt.Errorf("%s=%q: want %s (kind, terraform and kubeconfig are not built yet)", EnvProvider, name, ProviderLocal)
+}
 
 // Params are one mode's run parameters.
 type Params struct {
-	Mode    string
-	Proxier string
-	Nodes   int
-	Keep    bool
+	Provider string
+	Mode     string
+	Proxier  string
+	Nodes    int
+	Keep     bool
 	// RunDir is the run directory; ModeDir is RunDir/<Mode>.
 	RunDir string
 }
@@ -46,6 +64,12 @@ func ParamsFromEnv(lookup func(string) (string, bool)) (Params, error) {
 	}
 	if p.RunDir == "" {
 		return p, fmt.Errorf("%s is not set (make e2e sets it)", EnvRunDir)
+	}
+	if p.Provider = get(EnvProvider); p.Provider == "" {
+		p.Provider = ProviderLocal
+	}
+	if err := CheckProvider(p.Provider); err != nil {
+		return p, err
 	}
 	if p.Proxier == "" {
 		p.Proxier = local.ProxierOurs

@@ -39,12 +39,13 @@ type exitError struct{ code int }
 func (e *exitError) Error() string { return "exit " + strconv.Itoa(e.code) }
 
 type options struct {
-	mode, proxier, nodes, keep, runDir, suite, command string
+	provider, mode, proxier, nodes, keep, runDir, suite, command string
 	args                                               []string
 }
 
 func mainErr() error {
 	var o options
+	flag.StringVar(&o.provider, "provider", framework.ProviderLocal, "where clusters come from (local)")
 	flag.StringVar(&o.mode, "mode", "iptables", "iptables, nftables, ipvs or all")
 	flag.StringVar(&o.proxier, "proxier", local.ProxierOurs, "ours, kube-proxy or the path of a kube-proxy-compatible binary")
 	flag.StringVar(&o.nodes, "nodes", "2", "nodes per cluster")
@@ -55,6 +56,12 @@ func mainErr() error {
 	flag.Parse()
 	o.args = ginkgoArgs(flag.Args())
 
+	if o.provider == "" {
+		o.provider = framework.ProviderLocal
+	}
+	if err := framework.CheckProvider(o.provider); err != nil {
+		return err
+	}
 	modes, err := modesOf(o.mode)
 	if err != nil {
 		return err
@@ -81,7 +88,7 @@ func mainErr() error {
 
 	meta := run.Meta{
 		Name:     "e2e-" + filepath.Base(o.runDir),
-		Provider: "local",
+		Provider: o.provider,
 		Kernel:   kernel(),
 		Proxier:  proxierOf(o.proxier),
 		Command:  o.command,
@@ -164,7 +171,7 @@ func runMode(o options, mode, testBin, suiteDir string, out io.Writer, say func(
 	cmd.Dir = suiteDir
 	cmd.Stdout, cmd.Stderr = out, out
 	cmd.Env = append(os.Environ(),
-		framework.EnvMode+"="+mode, framework.EnvProxier+"="+o.proxier, framework.EnvNodes+"="+o.nodes,
+		framework.EnvProvider+"="+o.provider, framework.EnvMode+"="+mode, framework.EnvProxier+"="+o.proxier, framework.EnvNodes+"="+o.nodes,
 		framework.EnvKeep+"="+o.keep, framework.EnvRunDir+"="+o.runDir)
 	say("mode %s: %s", mode, strings.Join(cmd.Args, " "))
 	err := cmd.Run()

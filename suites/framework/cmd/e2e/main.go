@@ -40,7 +40,7 @@ func (e *exitError) Error() string { return "exit " + strconv.Itoa(e.code) }
 
 type options struct {
 	provider, mode, proxier, nodes, keep, runDir, suite, command string
-	args                                               []string
+	args                                                         []string
 }
 
 func mainErr() error {

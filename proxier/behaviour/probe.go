@@ -42,17 +42,11 @@ func classify(err error) Outcome {
 
 // dialIn connects from namespace ns; the socket stays in ns.
 func dialIn(ctx context.Context, ns, network string, local *net.UDPAddr, addr string) (net.Conn, error) {
-	var c net.Conn
-	err := netns.Do(ns, func() error {
-		d := net.Dialer{Timeout: probeTimeout}
-		if local != nil {
-			d.LocalAddr = local
-		}
-		var err error
-		c, err = d.DialContext(ctx, network, addr)
-		return err
-	})
-	return c, err
+	d := &net.Dialer{Timeout: probeTimeout}
+	if local != nil {
+		d.LocalAddr = local
+	}
+	return netns.Dial(ctx, d, ns, network, addr)
 }
 
 // HTTP makes one new TCP connection from ns to addr and returns the answer.

@@ -232,12 +232,5 @@ func resolvePort(p intstr.IntOrString, spec *corev1.Container) (int, error) {
 // dial connects from the node's namespace, where the kubelet's probes
 // come from.
 func (a *Agent) dial(ctx context.Context, network, addr string) (net.Conn, error) {
-	var conn net.Conn
-	err := netns.Do(a.cfg.Netns, func() error {
-		var d net.Dialer
-		var err error
-		conn, err = d.DialContext(ctx, network, addr)
-		return err
-	})
-	return conn, err
+	return netns.Dial(ctx, &net.Dialer{}, a.cfg.Netns, network, addr)
 }

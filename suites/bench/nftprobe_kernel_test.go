@@ -90,6 +90,24 @@ func oursAffinityShape(ips []string) string {
 	return probeTable(b.String())
 }
 
+// mapShape is our proxier's with a map of endpoints: the Service chain
+// dnats through a numgen lookup in its slot of a map Services share (here
+// slot 0; the map also holds another Service's slot, which must not count).
+func mapShape(ips []string) string {
+	var b strings.Builder
+	var elems []string
+	for i, ip := range ips {
+		from := i * 65536 / len(ips)
+		to := (i+1)*65536/len(ips) - 1
+		elems = append(elems, fmt.Sprintf("%d-%d : %s . 8080", from, to, ip))
+	}
+	elems = append(elems, "65536-131071 : 172.16.9.9 . 8080")
+	fmt.Fprintf(&b, "\tmap endpoints-0 {\n\t\ttypeof numgen random mod 65536 : ip daddr . th dport\n\t\tflags interval\n\t\telements = { %s }\n\t}\n", strings.Join(elems, ", "))
+	fmt.Fprintf(&b, "\tchain %s {\n\t\tip daddr %s ip saddr != 10.244.0.0/16 jump mark-for-masquerade\n", probeSvcChain, probeClusterIP)
+	b.WriteString("\t\tmeta l4proto tcp dnat ip to numgen random mod 65536 offset 0 map @endpoints-0\n\t}\n")
+	return probeTable(b.String())
+}
+
 // probeNamespace makes an empty network namespace (no links) for one test.
 func probeNamespace(t *testing.T) string {
 	t.Helper()
@@ -133,6 +151,7 @@ func TestNFTProbeReadsTheSameEndpointsFromEitherShape(t *testing.T) {
 		{name: "upstream's shape: a numgen vmap to endpoint chains that dnat", shape: upstreamShape},
 		{name: "our shape: the service chain dnats itself", shape: oursShape},
 		{name: "our shape with ClientIP affinity: endpoint chains behind gotos", shape: oursAffinityShape},
+		{name: "our shape with a map of endpoints: the service chain dnats through a numgen lookup", shape: mapShape},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			ctx := context.Background()
@@ -198,5 +217,77 @@ func TestNFTProbeReadsNothingWhereNoChainIs(t *testing.T) {
 		if err != nil || len(got) != 0 {
 			t.Errorf("%s: endpoints = %v, %v; want none and no error", step.name, got, err)
 		}
+	}
+}
+
+// TestNFTProbeReadsEachServiceItsOwnSlotOfASharedEndpointsMap: with our
+// map of endpoints, Services share one map and each dnats through its own
+// slot of keys; the probe must give each Service exactly the elements of
+// its slot (not a neighbour's, even one starting where its slot ends) and
+// see an element's value replaced in place, as a sync does.
+func TestNFTProbeReadsEachServiceItsOwnSlotOfASharedEndpointsMap(t *testing.T) {
+	ns := probeNamespace(t)
+	const other = "service-BBBBBBBB-ns/other/tcp/http"
+	loadRuleset(t, ns, probeTable(`	map endpoints-0 {
+		typeof numgen random mod 65536 : ip daddr . th dport
+		flags interval
+		elements = { 0-21845 : 10.0.0.1 . 8080, 21846-43690 : 10.0.0.2 . 8080, 43691-65535 : 10.0.0.3 . 8080,
+			     65536-98303 : 10.2.0.1 . 80,
+			     131072-163839 : 10.1.0.1 . 80, 163840-196607 : 10.1.0.2 . 80 }
+	}
+	chain `+probeSvcChain+` {
+		ip daddr `+probeClusterIP+` ip saddr != 10.0.0.0/8 jump mark-for-masquerade
+		meta l4proto tcp dnat ip to numgen random mod 65536 offset 0 map @endpoints-0
+	}
+	chain `+other+` {
+		meta l4proto tcp dnat ip to numgen random mod 65536 offset 131072 map @endpoints-0
+	}
+`)+"add element ip kube-proxy service-ips { 10.96.0.11 . tcp . 80 : goto "+other+" }\n")
+
+	ctx := context.Background()
+	k := &nftKernel{ns: ns}
+	defer k.close()
+	svcs, err := k.services(ctx)
+	if err != nil {
+		t.Fatalf("services: %v", err)
+	}
+	if svcs[probeClusterIP] != probeSvcChain || svcs["10.96.0.11"] != other {
+		t.Fatalf("services = %v, want %s -> %s and 10.96.0.11 -> %s", svcs, probeClusterIP, probeSvcChain, other)
+	}
+	check := func(when, chain string, want ...string) {
+		t.Helper()
+		got, err := k.endpoints(ctx, chain)
+		if err != nil {
+			t.Fatalf("%s: endpoints of %s: %v", when, chain, err)
+		}
+		if !maps.Equal(got, setOf(want)) {
+			t.Errorf("%s: endpoints of %s = %v, want %v", when, chain, slices.Sorted(maps.Keys(got)), want)
+		}
+	}
+	check("as loaded", probeSvcChain, "10.0.0.1/8080", "10.0.0.2/8080", "10.0.0.3/8080")
+	check("as loaded", other, "10.1.0.1/80", "10.1.0.2/80")
+
+	nft(t, ns, "delete", "element", "ip", "kube-proxy", "endpoints-0", "{ 21846-43690 }")
+	check("with an element deleted", probeSvcChain, "10.0.0.1/8080", "10.0.0.3/8080")
+	nft(t, ns, "add", "element", "ip", "kube-proxy", "endpoints-0", "{ 21846-43690 : 10.0.0.9 . 8080 }")
+	check("with the element's value replaced", probeSvcChain, "10.0.0.1/8080", "10.0.0.9/8080", "10.0.0.3/8080")
+	check("with the other Service's element replaced", other, "10.1.0.1/80", "10.1.0.2/80")
+}
+
+func setOf(items []string) map[string]bool {
+	m := map[string]bool{}
+	for _, it := range items {
+		m[it] = true
+	}
+	return m
+}
+
+// nft runs one nft command in the namespace, as a sync's incremental
+// change would land.
+func nft(t *testing.T, ns string, args ...string) {
+	t.Helper()
+	out, err := exec.Command("ip", append([]string{"netns", "exec", ns, "nft"}, args...)...).CombinedOutput()
+	if err != nil {
+		t.Fatalf("nft %s in %s: %v: %s", strings.Join(args, " "), ns, err, out)
 	}
 }

@@ -6,6 +6,7 @@ import (
 	"slices"
 	"testing"
 
+	"github.com/google/nftables"
 	"github.com/google/nftables/expr"
 )
 
@@ -163,5 +164,111 @@ func TestIPTablesTokenIsUpstreamsEndpointChainName(t *testing.T) {
 	}
 	if other := k.token(&service{name: "svc-00002"}, "172.16.0.1"); other == got {
 		t.Errorf("two Services share endpoint chain %s", got)
+	}
+}
+
+func TestNFTProbePairsAnIntervalMapsElementsIntoRanges(t *testing.T) {
+	key := func(k uint32) []byte { return binary.BigEndian.AppendUint32(nil, k) }
+	start := func(k uint32, v byte) nftables.SetElement { return nftables.SetElement{Key: key(k), Val: []byte{v}} }
+	end := func(k uint32) nftables.SetElement { return nftables.SetElement{Key: key(k), IntervalEnd: true} }
+	for _, tc := range []struct {
+		name  string
+		elems []nftables.SetElement
+		want  []mapRange
+	}{
+		{
+			name:  "adjacent ranges share a key, dumped highest first as the kernel does",
+			elems: []nftables.SetElement{end(300), start(200, 'c'), end(200), start(100, 'b'), end(100), start(0, 'a')},
+			want:  []mapRange{{from: 0, to: 100, val: []byte{'a'}}, {from: 100, to: 200, val: []byte{'b'}}, {from: 200, to: 300, val: []byte{'c'}}},
+		},
+		{
+			name:  "a gap between ranges maps nothing",
+			elems: []nftables.SetElement{start(0, 'a'), end(10), start(131072, 'b'), end(131080)},
+			want:  []mapRange{{from: 0, to: 10, val: []byte{'a'}}, {from: 131072, to: 131080, val: []byte{'b'}}},
+		},
+		{
+			name:  "a range whose end is at its own start is empty and maps nothing",
+			elems: []nftables.SetElement{start(0, 'a'), end(10), start(50, 'e'), end(50), start(60, 'b'), end(70)},
+			want:  []mapRange{{from: 0, to: 10, val: []byte{'a'}}, {from: 60, to: 70, val: []byte{'b'}}},
+		},
+		{
+			name:  "a range with no end runs to the top of the key space",
+			elems: []nftables.SetElement{start(0xffff0000, 'z')},
+			want:  []mapRange{{from: 0xffff0000, to: 1 << 32, val: []byte{'z'}}},
+		},
+		{
+			name:  "a stray end and keys not 4 bytes long are skipped",
+			elems: []nftables.SetElement{end(5), {Key: []byte{1, 2}, Val: []byte{'x'}}, start(7, 'a'), end(9)},
+			want:  []mapRange{{from: 7, to: 9, val: []byte{'a'}}},
+		},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			if got := mapRanges(tc.elems); !reflect.DeepEqual(got, tc.want) {
+				t.Errorf("mapRanges = %+v, want %+v", got, tc.want)
+			}
+		})
+	}
+}
+
+func TestNFTProbeMapDNATsTakeTheElementsOfTheirOwnSlot(t *testing.T) {
+	// The expressions nft writes for `dnat ip to numgen random mod 65536
+	// offset 131072 map @endpoints-0`; the byteorder between numgen and
+	// lookup never reaches us (the library drops it).
+	numgen := &expr.Numgen{Register: 1, Modulus: 65536, Offset: 131072, Type: 1}
+	lookup := &expr.Lookup{SourceRegister: 1, DestRegister: 1, IsDestRegSet: true, SetName: "endpoints-0"}
+	dnat := &expr.NAT{Type: expr.NATTypeDestNAT, Family: 2, RegAddrMin: 1, RegProtoMin: 9}
+	for _, tc := range []struct {
+		name  string
+		exprs []expr.Any
+		want  []mapDNAT
+	}{
+		{name: "a numgen lookup into the dnat's registers is read with its slot", exprs: []expr.Any{numgen, lookup, dnat},
+			want: []mapDNAT{{set: "endpoints-0", modulus: 65536, offset: 131072, portAt: 4}}},
+		{name: "a dnat that keeps the port has no port in the value", exprs: []expr.Any{numgen, lookup, &expr.NAT{Type: expr.NATTypeDestNAT, RegAddrMin: 1}},
+			want: []mapDNAT{{set: "endpoints-0", modulus: 65536, offset: 131072, portAt: -1}}},
+		{name: "a verdict map lookup is not a dnat", exprs: []expr.Any{numgen, &expr.Lookup{SourceRegister: 1, IsDestRegSet: true, SetName: "vmap"}, dnat}},
+		{name: "a lookup not keyed by a numgen is not ours", exprs: []expr.Any{&expr.Payload{DestRegister: 1, Len: 4}, lookup, dnat}},
+		{name: "a register loaded again after the lookup is not the map's", exprs: []expr.Any{numgen, lookup, &expr.Immediate{Register: 1, Data: []byte{10, 0, 0, 1}}, dnat}},
+		{name: "an snat from the map is no endpoint", exprs: []expr.Any{numgen, lookup, &expr.NAT{Type: expr.NATTypeSourceNAT, RegAddrMin: 1}}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			if got := ruleMapDNATs(tc.exprs); !reflect.DeepEqual(got, tc.want) {
+				t.Errorf("ruleMapDNATs = %+v, want %+v", got, tc.want)
+			}
+		})
+	}
+
+	val := func(a, b, c, d byte, port uint16) []byte {
+		return binary.BigEndian.AppendUint16([]byte{a, b, c, d}, port) // the kernel pads the port to 4 bytes; unread
+	}
+	key := func(k uint32) []byte { return binary.BigEndian.AppendUint32(nil, k) }
+	elems := []nftables.SetElement{
+		{Key: key(0), Val: val(10, 0, 0, 1, 8080)},
+		{Key: key(65536), IntervalEnd: true},
+		{Key: key(65536), Val: val(10, 2, 0, 1, 80)}, // the next slot, starting where this one ends
+		{Key: key(98304), IntervalEnd: true},
+		{Key: key(131072), Val: val(10, 1, 0, 1, 80)},
+		{Key: key(163840), IntervalEnd: true},
+		{Key: key(163840), Val: val(10, 1, 0, 2, 80)},
+		{Key: key(196608), IntervalEnd: true},
+	}
+	for _, tc := range []struct {
+		name string
+		m    mapDNAT
+		want []string
+	}{
+		{name: "slot 0 holds its one element and not the next slot's", m: mapDNAT{modulus: 65536, offset: 0, portAt: 4}, want: []string{"10.0.0.1/8080"}},
+		{name: "slot 2 holds its two elements", m: mapDNAT{modulus: 65536, offset: 131072, portAt: 4}, want: []string{"10.1.0.1/80", "10.1.0.2/80"}},
+		{name: "a dnat that keeps the port gives addresses alone", m: mapDNAT{modulus: 65536, offset: 131072, portAt: -1}, want: []string{"10.1.0.1", "10.1.0.2"}},
+		{name: "a slot with no elements holds nothing", m: mapDNAT{modulus: 65536, offset: 196608, portAt: 4}},
+		{name: "a port register past the value names no target", m: mapDNAT{modulus: 65536, offset: 0, portAt: 8}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			got := tc.m.targets(elems)
+			slices.Sort(got)
+			if !reflect.DeepEqual(got, tc.want) {
+				t.Errorf("targets = %q, want %q", got, tc.want)
+			}
+		})
 	}
 }

@@ -18,6 +18,7 @@ type batch interface {
 	deleteChain(name string)
 	addRule(chain string, r rule)
 	addAffinitySet(a affinitySet)
+	addEndpointsMap(name string)
 	deleteSet(name string)
 	flushSet(name string)
 	addElem(e elem)
@@ -29,7 +30,9 @@ type batch interface {
 // stock chains, map definitions) always goes through knftables; it is small
 // and written only on full syncs.
 type backend interface {
-	newBatch(rc *renderCtx) batch
+	// newBatch starts a transaction; sizeHint is the bytes it is expected
+	// to take, so a full sync's buffer does not double its way up.
+	newBatch(rc *renderCtx, sizeHint int) batch
 	run(ctx context.Context, b batch) error
 	// owned lists the per-Service chains and affinity sets in the kernel.
 	owned(ctx context.Context) (chains, sets map[string]bool, err error)
@@ -53,14 +56,20 @@ func newNLBackend(conn *nlConn, f v1.IPFamily) *nlBackend {
 type nlWriter struct {
 	*nlBatch
 	keyType, keyLen uint32
+	epUdata         []byte
 }
 
 func (w *nlWriter) addAffinitySet(a affinitySet) { w.nlBatch.addAffinitySet(a, w.keyType, w.keyLen) }
 
-func (be *nlBackend) newBatch(rc *renderCtx) batch {
-	w := &nlWriter{nlBatch: newNLBatch(be.fam, tableName), keyType: 7, keyLen: 4} // TYPE_IPADDR
+func (w *nlWriter) addEndpointsMap(name string) {
+	// data: address . inet_service, each field padded to 4 bytes
+	w.nlBatch.addEndpointsMap(name, w.keyType<<6|13, w.keyLen+4, w.epUdata)
+}
+
+func (be *nlBackend) newBatch(rc *renderCtx, sizeHint int) batch {
+	w := &nlWriter{nlBatch: newNLBatch(be.fam, tableName, sizeHint), keyType: 7, keyLen: 4, epUdata: endpointsMapUdataV4} // TYPE_IPADDR
 	if rc.family == v1.IPv6Protocol {
-		w.keyType, w.keyLen = 8, 16 // TYPE_IP6ADDR
+		w.keyType, w.keyLen, w.epUdata = 8, 16, endpointsMapUdataV6 // TYPE_IP6ADDR
 	}
 	return w
 }
@@ -85,7 +94,7 @@ func (be *nlBackend) owned(_ context.Context) (chains, sets map[string]bool, err
 		return chains, sets, fmt.Errorf("list sets: %w", err)
 	}
 	for n := range all {
-		if isAffinitySetName(n) {
+		if isAffinitySetName(n) || isEndpointsMapName(n) {
 			sets[n] = true
 		}
 	}
@@ -101,7 +110,7 @@ type nftWriter struct {
 	rc *renderCtx
 }
 
-func (be *nftBackend) newBatch(rc *renderCtx) batch {
+func (be *nftBackend) newBatch(rc *renderCtx, _ int) batch {
 	return &nftWriter{tx: be.nft.NewTransaction(), rc: rc}
 }
 
@@ -116,6 +125,7 @@ func (w *nftWriter) deleteChain(name string) {
 }
 func (w *nftWriter) addRule(chain string, r rule) { w.tx.Add(r.object(chain)) }
 func (w *nftWriter) addAffinitySet(a affinitySet) { w.tx.Add(affinityObject(w.rc, a)) }
+func (w *nftWriter) addEndpointsMap(name string)  { w.tx.Add(endpointsMapObject(w.rc, name)) }
 func (w *nftWriter) deleteSet(name string)        { w.tx.Delete(&knftables.Set{Name: name}) }
 func (w *nftWriter) flushSet(name string) {
 	if name == clusterIPsSet || name == hairpinSet {
@@ -141,7 +151,7 @@ func (be *nftBackend) owned(ctx context.Context) (chains, sets map[string]bool, 
 	}
 	if names, err := be.nft.List(ctx, "sets"); err == nil {
 		for _, n := range names {
-			if isAffinitySetName(n) {
+			if isAffinitySetName(n) || isEndpointsMapName(n) {
 				sets[n] = true
 			}
 		}

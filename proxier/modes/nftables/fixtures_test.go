@@ -1,7 +1,12 @@
 package nftables
 
 import (
+	"fmt"
 	"net/netip"
+	"regexp"
+	"sort"
+	"strconv"
+	"strings"
 
 	v1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/types"
@@ -141,4 +146,53 @@ func goldenCases() []struct {
 		{"external-ips", view(ext)},
 		{"several-endpoints", view(many)},
 	}
+}
+
+var (
+	mapRuleRE  = regexp.MustCompile(`dnat ip6? to numgen random mod 65536 (?:offset (\d+) )?map @(endpoints-\d+)$`)
+	mapElemRE  = regexp.MustCompile(`^add element ip6? kube-proxy (endpoints-\d+) \{ (\d+)-(\d+) : (.*) \}$`)
+	mapDeclRE  = regexp.MustCompile(`^add map ip6? kube-proxy endpoints-\d+ `)
+	slotOffset = func(s string) int { n, _ := strconv.Atoi(s); return n }
+)
+
+// withoutSlots rewrites a Fake's dump so that which slot of which endpoints
+// map a chain got does not matter, only what it spreads its traffic over:
+// each load-balancing rule becomes its ranges relative to its offset, and
+// the maps and their elements go. Two tables that load-balance the same
+// way compare equal; any endpoint or share that differs still shows.
+func withoutSlots(dump string) string {
+	type rng struct {
+		lo, hi int
+		value  string
+	}
+	elems := map[string][]rng{}
+	var lines []string
+	for _, l := range strings.Split(dump, "\n") {
+		if m := mapElemRE.FindStringSubmatch(l); m != nil {
+			elems[m[1]] = append(elems[m[1]], rng{slotOffset(m[2]), slotOffset(m[3]), m[4]})
+			continue
+		}
+		if !mapDeclRE.MatchString(l) {
+			lines = append(lines, l)
+		}
+	}
+	for i, l := range lines {
+		m := mapRuleRE.FindStringSubmatchIndex(l)
+		if m == nil {
+			continue
+		}
+		off := 0
+		if m[2] >= 0 {
+			off = slotOffset(l[m[2]:m[3]])
+		}
+		var spread []string
+		for _, r := range elems[l[m[4]:m[5]]] {
+			if r.lo >= off && r.lo < off+slotWidth {
+				spread = append(spread, fmt.Sprintf("%d-%d : %s", r.lo-off, r.hi-off, r.value))
+			}
+		}
+		sort.Strings(spread)
+		lines[i] = l[:m[0]] + "dnat to one of { " + strings.Join(spread, ", ") + " }"
+	}
+	return strings.Join(lines, "\n")
 }

@@ -80,7 +80,8 @@ func TestKernelFullIncrementalAndCleanupLeaveTheExpectedTable(t *testing.T) {
 		t.Fatalf("full sync result %+v", res)
 	}
 	table := nftIn(t, ns, "list", "table", "ip", "kube-proxy")
-	for _, want := range []string{"172.30.0.10 . tcp . 80 : goto service-", "dnat to 10.0.2.5:8080", "tcp . 30080 : goto external-", "numgen random mod 2 0 meta l4proto tcp dnat to 10.0.1.5:8080", "ip saddr . ip daddr @hairpin-ips"} {
+	for _, want := range []string{"172.30.0.10 . tcp . 80 : goto service-", "meta l4proto tcp dnat ip to numgen random mod 65536", "map @endpoints-0", "tcp . 30080 : goto external-",
+		": 10.0.2.5 . 8080", ": 10.0.1.5 . 8080", "ip saddr . ip daddr @hairpin-ips"} {
 		if !strings.Contains(table, want) {
 			t.Errorf("after full sync the table lacks %q:\n%s", want, table)
 		}
@@ -92,7 +93,7 @@ func TestKernelFullIncrementalAndCleanupLeaveTheExpectedTable(t *testing.T) {
 		t.Fatalf("partial sync: %v", err)
 	}
 	table = nftIn(t, ns, "list", "table", "ip", "kube-proxy")
-	if !strings.Contains(table, "dnat to 10.0.3.5:8080") || strings.Contains(table, "dnat to 10.0.2.5:8080") {
+	if !strings.Contains(table, "10.0.3.5 . 8080") || strings.Contains(table, "10.0.2.5 . 8080") {
 		t.Errorf("after the endpoint change the table is wrong:\n%s", table)
 	}
 	// Removing db leaves its chain flushed until a later sync deletes it.

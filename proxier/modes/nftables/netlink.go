@@ -63,11 +63,15 @@ func (n *nlbuf) str(typ uint16, s string) {
 }
 
 func (n *nlbuf) be32(typ uint16, v uint32) {
-	n.attr(typ, binary.BigEndian.AppendUint32(nil, v))
+	n.b = binary.NativeEndian.AppendUint16(n.b, 8)
+	n.b = binary.NativeEndian.AppendUint16(n.b, typ)
+	n.b = binary.BigEndian.AppendUint32(n.b, v)
 }
 
 func (n *nlbuf) be64(typ uint16, v uint64) {
-	n.attr(typ, binary.BigEndian.AppendUint64(nil, v))
+	n.b = binary.NativeEndian.AppendUint16(n.b, 12)
+	n.b = binary.NativeEndian.AppendUint16(n.b, typ)
+	n.b = binary.BigEndian.AppendUint64(n.b, v)
 }
 
 // begin opens a nested attribute; end(off) patches its length.
@@ -86,6 +90,16 @@ func (n *nlbuf) end(off int) {
 type nlOp struct {
 	what string // "add rule", "delete chain", ...
 	name string
+	rule string // the rule's text, for "add rule"
+}
+
+// String is joined only when the kernel refuses the message: building it
+// for every rule of a full sync cost allocations for nothing.
+func (op nlOp) String() string {
+	if op.rule != "" {
+		return op.what + " " + op.name + ": " + op.rule
+	}
+	return op.what + " " + op.name
 }
 
 // nlBatch is one nftables transaction as netlink messages between
@@ -101,9 +115,9 @@ type nlBatch struct {
 	elemType          uint16
 }
 
-func newNLBatch(fam byte, table string) *nlBatch {
+func newNLBatch(fam byte, table string, sizeHint int) *nlBatch {
 	b := &nlBatch{fam: fam, table: table, elemMsg: -1}
-	b.buf.b = make([]byte, 0, 64<<10)
+	b.buf.b = make([]byte, 0, max(64<<10, sizeHint))
 	b.header(nfnlMsgBatchBegin, unix.NLM_F_REQUEST, unix.AF_UNSPEC, nfnlSubsysNFTables, 0)
 	return b
 }
@@ -141,26 +155,26 @@ func (b *nlBatch) msg(typ uint16, flags uint16, op nlOp) int {
 func (b *nlBatch) size() int { return len(b.ops) }
 
 func (b *nlBatch) addChain(name string) {
-	off := b.msg(nftMsgNewChain, unix.NLM_F_CREATE, nlOp{"add chain", name})
+	off := b.msg(nftMsgNewChain, unix.NLM_F_CREATE, nlOp{what: "add chain", name: name})
 	b.buf.str(3, name) // NFTA_CHAIN_NAME
 	b.finish(off)
 }
 
 func (b *nlBatch) deleteChain(name string) {
-	off := b.msg(nftMsgDelChain, 0, nlOp{"delete chain", name})
+	off := b.msg(nftMsgDelChain, 0, nlOp{what: "delete chain", name: name})
 	b.buf.str(3, name)
 	b.finish(off)
 }
 
 // flushChain is DELRULE with a chain and no handle: every rule goes.
 func (b *nlBatch) flushChain(name string) {
-	off := b.msg(nftMsgDelRule, 0, nlOp{"flush chain", name})
+	off := b.msg(nftMsgDelRule, 0, nlOp{what: "flush chain", name: name})
 	b.buf.str(2, name) // NFTA_RULE_CHAIN
 	b.finish(off)
 }
 
 func (b *nlBatch) addRule(chain string, r rule) {
-	off := b.msg(nftMsgNewRule, unix.NLM_F_CREATE|unix.NLM_F_APPEND, nlOp{"add rule", chain + ": " + r.text})
+	off := b.msg(nftMsgNewRule, unix.NLM_F_CREATE|unix.NLM_F_APPEND, nlOp{what: "add rule", name: chain, rule: r.text})
 	b.buf.str(2, chain)
 	exprs := b.buf.begin(4) // NFTA_RULE_EXPRESSIONS
 	b.buf.b = append(b.buf.b, r.nl...)
@@ -183,13 +197,15 @@ func udataComment(c string) []byte {
 }
 
 const (
-	nftSetTimeout = 0x10
-	nftSetEval    = 0x20 // "dynamic"
+	nftSetInterval = 0x4
+	nftSetMap      = 0x8
+	nftSetTimeout  = 0x10
+	nftSetEval     = 0x20 // "dynamic"
 )
 
 // addAffinitySet creates a dynamic set of source addresses with a timeout.
 func (b *nlBatch) addAffinitySet(a affinitySet, addrType uint32, addrLen uint32) {
-	off := b.msg(nftMsgNewSet, unix.NLM_F_CREATE, nlOp{"add set", a.name})
+	off := b.msg(nftMsgNewSet, unix.NLM_F_CREATE, nlOp{what: "add set", name: a.name})
 	b.buf.str(2, a.name)                             // NFTA_SET_NAME
 	b.buf.be32(3, nftSetTimeout|nftSetEval)          // NFTA_SET_FLAGS
 	b.buf.be32(4, addrType)                          // NFTA_SET_KEY_TYPE
@@ -201,15 +217,30 @@ func (b *nlBatch) addAffinitySet(a affinitySet, addrType uint32, addrLen uint32)
 	b.finish(off)
 }
 
+// addEndpointsMap creates an interval map from a 32-bit draw to address .
+// port (endpoint_maps.go); udata is nft's own description of it.
+func (b *nlBatch) addEndpointsMap(name string, dataType, dataLen uint32, udata []byte) {
+	off := b.msg(nftMsgNewSet, unix.NLM_F_CREATE, nlOp{what: "add map", name: name})
+	b.buf.str(2, name)                      // NFTA_SET_NAME
+	b.buf.be32(3, nftSetInterval|nftSetMap) // NFTA_SET_FLAGS
+	b.buf.be32(4, 4)                        // NFTA_SET_KEY_TYPE: TYPE_INTEGER
+	b.buf.be32(5, 4)                        // NFTA_SET_KEY_LEN
+	b.buf.be32(6, dataType)                 // NFTA_SET_DATA_TYPE
+	b.buf.be32(7, dataLen)                  // NFTA_SET_DATA_LEN
+	b.buf.be32(10, uint32(len(b.ops)))      // NFTA_SET_ID
+	b.buf.attr(13, udata)                   // NFTA_SET_USERDATA
+	b.finish(off)
+}
+
 func (b *nlBatch) deleteSet(name string) {
-	off := b.msg(nftMsgDelSet, 0, nlOp{"delete set", name})
+	off := b.msg(nftMsgDelSet, 0, nlOp{what: "delete set", name: name})
 	b.buf.str(2, name)
 	b.finish(off)
 }
 
 // flushSet is DELSETELEM without elements: the set or map is emptied.
 func (b *nlBatch) flushSet(name string) {
-	off := b.msg(nftMsgDelSetElem, 0, nlOp{"flush", name})
+	off := b.msg(nftMsgDelSetElem, 0, nlOp{what: "flush", name: name})
 	b.buf.str(2, name) // NFTA_SET_ELEM_LIST_SET
 	b.finish(off)
 }
@@ -226,7 +257,7 @@ func (b *nlBatch) elem(typ uint16, flags uint16, e elem) {
 		if typ == nftMsgDelSetElem {
 			what = "delete element from"
 		}
-		off := b.msg(typ, flags, nlOp{what, e.container})
+		off := b.msg(typ, flags, nlOp{what: what, name: e.container})
 		b.buf.str(2, e.container)
 		b.elemMsg, b.elemSet, b.elemType = off, e.container, typ
 		b.elemList = b.buf.begin(3) // NFTA_SET_ELEM_LIST_ELEMENTS
@@ -235,6 +266,23 @@ func (b *nlBatch) elem(typ uint16, flags uint16, e elem) {
 	key := b.buf.begin(1)
 	b.buf.attr(1, []byte(e.nkey)) // NFTA_SET_ELEM_KEY / NFTA_DATA_VALUE
 	b.buf.end(key)
+	if e.nend != "" {
+		// An interval: its start carries the value, its end is an element
+		// of its own flagged NFT_SET_ELEM_INTERVAL_END.
+		if typ == nftMsgNewSetElem {
+			data := b.buf.begin(2) // NFTA_SET_ELEM_DATA
+			b.buf.attr(1, []byte(e.data))
+			b.buf.end(data)
+		}
+		b.buf.end(el)
+		el = b.buf.begin(1)
+		key = b.buf.begin(1)
+		b.buf.attr(1, []byte(e.nend))
+		b.buf.end(key)
+		b.buf.be32(3, 1) // NFTA_SET_ELEM_FLAGS
+		b.buf.end(el)
+		return
+	}
 	if !e.isSet && typ == nftMsgNewSetElem {
 		data := b.buf.begin(2) // NFTA_SET_ELEM_DATA
 		v := b.buf.begin(2)    // NFTA_DATA_VERDICT
@@ -275,6 +323,7 @@ type nlConn struct {
 	fd     int
 	sndbuf int
 	seq    uint32
+	rbuf   []byte // reused by every read, under mu
 }
 
 func openNL(ns string) (*nlConn, error) {
@@ -338,7 +387,7 @@ func (c *nlConn) run(b *nlBatch) error {
 			}
 			if seq >= 1 && int(seq) <= len(b.ops) {
 				op := b.ops[seq-1]
-				e = fmt.Errorf("%s %s: %w", op.what, op.name, e)
+				e = fmt.Errorf("%s: %w", op, e)
 			}
 			errs = append(errs, e)
 			return seq == genSeq
@@ -388,7 +437,10 @@ func extackMsg(data []byte) string {
 
 // recv reads messages and hands them to fn until fn says done.
 func (c *nlConn) recv(fn func(typ uint16, seq uint32, data []byte) (done bool)) error {
-	buf := make([]byte, 1<<20)
+	if c.rbuf == nil {
+		c.rbuf = make([]byte, 1<<20)
+	}
+	buf := c.rbuf
 	for {
 		n, _, err := unix.Recvfrom(c.fd, buf, 0)
 		if err == unix.EINTR {

@@ -46,6 +46,7 @@ type familyState struct {
 	chains    map[string][]rule // per-service chains in the kernel; stale ones are empty
 	elems     map[string]*elemState
 	affinity  map[string]time.Duration
+	epMaps    map[string]bool // endpoints maps in the kernel
 	stale     map[string]time.Time
 	nRules    int
 }
@@ -106,6 +107,7 @@ func (fs *familyState) reset() {
 	fs.chains = map[string][]rule{}
 	fs.elems = map[string]*elemState{}
 	fs.affinity = map[string]time.Duration{}
+	fs.epMaps = map[string]bool{}
 	fs.stale = map[string]time.Time{}
 	fs.nRules = 0
 	fs.synced = false
@@ -172,7 +174,7 @@ func (p *Proxier) deleteStaleChains(ctx context.Context, fs *familyState) error 
 		return nil
 	}
 	cutoff := p.now().Add(-staleChainDelay)
-	b := fs.be.newBatch(fs.rc)
+	b := fs.be.newBatch(fs.rc, 0)
 	var gone []string
 	for name, since := range fs.stale {
 		if since.Before(cutoff) || since.Equal(cutoff) {
@@ -198,6 +200,7 @@ func (p *Proxier) deleteStaleChains(ctx context.Context, fs *familyState) error 
 // refreshContext recomputes what depends on the node and the options.
 func (p *Proxier) refreshContext(fs *familyState, view *state.View) {
 	rc := newRenderCtx(view.Family)
+	rc.slots = fs.rc.slots
 	rc.mark = p.opts.masqueradeMark()
 	rc.masqAll = p.opts.MasqueradeAll
 	for _, ip := range view.Node.IPs {

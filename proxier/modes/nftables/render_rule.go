@@ -19,7 +19,9 @@ type ruleBuilder struct {
 	nl   nlbuf
 }
 
-func (c *renderCtx) rule() *ruleBuilder { return &ruleBuilder{c: c} }
+func (c *renderCtx) rule() *ruleBuilder {
+	return &ruleBuilder{c: c, text: make([]string, 0, 6), nl: nlbuf{b: make([]byte, 0, 256)}}
+}
 
 // Registers and verdicts of linux/netfilter/nf_tables.h.
 const (

@@ -27,13 +27,17 @@ type renderCtx struct {
 	nodePortIPs []string
 	// nStock caches the number of stock rules, for metrics.
 	nStock int
+	// slots outlive the context: a chain keeps its endpoints-map slot.
+	slots *slotTable
 }
 
 func newRenderCtx(family v1.IPFamily) *renderCtx {
 	if family == v1.IPv6Protocol {
-		return &renderCtx{family: family, ipX: "ip6", addrType: "ipv6_addr", noLocalhst: "ip6 daddr != ::1", nodePortAll: true}
+		return &renderCtx{family: family, ipX: "ip6", addrType: "ipv6_addr", noLocalhst: "ip6 daddr != ::1", nodePortAll: true,
+			slots: newSlotTable()}
 	}
-	return &renderCtx{family: v1.IPv4Protocol, ipX: "ip", addrType: "ipv4_addr", noLocalhst: "ip daddr != 127.0.0.0/8", nodePortAll: true}
+	return &renderCtx{family: v1.IPv4Protocol, ipX: "ip", addrType: "ipv4_addr", noLocalhst: "ip daddr != 127.0.0.0/8", nodePortAll: true,
+		slots: newSlotTable()}
 }
 
 // inFamily reports whether a belongs to the family this table programs.

@@ -3,7 +3,8 @@ package nftables
 import (
 	"context"
 	"fmt"
-	"sort"
+	"maps"
+	"slices"
 	"time"
 
 	"k8s.io/klog/v2"
@@ -40,15 +41,17 @@ func (p *Proxier) syncFull(ctx context.Context, fs *familyState, view *state.Vie
 	fs.resetBase = false
 	skeleton := p.now()
 
-	b := fs.be.newBatch(fs.rc)
+	b := fs.be.newBatch(fs.rc, len(view.Services)*batchBytesPerServicePort)
 	for _, m := range dispatchMaps {
 		b.flushSet(m)
 	}
 	services := map[state.ServicePortName]*svcObjects{}
 	chains := map[string][]rule{}
-	elems := map[string]*elemState{}
-	var order []*elemState
+	elems := make(map[string]*elemState, len(fs.elems))
+	byContainer := map[string][]*elemState{}
 	affinity := map[string]time.Duration{}
+	epMaps := map[string]bool{}
+	slotted := map[string]bool{}
 	nRules := 0
 	for _, name := range sortedNames(view.Services) {
 		sp := view.Services[name]
@@ -58,6 +61,17 @@ func (p *Proxier) syncFull(ctx context.Context, fs *familyState, view *state.Vie
 			continue
 		}
 		services[name] = o
+		for _, m := range mapsOf(o.elems) {
+			if !epMaps[m] {
+				// Emptied and refilled below, like the dispatch maps.
+				epMaps[m] = true
+				b.addEndpointsMap(m)
+				b.flushSet(m)
+			}
+		}
+		for _, ch := range o.slotted {
+			slotted[ch] = true
+		}
 		for _, ch := range o.chains {
 			b.addChain(ch.name)
 			// Flushing a chain that did not exist is a message for nothing.
@@ -82,20 +96,22 @@ func (p *Proxier) syncFull(ctx context.Context, fs *familyState, view *state.Vie
 			nRules += len(ch.rules)
 		}
 		for _, e := range o.elems {
-			if es, ok := elems[e.id()]; ok {
+			id := e.id()
+			if es, ok := elems[id]; ok {
 				es.refs++
 				continue
 			}
 			es := &elemState{elem: e, refs: 1}
-			elems[e.id()] = es
-			order = append(order, es)
+			elems[id] = es
+			byContainer[e.container] = append(byContainer[e.container], es)
 		}
 	}
 	// Elements last, grouped by map: every chain they name exists by now,
 	// and one netlink message carries many elements of one map.
-	sort.SliceStable(order, func(i, j int) bool { return order[i].container < order[j].container })
-	for _, es := range order {
-		b.addElem(es.elem)
+	for _, c := range slices.Sorted(maps.Keys(byContainer)) {
+		for _, es := range byContainer[c] {
+			b.addElem(es.elem)
+		}
 	}
 
 	stale := map[string]time.Time{}
@@ -112,7 +128,7 @@ func (p *Proxier) syncFull(ctx context.Context, fs *familyState, view *state.Vie
 		chains[name] = nil
 	}
 	for name := range existingSets {
-		if _, active := affinity[name]; !active {
+		if _, active := affinity[name]; !active && !epMaps[name] {
 			b.deleteSet(name)
 		}
 	}
@@ -120,11 +136,17 @@ func (p *Proxier) syncFull(ctx context.Context, fs *familyState, view *state.Vie
 		return fmt.Errorf("nftables full sync of %d service ports: %w", len(services), err)
 	}
 	fs.services, fs.chains, fs.elems, fs.affinity, fs.stale = services, chains, elems, affinity, stale
+	fs.epMaps = epMaps
+	fs.rc.slots.retain(slotted)
 	fs.nRules, fs.synced = nRules, true
 	klog.V(2).InfoS("nftables full sync done", "ipFamily", view.Family, "servicePorts", len(services),
 		"chains", len(chains), "elements", len(elems), "skeleton", skeleton.Sub(start), "elapsed", p.now().Sub(start))
 	return nil
 }
+
+// batchBytesPerServicePort is what a full sync's netlink batch takes per
+// Service port with 10 endpoints (measured: 15.7 MB at 10,000).
+const batchBytesPerServicePort = 1700
 
 // drift counts chains that differ between the kernel and our belief: a cheap
 // witness that someone else touched the table (rules and elements are

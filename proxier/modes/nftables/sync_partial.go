@@ -21,6 +21,8 @@ type partial struct {
 	chains   map[string][]rule                     // nil value = flushed (stale)
 	elems    map[string]*elemState
 	affinity map[string]*time.Duration // nil = deleted
+	maps     map[string]bool           // endpoints maps created
+	released []string                  // chains whose slot goes at commit
 	// the transaction in phases, so objects exist before their references
 	// and references are gone before their objects are deleted.
 	chainsCreate, setsAdd, chainsWrite, elemsDel, elemsAdd, chainsFlush, setsDel phase
@@ -36,7 +38,8 @@ func (ph *phase) add(op func(batch)) { *ph = append(*ph, op) }
 // transaction. Unchanged endpoint chains are not touched.
 func (p *Proxier) syncPartial(ctx context.Context, fs *familyState, view *state.View, changes *state.Changes) error {
 	pl := &partial{fs: fs, now: p.now(), services: map[state.ServicePortName]*svcObjects{},
-		chains: map[string][]rule{}, elems: map[string]*elemState{}, affinity: map[string]*time.Duration{}}
+		chains: map[string][]rule{}, elems: map[string]*elemState{}, affinity: map[string]*time.Duration{},
+		maps: map[string]bool{}}
 	for _, name := range sortedNames(changes.Services) {
 		var next *svcObjects
 		if sp := view.Services[name]; sp != nil {
@@ -51,7 +54,7 @@ func (p *Proxier) syncPartial(ctx context.Context, fs *familyState, view *state.
 	}
 	pl.diffElems()
 
-	b := fs.be.newBatch(fs.rc)
+	b := fs.be.newBatch(fs.rc, 0)
 	for _, ph := range []phase{pl.chainsCreate, pl.setsAdd, pl.chainsWrite, pl.elemsDel, pl.elemsAdd, pl.chainsFlush, pl.setsDel} {
 		for _, op := range ph {
 			op(b)
@@ -98,6 +101,12 @@ func (pl *partial) replace(name state.ServicePortName, old, next *svcObjects) {
 		}
 	}
 	if next != nil {
+		for _, m := range mapsOf(next.elems) {
+			if !fs.epMaps[m] && !pl.maps[m] {
+				pl.maps[m] = true
+				pl.setsAdd.add(func(b batch) { b.addEndpointsMap(m) })
+			}
+		}
 		for _, a := range next.affinity {
 			cur, ok := fs.affinity[a.name]
 			switch {
@@ -129,6 +138,11 @@ func (pl *partial) replace(name state.ServicePortName, old, next *svcObjects) {
 		}
 		for _, e := range old.elems {
 			pl.elem(e).refs--
+		}
+		for _, ch := range old.slotted {
+			if next == nil || !slices.Contains(next.slotted, ch) {
+				pl.released = append(pl.released, ch)
+			}
 		}
 	}
 	if next != nil {
@@ -239,5 +253,13 @@ func (pl *partial) commit() {
 		} else {
 			fs.affinity[name] = *t
 		}
+	}
+	for m := range pl.maps {
+		fs.epMaps[m] = true
+	}
+	// Only now: the kernel has let go of the slots' elements, and a chain
+	// created in this same transaction never took a slot being freed.
+	for _, ch := range pl.released {
+		fs.rc.slots.release(ch)
 	}
 }

@@ -59,9 +59,10 @@ func endpointChain(name, protocol, endpoint string) string {
 }
 
 // isServiceChain reports whether chain is a per-Service chain of ours (or of
-// upstream kube-proxy): the ones a full sync may find stale and delete.
+// upstream kube-proxy) or one of our bucket chains (KUBE-SVCB-*): the ones
+// a full sync may find stale and delete, and Cleanup removes.
 func isServiceChain(chain string) bool {
-	for _, p := range []string{prefixSVC, prefixSVL, prefixEXT, prefixFW, prefixSEP} {
+	for _, p := range []string{prefixSVC, prefixSVL, prefixEXT, prefixFW, prefixSEP, prefixSVCB} {
 		if strings.HasPrefix(chain, p) {
 			return true
 		}

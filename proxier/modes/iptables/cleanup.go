@@ -89,16 +89,10 @@ func (p *Proxier) cleanupTable(ctx context.Context, table string) error {
 		names = append(names, c)
 	}
 	slices.Sort(names)
-	var in lines
-	in.write("*" + table)
-	for _, c := range names {
-		in.chain(c)
-	}
-	for _, c := range names {
-		in.write("-X", c)
-	}
-	in.write("COMMIT")
-	if err := p.runner.Restore(ctx, in.buf.Bytes(), RestoreFlags{Counters: true}); err != nil {
+	// One transaction on legacy; bounded ones on nft, where a single
+	// transaction over 100,000 chains would take hours (transactions.go).
+	in := deleteChains(nil, table, names, p.r.cfg.txnLines)
+	if err := p.runner.Restore(ctx, in, RestoreFlags{Counters: true}); err != nil {
 		errs = append(errs, err)
 	}
 	klog.InfoS("Removed iptables chains", "table", table, "chains", len(names))

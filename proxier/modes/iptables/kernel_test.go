@@ -55,13 +55,14 @@ func chainRules(data []byte) map[string]int {
 	return out
 }
 
-// splitTables cuts restore input into per-table blocks.
+// splitTables cuts restore input into per-table blocks; a table written
+// in several transactions (the nft backend) gets them all, in order.
 func splitTables(data []byte) map[string][]byte {
 	out := map[string][]byte{}
 	for _, block := range strings.SplitAfter(string(data), "COMMIT\n") {
 		if i := strings.Index(block, "*"); i >= 0 {
 			name := strings.Fields(block[i+1:])[0]
-			out[name] = []byte(block)
+			out[name] = append(out[name], block...)
 		}
 	}
 	return out

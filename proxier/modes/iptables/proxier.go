@@ -38,6 +38,10 @@ type Options struct {
 	// LocalhostNodePorts serves IPv4 NodePorts on 127.0.0.0/8, which
 	// needs route_localnet=1 (set by New).
 	LocalhostNodePorts bool
+	// BucketThreshold is the number of Service ports above which
+	// KUBE-SERVICES dispatches through KUBE-SVCB-* bucket chains (see
+	// buckets.go): 0 means 1000, negative never.
+	BucketThreshold int
 
 	// Runner, Sysctl and NodeAddresses are seams for tests; nil means the
 	// real thing in NetNS.
@@ -133,7 +137,11 @@ func New(ctx context.Context, opts Options) (*Proxier, error) {
 		nodePortAll:        p.npMatch.all,
 		localhostNodePorts: localhost,
 		conntrackLiberal:   liberal,
+		bucketThreshold:    opts.BucketThreshold,
 	})
+	if e, ok := p.runner.(*Exec); ok && e.isNFT(ctx) {
+		p.r.cfg.txnLines = defaultTxnLines
+	}
 	return p, nil
 }
 

@@ -32,6 +32,13 @@ type renderConfig struct {
 	// conntrackLiberal skips the INVALID drop rule, as upstream does when
 	// nf_conntrack_tcp_be_liberal is set.
 	conntrackLiberal bool
+	// bucketThreshold is the number of Service ports above which
+	// KUBE-SERVICES is bucketed (buckets.go); 0 means the default,
+	// negative never.
+	bucketThreshold int
+	// txnLines, when > 0, splits the nat table's restore into transactions
+	// of about this many lines (transactions.go); 0 writes one.
+	txnLines int
 }
 
 // renderInput is one sync's request.
@@ -97,9 +104,15 @@ type syncState struct {
 	filterChains, filterRls lines
 	natChains, natRules     lines // per-Service chains and their deletion
 	// natTop holds the top-level nat chains (KUBE-SERVICES, KUBE-NODEPORTS,
-	// KUBE-POSTROUTING, KUBE-MARK-MASQ), which every Service adds to.
-	natTopChains, natTop lines
-	svcChains, svcRules  lines // one Service's own chains, kept or not
+	// and when bucketed the level-1 bucket chains), which every Service
+	// adds to; natMasq the rules of KUBE-POSTROUTING and KUBE-MARK-MASQ.
+	natTopChains, natL1Chains, natMasq, natTop lines
+	// leaves are the bucket leaf chains' rules when bucketed, else nil.
+	leaves              []lines
+	svcChains, svcRules lines // one Service's own chains, kept or not
+	// groups are the nat transactions of Services' chains in split mode.
+	groups, group, groupRules lines
+	keptRules                 int
 }
 
 func (r *renderer) render(in renderInput) *renderOutput {
@@ -127,6 +140,9 @@ func (r *renderer) render(in renderInput) *renderOutput {
 		total += len(sp.AllEndpoints)
 	}
 	st.large = total > largeClusterEndpoints
+	if t := r.bucketThreshold(); t >= 0 && len(names) > t {
+		st.leaves = make([]lines, bucketLeaves)
+	}
 	// Sorted so that the output is stable and diffable; upstream's order
 	// is a map's.
 	slices.SortFunc(names, func(a, b state.ServicePortName) int {
@@ -151,24 +167,41 @@ func (r *renderer) render(in renderInput) *renderOutput {
 		prev, had := in.prevHashes[n]
 		_, listed := in.changed[n]
 		if in.full || listed || !had || prev != h {
-			st.svcChains.appendTo(&st.natChains)
-			st.svcRules.appendTo(&st.natRules)
+			r.keepService(st)
 			out.written = append(out.written, n)
 		} else {
 			natSkipped += st.svcRules.n
 		}
 	}
-	r.deleteStale(st)
 	r.tail(st)
 
-	out.rules[tableNAT] = st.natTop.n + st.natRules.n + natSkipped - len(out.deleted)
-	out.rules[tableFilter] = st.filterRls.n
-	out.top = topHashes{nat: r.fingerprint(&st.natTopChains, &st.natTop), filter: r.fingerprint(&st.filterChains, &st.filterRls)}
+	leafRules := 0
+	for i := range st.leaves {
+		leafRules += st.leaves[i].n
+	}
+	out.top = topHashes{nat: r.fingerprint(&st.natTopChains, &st.natL1Chains, &st.natMasq, &st.natTop),
+		filter: r.fingerprint(&st.filterChains, &st.filterRls)}
 	// With --noflush a chain left out of the input keeps its rules. An
 	// endpoint change rarely alters KUBE-SERVICES, and re-adding its one
 	// rule per Service is most of a partial restore on the nft backend.
 	writeNATTop := in.full || out.top.nat != in.prevTop.nat
 	writeFilter := in.full || out.top.filter != in.prevTop.filter
+	// Bucket leaves are fingerprinted one by one: a new Service rewrites
+	// its leaf only, not 20,000 dispatch rules.
+	var leaves []int
+	if st.leaves != nil {
+		out.top.leaves = make([]uint64, bucketLeaves)
+		for i := range st.leaves {
+			out.top.leaves[i] = r.fingerprint(&st.leaves[i])
+			if in.full || in.prevTop.leaves == nil || out.top.leaves[i] != in.prevTop.leaves[i] {
+				leaves = append(leaves, i)
+			}
+		}
+	}
+	r.deleteStale(st)
+	out.rules[tableNAT] = st.natMasq.n + st.natTop.n + leafRules + st.keptRules + natSkipped
+	out.rules[tableFilter] = st.filterRls.n
+
 	var b []byte
 	if writeFilter {
 		b = append(b, "*filter\n"...)
@@ -176,13 +209,25 @@ func (r *renderer) render(in renderInput) *renderOutput {
 		b = append(b, st.filterRls.buf.Bytes()...)
 		b = append(b, "COMMIT\n"...)
 	}
+	if r.cfg.txnLines > 0 {
+		out.data = r.splitNAT(st, b, writeNATTop, leaves)
+		return out
+	}
 	b = append(b, "*nat\n"...)
 	if writeNATTop {
 		b = append(b, st.natTopChains.buf.Bytes()...)
+		b = append(b, st.natL1Chains.buf.Bytes()...)
+	}
+	for _, i := range leaves {
+		b = appendChain(b, bucketLeaf(i))
 	}
 	b = append(b, st.natChains.buf.Bytes()...)
 	if writeNATTop {
+		b = append(b, st.natMasq.buf.Bytes()...)
 		b = append(b, st.natTop.buf.Bytes()...)
+	}
+	for _, i := range leaves {
+		b = append(b, st.leaves[i].buf.Bytes()...)
 	}
 	b = append(b, st.natRules.buf.Bytes()...)
 	b = append(b, "COMMIT\n"...)
@@ -190,15 +235,38 @@ func (r *renderer) render(in renderInput) *renderOutput {
 	return out
 }
 
-// topHashes fingerprints what every sync renders whole.
-type topHashes struct{ nat, filter uint64 }
+// keepService adds the Service's chains just rendered to the restore.
+func (r *renderer) keepService(st *syncState) {
+	st.keptRules += st.svcRules.n
+	if r.cfg.txnLines <= 0 {
+		st.svcChains.appendTo(&st.natChains)
+		st.svcRules.appendTo(&st.natRules)
+		return
+	}
+	r.addToGroup(st)
+}
 
-func (r *renderer) fingerprint(chains, rules *lines) uint64 {
+// appendChain appends a chain declaration line.
+func appendChain(b []byte, name string) []byte {
+	b = append(b, ':')
+	b = append(b, name...)
+	return append(b, " - [0:0]\n"...)
+}
+
+// topHashes fingerprints what every sync renders whole, and each bucket
+// leaf (nil when not bucketed).
+type topHashes struct {
+	nat, filter uint64
+	leaves      []uint64
+}
+
+func (r *renderer) fingerprint(parts ...*lines) uint64 {
 	var h maphash.Hash
 	h.SetSeed(r.seed)
-	h.Write(chains.buf.Bytes())
-	h.WriteByte(0)
-	h.Write(rules.buf.Bytes())
+	for _, p := range parts {
+		h.Write(p.buf.Bytes())
+		h.WriteByte(0)
+	}
 	return h.Sum64()
 }
 
@@ -223,9 +291,12 @@ func (r *renderer) deleteStale(st *syncState) {
 		}
 	}
 	slices.Sort(stale)
+	st.out.deleted = stale
+	if r.cfg.txnLines > 0 {
+		return // splitNAT deletes them after everything else
+	}
 	for _, c := range stale {
 		st.natChains.chain(c)
 		st.natRules.write("-X", c)
 	}
-	st.out.deleted = stale
 }

@@ -14,13 +14,16 @@ func (r *renderer) topLevel(st *syncState) {
 		st.natTopChains.chain(c)
 	}
 	mark := r.cfg.masqMark
-	st.natTop.write("-A", chainPostrouting, "-m", "mark", "!", "--mark", mark+"/"+mark, "-j", "RETURN")
+	st.natMasq.write("-A", chainPostrouting, "-m", "mark", "!", "--mark", mark+"/"+mark, "-j", "RETURN")
 	// Clear the mark so a packet that goes through the stack again is not
 	// masqueraded twice.
-	st.natTop.write("-A", chainPostrouting, "-j", "MARK", "--xor-mark", mark)
-	st.natTop.write("-A", chainPostrouting, "-m", "comment", "--comment", `"kubernetes service traffic requiring SNAT"`,
+	st.natMasq.write("-A", chainPostrouting, "-j", "MARK", "--xor-mark", mark)
+	st.natMasq.write("-A", chainPostrouting, "-m", "comment", "--comment", `"kubernetes service traffic requiring SNAT"`,
 		"-j", "MASQUERADE", "--random-fully")
-	st.natTop.write("-A", chainMarkMasq, "-j", "MARK", "--or-mark", mark)
+	st.natMasq.write("-A", chainMarkMasq, "-j", "MARK", "--or-mark", mark)
+	if st.leaves != nil {
+		r.bucketTree(st)
+	}
 	if r.localhostNodePorts() {
 		// route_localnet opens 127.0.0.0/8 to the network (issue 90259);
 		// this is upstream's (and kubelet's) mitigation.
@@ -68,16 +71,16 @@ func (r *renderer) service(st *syncState, s *svcInfo) {
 	nat := &st.natTop
 	proto := []string{"-m", s.proto, "-p", s.proto}
 	if hasInternal {
-		nat.write("-A", chainServices, "-m", "comment", "--comment", quoted(s.comment+" cluster IP"),
+		r.dispatch(st, s.clusterIP, "-m", "comment", "--comment", quoted(s.comment+" cluster IP"),
 			proto, "-d", s.clusterIP, "--dport", s.port, "-j", internalChain)
 	}
 	if hasEndpoints {
 		for _, ip := range s.externalIPs {
-			nat.write("-A", chainServices, "-m", "comment", "--comment", quoted(s.comment+" external IP"),
+			r.dispatch(st, ip, "-m", "comment", "--comment", quoted(s.comment+" external IP"),
 				proto, "-d", ip, "--dport", s.port, "-j", s.chains.ext)
 		}
 		for _, ip := range s.lbIPs {
-			nat.write("-A", chainServices, "-m", "comment", "--comment", quoted(s.comment+" loadbalancer IP"),
+			r.dispatch(st, ip, "-m", "comment", "--comment", quoted(s.comment+" loadbalancer IP"),
 				proto, "-d", ip, "--dport", s.port, "-j", lbChain)
 		}
 		if s.nodePort != "" {

@@ -59,6 +59,12 @@ func TestRenderMatchesGolden(t *testing.T) {
 		{name: "ipv6", cfg: func(c *renderConfig) {
 			c.family, c.localDetect, c.conntrackLiberal = v1.IPv6Protocol, LocalDetect{Mode: LocalNodeCIDR}, true
 		}, view: view(v1.IPv6Protocol, svc(web, "fd00:30::41", 80, []state.Endpoint{ep("fd00:10:180::1", 80, true), ep("fd00:10:180::2", 80, false)}, nodePort(30080)))},
+		// Above the bucket threshold: dispatch through KUBE-SVCB-*; the
+		// Service without endpoints is still rejected in filter.
+		{name: "bucketed", cfg: func(c *renderConfig) { c.bucketThreshold = 2 }, view: view(v1.IPv4Protocol,
+			svc(web, "172.30.0.41", 80, ten(2, 1), nodePort(30080)),
+			svc(spn("ns1", "empty", "p80"), "172.30.0.42", 80, nil),
+			svc(spn("ns2", "ext", "p443"), "172.30.1.43", 443, ten(1, 0), externalIPs("192.168.99.11"), loadBalancer([]string{"1.2.3.4"})))},
 		{name: "bad_services_skipped", view: view(v1.IPv4Protocol,
 			svc(spn("ns1", "wrong-family", "p"), "fd00::1", 80, ten(1, 0)),
 			svc(spn("ns1", "bad-port", "p"), "172.30.0.42", 0, ten(1, 0)),

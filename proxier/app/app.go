@@ -78,7 +78,7 @@ func Run(ctx context.Context, cfg *config.Config, client kubernetes.Interface) e
 	if cfg.MetricsBindAddress.IsValid() {
 		configz := func() any { return cfg.Raw }
 		go runServer(ctx, "metrics", func(ctx context.Context) error {
-			return metrics.Serve(ctx, cfg.MetricsBindAddress.String(), cfg.Mode, configz, cfg.NetNS)
+			return metrics.Serve(ctx, cfg.MetricsBindAddress.String(), cfg.Mode, configz, cfg.EnableProfiling, cfg.NetNS)
 		})
 	}
 

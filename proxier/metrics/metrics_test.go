@@ -84,7 +84,7 @@ func TestEveryKubeProxyMetricIsServedUnderItsUpstreamName(t *testing.T) {
 	}
 
 	rec := httptest.NewRecorder()
-	Handler("iptables", nil).ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/metrics", nil))
+	Handler("iptables", nil, false).ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/metrics", nil))
 	text := rec.Body.String()
 
 	for _, want := range expected {
@@ -159,7 +159,7 @@ func last(b []float64) float64 {
 }
 
 func TestMetricsServerEndpointsAnswerLikeKubeProxy(t *testing.T) {
-	h := Handler("nftables", func() any { return map[string]string{"mode": "nftables"} })
+	h := Handler("nftables", func() any { return map[string]string{"mode": "nftables"} }, false)
 	tests := []struct {
 		path, wantBody, wantType string
 	}{
@@ -176,6 +176,20 @@ func TestMetricsServerEndpointsAnswerLikeKubeProxy(t *testing.T) {
 		}
 		if ct := rec.Header().Get("Content-Type"); ct != tt.wantType {
 			t.Errorf("GET %s Content-Type = %q, want %q", tt.path, ct, tt.wantType)
+		}
+	}
+}
+
+func TestProfilingIsServedOnlyWhenEnabled(t *testing.T) {
+	for _, enabled := range []bool{false, true} {
+		rec := httptest.NewRecorder()
+		Handler("iptables", nil, enabled).ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/debug/pprof/heap?debug=1", nil))
+		body, _ := io.ReadAll(rec.Body)
+		switch {
+		case enabled && (rec.Code != http.StatusOK || !strings.Contains(string(body), "heap profile")):
+			t.Errorf("enableProfiling: GET /debug/pprof/heap = %d %.80q, want 200 and a heap profile", rec.Code, body)
+		case !enabled && rec.Code != http.StatusNotFound:
+			t.Errorf("without enableProfiling: GET /debug/pprof/heap = %d, want 404", rec.Code)
 		}
 	}
 }

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"net/http/pprof"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus/promhttp"
@@ -20,9 +21,17 @@ const configzName = "kubeproxy.config.k8s.io"
 
 // Handler serves what kube-proxy's metrics server serves: /metrics,
 // /proxyMode (the mode as plain text), /configz (the effective
-// configuration as JSON) and /healthz ("ok"). configz may be nil.
-func Handler(mode string, configz func() any) http.Handler {
+// configuration as JSON), /healthz ("ok") and, with profiling
+// (enableProfiling), Go's /debug/pprof/. configz may be nil.
+func Handler(mode string, configz func() any, profiling bool) http.Handler {
 	mux := http.NewServeMux()
+	if profiling {
+		mux.HandleFunc("/debug/pprof/", pprof.Index)
+		mux.HandleFunc("/debug/pprof/cmdline", pprof.Cmdline)
+		mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
+		mux.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
+		mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
+	}
 	mux.Handle("/metrics", promhttp.HandlerFor(Registry, promhttp.HandlerOpts{}))
 	mux.HandleFunc("/proxyMode", func(w http.ResponseWriter, _ *http.Request) {
 		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
@@ -58,14 +67,14 @@ func Handler(mode string, configz func() any) http.Handler {
 // (metricsBindAddress) until ctx ends. The listening socket is opened in
 // network namespace ns ("" = the current one). It returns an error only when
 // it cannot listen or the server fails.
-func Serve(ctx context.Context, addr, mode string, configz func() any, ns string) error {
+func Serve(ctx context.Context, addr, mode string, configz func() any, profiling bool, ns string) error {
 	RegisterMode(mode)
 	ln, err := netns.Listen(ns, "tcp", addr)
 	if err != nil {
 		return fmt.Errorf("metrics server on %s: %w", addr, err)
 	}
 	klog.InfoS("Serving metrics", "address", ln.Addr().String(), "mode", mode, "netns", ns)
-	srv := &http.Server{Handler: Handler(mode, configz), ReadHeaderTimeout: 5 * time.Second}
+	srv := &http.Server{Handler: Handler(mode, configz, profiling), ReadHeaderTimeout: 5 * time.Second}
 	go func() {
 		<-ctx.Done()
 		shutdownCtx, cancel := context.WithTimeout(context.Background(), 2*time.Second)

@@ -54,7 +54,7 @@ func TestKernelServeListensInsideTheNamespace(t *testing.T) {
 	ns := scratchNetns(t)
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
-	go func() { done <- Serve(ctx, "127.0.0.1:10249", "iptables", nil, ns) }()
+	go func() { done <- Serve(ctx, "127.0.0.1:10249", "iptables", nil, false, ns) }()
 	t.Cleanup(func() {
 		cancel()
 		if err := <-done; err != nil {

@@ -13,6 +13,7 @@ import (
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/apimachinery/pkg/util/intstr"
 	"k8s.io/client-go/kubernetes/fake"
+	"k8s.io/client-go/tools/cache"
 	"k8s.io/utils/ptr"
 
 	"github.com/proxyproof/proxyproof/proxier/modes"
@@ -170,4 +171,32 @@ func TestNewRefusesToStartWithoutANodeNameOrMode(t *testing.T) {
 
 func key(ns, name string) types.NamespacedName {
 	return types.NamespacedName{Namespace: ns, Name: name}
+}
+
+func TestCachedObjectsLoseOnlyWhatNoProxierReads(t *testing.T) {
+	svc := &v1.Service{ObjectMeta: metav1.ObjectMeta{Name: "web", Namespace: "ns",
+		ManagedFields: []metav1.ManagedFieldsEntry{{Manager: "kubectl", Operation: metav1.ManagedFieldsOperationApply}},
+		Annotations: map[string]string{
+			v1.LastAppliedConfigAnnotation:           `{"a":"whole copy"}`,
+			v1.AnnotationLoadBalancerSourceRangesKey: "10.0.0.0/8",
+			"ipvs.proxyproof.dev/scheduler":          "sh",
+		}}}
+	out, err := stripUnused(svc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := out.(*v1.Service)
+	if len(got.ManagedFields) != 0 {
+		t.Errorf("managedFields kept: %v", got.ManagedFields)
+	}
+	if _, ok := got.Annotations[v1.LastAppliedConfigAnnotation]; ok {
+		t.Error("the last-applied annotation was kept")
+	}
+	if got.Annotations[v1.AnnotationLoadBalancerSourceRangesKey] != "10.0.0.0/8" || got.Annotations["ipvs.proxyproof.dev/scheduler"] != "sh" {
+		t.Errorf("annotations the proxier reads were dropped: %v", got.Annotations)
+	}
+	tomb := cache.DeletedFinalStateUnknown{Key: "ns/web", Obj: svc}
+	if out, err := stripUnused(tomb); err != nil || out != any(tomb) {
+		t.Errorf("a tombstone came back as %v, %v; want it unchanged", out, err)
+	}
 }

@@ -3,6 +3,7 @@ package nftables
 import (
 	"encoding/binary"
 	"encoding/hex"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -100,16 +101,41 @@ func isEndpointsMapName(set string) bool {
 	return true
 }
 
-// mapDNAT is policy chain name's load-balancing rule and the elements that
-// spread its endpoints over its slot.
-func (c *renderCtx) mapDNAT(sp *state.ServicePort, name string, eps []state.Endpoint) (rule, []elem) {
-	slot := c.slots.slot(name)
-	m, offset := endpointsMapName(slot), uint32(slot%slotsPerMap)*slotWidth
+// lbSlot is one policy chain's share of an endpoints map: its slot and the
+// endpoints spread over it. Beliefs keep this, not the elements: those are
+// most of a table's objects (100,000 at 10,000 x 10) and cheap to derive
+// again for the one Service a change touches.
+type lbSlot struct {
+	chain string
+	slot  int
+	eps   []state.Endpoint
+}
+
+func (l *lbSlot) mapName() string { return endpointsMapName(l.slot) }
+
+// sameSpread: the two put the same endpoints on the same draws.
+func (l *lbSlot) sameSpread(o *lbSlot) bool {
+	return l.slot == o.slot && slices.EqualFunc(l.eps, o.eps, func(a, b state.Endpoint) bool {
+		return a.IP == b.IP && a.Port == b.Port
+	})
+}
+
+// mapDNAT is policy chain name's load-balancing rule and its slot.
+func (c *renderCtx) mapDNAT(sp *state.ServicePort, name string, eps []state.Endpoint) (rule, lbSlot) {
+	lb := lbSlot{chain: name, slot: c.slots.slot(name), eps: eps}
 	proto := strings.ToLower(string(sp.Protocol))
-	r := c.rule().l4proto(proto).dnatMap(m, offset)
-	elems := make([]elem, 0, len(eps))
-	n := uint32(len(eps))
-	for i, ep := range eps {
+	return c.rule().l4proto(proto).dnatMap(lb.mapName(), lb.offset()), lb
+}
+
+func (l *lbSlot) offset() uint32 { return uint32(l.slot%slotsPerMap) * slotWidth }
+
+// elems are the map elements splitting the slot's draws evenly between the
+// endpoints, in order.
+func (c *renderCtx) lbElems(l *lbSlot) []elem {
+	m, offset := l.mapName(), l.offset()
+	elems := make([]elem, 0, len(l.eps))
+	n := uint32(len(l.eps))
+	for i, ep := range l.eps {
 		lo, hi := offset+uint32(i)*slotWidth/n, offset+uint32(i+1)*slotWidth/n
 		a := ep.IP.Unmap()
 		data := c.addrBytes(a)
@@ -125,7 +151,7 @@ func (c *renderCtx) mapDNAT(sp *state.ServicePort, name string, eps []state.Endp
 			data:      string(append(data, 0, 0)),
 		})
 	}
-	return r, elems
+	return elems
 }
 
 // dnatMap is "dnat ip to numgen random mod 65536 offset K map @m": the draw
@@ -197,14 +223,12 @@ func endpointsMapObject(rc *renderCtx, name string) *knftables.Map {
 	return &knftables.Map{Name: name, TypeOf: rc.endpointsMapTypeOf(), Flags: []knftables.SetFlag{knftables.IntervalFlag}}
 }
 
-// mapsOf lists the endpoints maps elems fill, each once.
-func mapsOf(elems []elem) []string {
+// mapsOf lists the endpoints maps lbs use, each once.
+func mapsOf(lbs []lbSlot) []string {
 	var out []string
-	seen := map[string]bool{}
-	for _, e := range elems {
-		if isEndpointsMapName(e.container) && !seen[e.container] {
-			seen[e.container] = true
-			out = append(out, e.container)
+	for i := range lbs {
+		if m := lbs[i].mapName(); !slices.Contains(out, m) {
+			out = append(out, m)
 		}
 	}
 	return out

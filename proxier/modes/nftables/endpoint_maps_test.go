@@ -54,7 +54,8 @@ func TestEndpointsShareTheirSlotsDrawsEvenlyWithoutGaps(t *testing.T) {
 			}
 			sp := svc("ns", fmt.Sprintf("s%d", n), "", "172.30.0.1", 80, eps...)
 			chain := "service-" + sp.Name.Name
-			_, elems := rc.mapDNAT(sp, chain, eps)
+			_, lb := rc.mapDNAT(sp, chain, eps)
+			elems := rc.lbElems(&lb)
 			offset := (rc.slots.slot(chain) % slotsPerMap) * slotWidth
 			next := offset
 			smallest, largest := slotWidth, 0

@@ -65,7 +65,7 @@ type svcObjects struct {
 	chains   []chainSpec
 	elems    []elem
 	affinity []affinitySet
-	slotted  []string // chains holding a slot of an endpoints map
+	lbs      []lbSlot // policy chains' slots in the endpoints maps
 }
 
 // validate rejects what cannot be programmed; the Service is then skipped.
@@ -297,10 +297,9 @@ func (c *renderCtx) prependInternalMasq(o *svcObjects, chain string, sp *state.S
 func (c *renderCtx) policyChain(o *svcObjects, sp *state.ServicePort, name string, eps []state.Endpoint) {
 	ch := chainSpec{name: name}
 	if !sp.SessionAffinity {
-		r, elems := c.mapDNAT(sp, name, eps)
+		r, lb := c.mapDNAT(sp, name, eps)
 		ch.rules = append(ch.rules, r)
-		o.elems = append(o.elems, elems...)
-		o.slotted = append(o.slotted, name)
+		o.lbs = append(o.lbs, lb)
 		o.chains = append(o.chains, ch)
 		return
 	}

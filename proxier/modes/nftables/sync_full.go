@@ -52,6 +52,7 @@ func (p *Proxier) syncFull(ctx context.Context, fs *familyState, view *state.Vie
 	affinity := map[string]time.Duration{}
 	epMaps := map[string]bool{}
 	slotted := map[string]bool{}
+	lbByMap := map[string][]*lbSlot{}
 	nRules := 0
 	for _, name := range sortedNames(view.Services) {
 		sp := view.Services[name]
@@ -61,7 +62,7 @@ func (p *Proxier) syncFull(ctx context.Context, fs *familyState, view *state.Vie
 			continue
 		}
 		services[name] = o
-		for _, m := range mapsOf(o.elems) {
+		for _, m := range mapsOf(o.lbs) {
 			if !epMaps[m] {
 				// Emptied and refilled below, like the dispatch maps.
 				epMaps[m] = true
@@ -69,8 +70,10 @@ func (p *Proxier) syncFull(ctx context.Context, fs *familyState, view *state.Vie
 				b.flushSet(m)
 			}
 		}
-		for _, ch := range o.slotted {
-			slotted[ch] = true
+		for i := range o.lbs {
+			slotted[o.lbs[i].chain] = true
+			m := o.lbs[i].mapName()
+			lbByMap[m] = append(lbByMap[m], &o.lbs[i])
 		}
 		for _, ch := range o.chains {
 			b.addChain(ch.name)
@@ -108,9 +111,16 @@ func (p *Proxier) syncFull(ctx context.Context, fs *familyState, view *state.Vie
 	}
 	// Elements last, grouped by map: every chain they name exists by now,
 	// and one netlink message carries many elements of one map.
-	for _, c := range slices.Sorted(maps.Keys(byContainer)) {
+	containers := slices.AppendSeq(slices.Collect(maps.Keys(byContainer)), maps.Keys(lbByMap))
+	slices.Sort(containers)
+	for _, c := range containers {
 		for _, es := range byContainer[c] {
 			b.addElem(es.elem)
+		}
+		for _, lb := range lbByMap[c] {
+			for _, e := range fs.rc.lbElems(lb) {
+				b.addElem(e)
+			}
 		}
 	}
 

@@ -101,7 +101,7 @@ func (pl *partial) replace(name state.ServicePortName, old, next *svcObjects) {
 		}
 	}
 	if next != nil {
-		for _, m := range mapsOf(next.elems) {
+		for _, m := range mapsOf(next.lbs) {
 			if !fs.epMaps[m] && !pl.maps[m] {
 				pl.maps[m] = true
 				pl.setsAdd.add(func(b batch) { b.addEndpointsMap(m) })
@@ -139,17 +139,74 @@ func (pl *partial) replace(name state.ServicePortName, old, next *svcObjects) {
 		for _, e := range old.elems {
 			pl.elem(e).refs--
 		}
-		for _, ch := range old.slotted {
-			if next == nil || !slices.Contains(next.slotted, ch) {
-				pl.released = append(pl.released, ch)
-			}
-		}
 	}
+	pl.respread(old, next)
 	if next != nil {
 		for _, e := range next.elems {
 			es := pl.elem(e)
 			es.refs++
 			es.elem = e
+		}
+	}
+}
+
+// respread moves the endpoints maps' elements from old's slots to next's:
+// for a chain whose endpoints changed, the ranges that differ go and come.
+// Chains gone from next give their slot back at commit.
+func (pl *partial) respread(old, next *svcObjects) {
+	var oldLBs, nextLBs []lbSlot
+	if old != nil {
+		oldLBs = old.lbs
+	}
+	if next != nil {
+		nextLBs = next.lbs
+	}
+	find := func(lbs []lbSlot, chain string) *lbSlot {
+		for i := range lbs {
+			if lbs[i].chain == chain {
+				return &lbs[i]
+			}
+		}
+		return nil
+	}
+	rc := pl.fs.rc
+	for i := range oldLBs {
+		o := &oldLBs[i]
+		n := find(nextLBs, o.chain)
+		if n == nil {
+			pl.released = append(pl.released, o.chain)
+		}
+		if n != nil && n.sameSpread(o) {
+			continue
+		}
+		keep := map[string]string{}
+		if n != nil {
+			for _, e := range rc.lbElems(n) {
+				keep[e.key[0]] = e.value
+			}
+		}
+		for _, e := range rc.lbElems(o) {
+			if v, ok := keep[e.key[0]]; !ok || v != e.value {
+				pl.elemsDel.add(func(b batch) { b.deleteElem(e) })
+			}
+		}
+	}
+	for i := range nextLBs {
+		n := &nextLBs[i]
+		o := find(oldLBs, n.chain)
+		if o != nil && n.sameSpread(o) {
+			continue
+		}
+		had := map[string]string{}
+		if o != nil {
+			for _, e := range rc.lbElems(o) {
+				had[e.key[0]] = e.value
+			}
+		}
+		for _, e := range rc.lbElems(n) {
+			if v, ok := had[e.key[0]]; !ok || v != e.value {
+				pl.elemsAdd.add(func(b batch) { b.addElem(e) })
+			}
 		}
 	}
 }

@@ -6,6 +6,7 @@ import (
 	"time"
 
 	v1 "k8s.io/api/core/v1"
+	discoveryv1 "k8s.io/api/discovery/v1"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/fields"
@@ -149,13 +150,22 @@ func (d *Daemon) Run(ctx context.Context) error {
 
 // stripUnused drops what no proxier reads from an object before the
 // informer caches it: managedFields (about a tenth of the proxier's heap at
-// 10,000 Services) and kubectl's last-applied copy of the whole object.
-// Objects are mutated in place, which client-go allows since v1.27.
+// 10,000 Services), kubectl's last-applied copy of the whole object, owner
+// references and, per endpoint, the pod reference, hostname and deprecated
+// topology the EndpointSlice controller writes for every endpoint. Objects
+// are mutated in place, which client-go allows since v1.27.
 func stripUnused(obj any) (any, error) {
 	if a, err := meta.Accessor(obj); err == nil {
 		a.SetManagedFields(nil)
+		a.SetOwnerReferences(nil)
 		if ann := a.GetAnnotations(); ann != nil {
 			delete(ann, v1.LastAppliedConfigAnnotation)
+		}
+	}
+	if es, ok := obj.(*discoveryv1.EndpointSlice); ok {
+		for i := range es.Endpoints {
+			e := &es.Endpoints[i]
+			e.TargetRef, e.Hostname, e.DeprecatedTopology = nil, nil, nil
 		}
 	}
 	return obj, nil

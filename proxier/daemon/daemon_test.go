@@ -195,6 +195,26 @@ func TestCachedObjectsLoseOnlyWhatNoProxierReads(t *testing.T) {
 	if got.Annotations[v1.AnnotationLoadBalancerSourceRangesKey] != "10.0.0.0/8" || got.Annotations["ipvs.proxyproof.dev/scheduler"] != "sh" {
 		t.Errorf("annotations the proxier reads were dropped: %v", got.Annotations)
 	}
+	node, zone := "node-a", "zone-a"
+	slice := &discoveryv1.EndpointSlice{
+		ObjectMeta: metav1.ObjectMeta{Name: "web-1", Namespace: "ns", Labels: map[string]string{discoveryv1.LabelServiceName: "web"},
+			OwnerReferences: []metav1.OwnerReference{{Kind: "Service", Name: "web"}}},
+		AddressType: discoveryv1.AddressTypeIPv4,
+		Endpoints: []discoveryv1.Endpoint{{Addresses: []string{"10.0.0.1"}, NodeName: &node, Zone: &zone,
+			Hostname: ptr.To("web-0"), TargetRef: &v1.ObjectReference{Kind: "Pod", Name: "web-0"},
+			DeprecatedTopology: map[string]string{"k": "v"},
+			Hints:              &discoveryv1.EndpointHints{ForZones: []discoveryv1.ForZone{{Name: zone}}}}},
+	}
+	if _, err := stripUnused(slice); err != nil {
+		t.Fatal(err)
+	}
+	e := slice.Endpoints[0]
+	if e.TargetRef != nil || e.Hostname != nil || e.DeprecatedTopology != nil || slice.OwnerReferences != nil {
+		t.Errorf("unused fields kept: %+v, owners %v", e, slice.OwnerReferences)
+	}
+	if e.Addresses[0] != "10.0.0.1" || *e.NodeName != node || *e.Zone != zone || e.Hints == nil || slice.Labels[discoveryv1.LabelServiceName] != "web" {
+		t.Errorf("fields the proxier reads were dropped: %+v, labels %v", e, slice.Labels)
+	}
 	tomb := cache.DeletedFinalStateUnknown{Key: "ns/web", Obj: svc}
 	if out, err := stripUnused(tomb); err != nil || out != any(tomb) {
 		t.Errorf("a tombstone came back as %v, %v; want it unchanged", out, err)

@@ -96,15 +96,19 @@ func mustSync(t *testing.T, p *Proxier, v *state.View, c *state.Changes) {
 }
 
 // manyServices makes n Services with 5 endpoints each.
-func manyServices(n int) []*state.ServicePort {
+func manyServices(n int) []*state.ServicePort { return manyServicesEps(n, 5) }
+
+// manyServicesEps makes n Services with eps endpoints each (one address
+// per Service, ports 8000 up).
+func manyServicesEps(n, eps int) []*state.ServicePort {
 	out := make([]*state.ServicePort, 0, n)
 	for i := range n {
-		var eps []state.Endpoint
-		for j := range 5 {
-			eps = append(eps, ep(fmt.Sprintf("10.%d.%d.%d", 100+i/65536, (i/256)%256, i%256), false))
-			eps[j].Port = int32(8000 + j)
+		var list []state.Endpoint
+		for j := range eps {
+			list = append(list, ep(fmt.Sprintf("10.%d.%d.%d", 100+i/65536, (i/256)%256, i%256), false))
+			list[j].Port = int32(8000 + j)
 		}
-		out = append(out, svc(fmt.Sprintf("s%d", i), fmt.Sprintf("10.96.%d.%d", i/256, i%256), eps))
+		out = append(out, svc(fmt.Sprintf("s%d", i), fmt.Sprintf("10.96.%d.%d", i/256, i%256), list))
 	}
 	return out
 }

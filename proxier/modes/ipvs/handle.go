@@ -2,8 +2,10 @@ package ipvs
 
 import (
 	"fmt"
+	"sync"
 
 	"github.com/moby/ipvs"
+	"golang.org/x/sys/unix"
 )
 
 // Interface is the seam between this mode and the kernel's IPVS table:
@@ -27,11 +29,35 @@ type Interface interface {
 
 var _ Interface = &ipvs.Handle{}
 
+// batchWriter is an Interface that can also send many writes at once.
+type batchWriter interface {
+	// applyBatch performs ops in order, as the same calls one by one
+	// would, and returns each op's outcome.
+	applyBatch(ops []ipvsOp) []error
+}
+
+// Handle is moby/ipvs's handle plus a batched writer for full syncs:
+// each moby/ipvs call is one netlink request and one wait for its answer.
+type Handle struct {
+	*ipvs.Handle
+	ns string
+
+	once   sync.Once
+	batch  *batchSocket
+	family uint16
+	err    error
+}
+
+var (
+	_ Interface   = &Handle{}
+	_ batchWriter = &Handle{}
+)
+
 // NewHandle opens an IPVS netlink handle in network namespace ns ("" =
 // the current one). The caller must have checked that the kernel has
 // IPVS (Preflight): without it moby/ipvs returns a handle whose every
 // call fails or, worse, silently does nothing.
-func NewHandle(ns string) (Interface, error) {
+func NewHandle(ns string) (*Handle, error) {
 	path := ""
 	if ns != "" {
 		path = "/run/netns/" + ns
@@ -40,5 +66,37 @@ func NewHandle(ns string) (Interface, error) {
 	if err != nil {
 		return nil, fmt.Errorf("IPVS netlink handle in namespace %q: %w", ns, err)
 	}
-	return h, nil
+	return &Handle{Handle: h, ns: ns}, nil
+}
+
+// Close closes both sockets.
+func (h *Handle) Close() {
+	h.Handle.Close()
+	h.batch.close()
+}
+
+func (h *Handle) batchSocket() (*batchSocket, uint16, error) {
+	h.once.Do(func() {
+		h.family, h.err = ipvsFamily()
+		if h.err == nil {
+			h.batch, h.err = openBatchSocket(h.ns, unix.NETLINK_GENERIC)
+		}
+	})
+	return h.batch, h.family, h.err
+}
+
+func (h *Handle) applyBatch(ops []ipvsOp) []error {
+	errs := make([]error, len(ops))
+	sock, family, err := h.batchSocket()
+	if err != nil {
+		for i := range errs {
+			errs[i] = err
+		}
+		return errs
+	}
+	reqs := make([][]byte, len(ops))
+	for i, op := range ops {
+		reqs[i] = op.encode(family)
+	}
+	return sock.exec(reqs)
 }

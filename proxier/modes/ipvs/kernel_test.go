@@ -9,7 +9,6 @@ import (
 	"os"
 	"os/exec"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -353,74 +352,6 @@ func TestKernelSchedulers(t *testing.T) {
 			}
 		}
 	})
-}
-
-// TestKernelBenchmarkSync runs BenchmarkSync in the kernel VM.
-func TestKernelBenchmarkSync(t *testing.T) {
-	if kernelvm.InVM() {
-		t.Skip("the benchmark itself runs as BenchmarkSync")
-	}
-	if testing.Short() {
-		t.Skip("slow: boots the kernel VM")
-	}
-	kernelvm.RunTestInVM(t, "", "-test.run", "^$", "-test.bench", "^BenchmarkSync$", "-test.benchtime", "5x", "-test.benchmem")
-}
-
-// BenchmarkSync measures syncs at 2,000 Services x 5 endpoints on the real
-// kernel: the first full sync (reported as first-full-ms) and a partial
-// sync after one endpoint changed (ns/op). In the VM only.
-func BenchmarkSync(b *testing.B) {
-	if !kernelvm.InVM() {
-		b.Skip("needs ip_vs: run TestKernelBenchmarkSync, which runs this in the kernel VM")
-	}
-	ns := fmt.Sprintf("ipvsbench%d", os.Getpid())
-	_ = ipCmd("netns", "del", ns)
-	if err := ipCmd("netns", "add", ns); err != nil {
-		b.Fatal(err)
-	}
-	b.Cleanup(func() { _ = ipCmd("netns", "del", ns) })
-	// IPVS refuses real servers in a namespace without a local routing
-	// table (one that never had an address): bring loopback up.
-	if err := ipCmd("-n", ns, "link", "set", "lo", "up"); err != nil {
-		b.Fatal(err)
-	}
-	ctx := context.Background()
-	p, err := New(ctx, Options{NetNS: ns})
-	if err != nil {
-		b.Fatal(err)
-	}
-	sps := manyServices(2000)
-	v := view(sps...)
-	start := time.Now()
-	if _, err := p.Sync(ctx, v, full()); err != nil {
-		b.Fatal(err)
-	}
-	firstFull := time.Since(start)
-	start = time.Now()
-	if _, err := p.Sync(ctx, v, full()); err != nil {
-		b.Fatal(err)
-	}
-	steadyFull := time.Since(start)
-	var mu sync.Mutex
-	b.ResetTimer()
-	for i := 0; i < b.N; i++ {
-		mu.Lock()
-		n := i % len(sps)
-		eps := append([]state.Endpoint{}, sps[n].ClusterEndpoints...)
-		eps[0].IP = netip.AddrFrom4([4]byte{10, 200, byte(i / 256), byte(i % 256)})
-		sps[n] = svc(sps[n].Name.Name, sps[n].ClusterIP.String(), eps)
-		v.Services[sps[n].Name] = sps[n]
-		mu.Unlock()
-		if _, err := p.Sync(ctx, v, &state.Changes{Services: map[state.ServicePortName]struct{}{sps[n].Name: {}}}); err != nil {
-			b.Fatal(err)
-		}
-	}
-	b.StopTimer()
-	b.ReportMetric(float64(firstFull.Milliseconds()), "first-full-ms")
-	b.ReportMetric(float64(steadyFull.Milliseconds()), "steady-full-ms")
-	if err := p.Cleanup(ctx); err != nil {
-		b.Fatal(err)
-	}
 }
 
 func TestKernelIPSetEntriesRoundTrip(t *testing.T) {

@@ -67,7 +67,19 @@ type netlinkLinks struct {
 	// link caches the dummy interface: a full sync binds thousands of
 	// addresses to it.
 	link netlink.Link
+	// batch is the socket of addAddrs, opened on first use.
+	batch    *batchSocket
+	batchErr error
 }
+
+// addrBatcher is a Links that can also bind many addresses at once.
+type addrBatcher interface {
+	// addAddrs is AddAddr for each of addrs, in one go; the errors are
+	// AddAddr's, one per address.
+	addAddrs(name string, addrs []netip.Addr) []error
+}
+
+var _ addrBatcher = &netlinkLinks{}
 
 // linkByName returns name's link, from the cache when it is the dummy.
 func (l *netlinkLinks) linkByName(h *netlink.Handle, name string) (netlink.Link, error) {
@@ -180,6 +192,55 @@ func (l *netlinkLinks) AddAddr(name string, a netip.Addr) error {
 	return nil
 }
 
+// addAddrs sends the RTM_NEWADDR requests vishvananda/netlink's AddrAdd
+// would (a host prefix, IFA_LOCAL and IFA_ADDRESS, no broadcast), many
+// per sendmsg.
+func (l *netlinkLinks) addAddrs(name string, addrs []netip.Addr) []error {
+	errs := make([]error, len(addrs))
+	fail := func(err error) []error {
+		for i := range errs {
+			errs[i] = err
+		}
+		return errs
+	}
+	h, err := l.handle()
+	if err != nil {
+		return fail(err)
+	}
+	link, err := l.linkByName(h, name)
+	if err != nil {
+		return fail(fmt.Errorf("interface %s: %w", name, err))
+	}
+	if l.batch == nil && l.batchErr == nil {
+		l.batch, l.batchErr = openBatchSocket(l.ns, unix.NETLINK_ROUTE)
+	}
+	if l.batchErr != nil {
+		return fail(l.batchErr)
+	}
+	reqs := make([][]byte, len(addrs))
+	for i, a := range addrs {
+		req := nl.NewNetlinkRequest(unix.RTM_NEWADDR, unix.NLM_F_CREATE|unix.NLM_F_EXCL)
+		fam := unix.AF_INET
+		if a.Is6() {
+			fam = unix.AF_INET6
+		}
+		msg := nl.NewIfAddrmsg(fam)
+		msg.Index = uint32(link.Attrs().Index)
+		msg.Prefixlen = uint8(a.BitLen())
+		req.AddData(msg)
+		req.AddData(nl.NewRtAttr(unix.IFA_LOCAL, a.AsSlice()))
+		req.AddData(nl.NewRtAttr(unix.IFA_ADDRESS, a.AsSlice()))
+		reqs[i] = req.Serialize()
+	}
+	for i, err := range l.batch.exec(reqs) {
+		if err != nil && !errors.Is(err, unix.EEXIST) {
+			l.link = nil // it may have been recreated under another index
+			errs[i] = fmt.Errorf("add %s to %s: %w", addrs[i], name, err)
+		}
+	}
+	return errs
+}
+
 func (l *netlinkLinks) DelAddr(name string, a netip.Addr) error {
 	h, err := l.handle()
 	if err != nil {
@@ -230,6 +291,90 @@ func (l *netlinkLinks) NodeAddresses(except string) ([]netip.Addr, error) {
 type netlinkIPSet struct {
 	ns string
 	nl nlHandle
+	// batch is the socket of addEntries, opened on first use.
+	batch    *batchSocket
+	batchErr error
+}
+
+// entryBatcher is an IPSetter that can also add many entries at once.
+type entryBatcher interface {
+	// addEntries is Add for each of es, in one go; the errors are Add's,
+	// one per entry.
+	addEntries(set string, es []Entry) []error
+}
+
+var _ entryBatcher = &netlinkIPSet{}
+
+// addEntries sends the IPSET_CMD_ADD requests vishvananda/netlink's
+// IpsetAdd would for Add, many per sendmsg. bitmap:port sets take the
+// one-by-one path (see portEntry).
+func (s *netlinkIPSet) addEntries(set string, es []Entry) []error {
+	errs := make([]error, len(es))
+	if setType(set) == typeBitmapPort {
+		for i, e := range es {
+			errs[i] = s.Add(set, e)
+		}
+		return errs
+	}
+	if s.batch == nil && s.batchErr == nil {
+		s.batch, s.batchErr = openBatchSocket(s.ns, unix.NETLINK_NETFILTER)
+	}
+	if s.batchErr != nil {
+		for i := range errs {
+			errs[i] = s.batchErr
+		}
+		return errs
+	}
+	reqs := make([][]byte, len(es))
+	for i, e := range es {
+		reqs[i] = ipsetAddRequest(set, toNetlink(e))
+	}
+	for i, err := range s.batch.exec(reqs) {
+		if errno, ok := err.(syscall.Errno); ok && int(errno) >= nl.IPSET_ERR_PRIVATE {
+			err = nl.IPSetError(uintptr(errno))
+		}
+		if err != nil && err != nl.IPSetError(nl.IPSET_ERR_EXIST) {
+			errs[i] = fmt.Errorf("ipset add %s %s: %w", set, es[i], err)
+		}
+	}
+	return errs
+}
+
+// ipsetAddRequest is IpsetAdd's request for the fields toNetlink sets
+// (Replace: no NLM_F_EXCL).
+func ipsetAddRequest(set string, n *netlink.IPSetEntry) []byte {
+	req := nl.NewNetlinkRequest(nl.IPSET_CMD_ADD|(unix.NFNL_SUBSYS_IPSET<<8), 0)
+	req.AddData(&nl.Nfgenmsg{NfgenFamily: uint8(unix.AF_NETLINK), Version: nl.NFNETLINK_V0})
+	req.AddData(nl.NewRtAttr(nl.IPSET_ATTR_PROTOCOL, nl.Uint8Attr(nl.IPSET_PROTOCOL)))
+	req.AddData(nl.NewRtAttr(nl.IPSET_ATTR_SETNAME, nl.ZeroTerminated(set)))
+	data := nl.NewRtAttr(nl.IPSET_ATTR_DATA|int(nl.NLA_F_NESTED), nil)
+	ip := func(a net.IP) []byte {
+		typ := int(nl.NLA_F_NET_BYTEORDER)
+		if v4 := a.To4(); v4 != nil {
+			return nl.NewRtAttr(typ|nl.IPSET_ATTR_IPADDR_IPV4, v4).Serialize()
+		}
+		return nl.NewRtAttr(typ|nl.IPSET_ATTR_IPADDR_IPV6, a).Serialize()
+	}
+	if n.IP != nil {
+		data.AddChild(nl.NewRtAttr(nl.IPSET_ATTR_IP|int(nl.NLA_F_NESTED), ip(n.IP)))
+	}
+	if n.IP2 != nil {
+		data.AddChild(nl.NewRtAttr(nl.IPSET_ATTR_IP2|int(nl.NLA_F_NESTED), ip(n.IP2)))
+	}
+	if n.CIDR2 != 0 {
+		data.AddChild(nl.NewRtAttr(nl.IPSET_ATTR_CIDR2, nl.Uint8Attr(n.CIDR2)))
+	}
+	if n.Port != nil {
+		proto := uint8(unix.IPPROTO_TCP)
+		if n.Protocol != nil {
+			proto = *n.Protocol
+		}
+		data.AddChild(nl.NewRtAttr(nl.IPSET_ATTR_PROTO, nl.Uint8Attr(proto)))
+		data.AddChild(nl.NewRtAttr(int(nl.IPSET_ATTR_PORT|nl.NLA_F_NET_BYTEORDER), binary.BigEndian.AppendUint16(nil, *n.Port)))
+	}
+	data.AddChild(&nl.Uint32Attribute{Type: nl.IPSET_ATTR_LINENO | nl.NLA_F_NET_BYTEORDER, Value: 0})
+	req.AddData(data)
+	return req.Serialize()
 }
 
 func (s *netlinkIPSet) handle() (*netlink.Handle, error) {

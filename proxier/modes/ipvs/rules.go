@@ -188,17 +188,54 @@ func (p *Proxier) renderRules(node *state.Node) rules {
 }
 
 // ensureJumps creates our chains and the jumps to them from the built-in
-// chains, which cannot be part of the restore.
+// chains, which cannot be part of the restore. It reads each table once
+// first: every check and insert runs iptables, a fork and exec each, and
+// in steady state everything is there.
 func (p *Proxier) ensureJumps(ctx context.Context) error {
+	saved := map[string]map[string]bool{}
 	for _, jp := range jumps {
-		if err := p.opts.Runner.EnsureChain(ctx, jp.table, jp.to); err != nil {
-			return fmt.Errorf("ensure chain %s in %s: %w", jp.to, jp.table, err)
+		lines, ok := saved[jp.table]
+		if !ok {
+			lines = p.savedLines(ctx, jp.table)
+			saved[jp.table] = lines
 		}
-		if err := p.opts.Runner.EnsureRule(ctx, jp.table, jp.from, jp.rule()...); err != nil {
-			return fmt.Errorf("ensure jump %s -> %s in %s: %w", jp.from, jp.to, jp.table, err)
+		if !lines[":"+jp.to] {
+			if err := p.opts.Runner.EnsureChain(ctx, jp.table, jp.to); err != nil {
+				return fmt.Errorf("ensure chain %s in %s: %w", jp.to, jp.table, err)
+			}
+		}
+		if !lines[jp.saveLine()] {
+			if err := p.opts.Runner.EnsureRule(ctx, jp.table, jp.from, jp.rule()...); err != nil {
+				return fmt.Errorf("ensure jump %s -> %s in %s: %w", jp.from, jp.to, jp.table, err)
+			}
 		}
 	}
 	return nil
+}
+
+// saveLine is the jump as iptables-save prints it.
+func (j jump) saveLine() string {
+	return fmt.Sprintf("-A %s -m comment --comment %q -j %s", j.from, j.comment, j.to)
+}
+
+// savedLines returns the chains (":NAME") and rules of table; nothing
+// when it cannot be read, so that everything is ensured the slow way.
+func (p *Proxier) savedLines(ctx context.Context, table string) map[string]bool {
+	out := map[string]bool{}
+	data, err := p.opts.Runner.Save(ctx, table)
+	if err != nil {
+		klog.V(2).InfoS("Reading iptables failed; checking the jumps one by one", "table", table, "err", err)
+		return out
+	}
+	for _, line := range strings.Split(string(data), "\n") {
+		if name, ok := strings.CutPrefix(line, ":"); ok {
+			name, _, _ = strings.Cut(name, " ")
+			out[":"+name] = true
+		} else if strings.HasPrefix(line, "-A ") {
+			out[line] = true
+		}
+	}
+	return out
 }
 
 // writeRules loads the rules; our chains are flushed and rewritten, the

@@ -71,7 +71,7 @@ func (p *Proxier) syncServers(h Interface, old, want map[vsKey]*vServer, errs *[
 	for k, vs := range want {
 		ovs := old[k]
 		if ovs == nil {
-			p.createServer(h, k, vs, errs)
+			p.createServer(h, newWriteQueue(h, false), k, vs, errs)
 			continue
 		}
 		svc := ipvsService(k)
@@ -124,25 +124,46 @@ func (p *Proxier) syncServers(h Interface, old, want map[vsKey]*vServer, errs *[
 	}
 }
 
-func (p *Proxier) createServer(h Interface, k vsKey, vs *vServer, errs *[]error) {
-	if err := h.NewService(vsService(k, vs)); err != nil {
+// createServer creates virtual server k with its real servers through q.
+// A virtual server that exists already (left by an earlier run) is taken
+// over; one that can be neither created nor updated gets no real servers
+// and one error. In batch mode its real servers were sent before that was
+// known: the kernel refused them (no such virtual server) and those
+// errors are dropped, as they would not have been tried one by one.
+func (p *Proxier) createServer(h Interface, q *writeQueue, k vsKey, vs *vServer, errs *[]error) {
+	failed := false
+	q.add(ipvsOp{kind: opNewService, svc: vsService(k, vs)}, func(err error) {
+		if err == nil {
+			return
+		}
 		// Left by an earlier run: take it over.
 		if uerr := h.UpdateService(vsService(k, vs)); uerr != nil {
 			errorf(errs, "virtual server %s: create: %w", k, err)
-			return
+			failed = true
 		}
+	})
+	if failed {
+		return
 	}
 	svc := ipvsService(k)
 	for d, w := range vs.dests {
 		if p.graceful.isPending(k, d) {
 			p.graceful.cancel(k, d)
-			if err := h.UpdateDestination(svc, ipvsDest(d, w)); err == nil {
-				continue
+			q.add(ipvsOp{kind: opUpdateDest, svc: svc, dest: ipvsDest(d, w)}, func(err error) {
+				if err == nil || failed {
+					return
+				}
+				if err := h.NewDestination(svc, ipvsDest(d, w)); err != nil {
+					errorf(errs, "virtual server %s: add real server %s: %w", k, d, err)
+				}
+			})
+			continue
+		}
+		q.add(ipvsOp{kind: opNewDest, svc: svc, dest: ipvsDest(d, w)}, func(err error) {
+			if err != nil && !failed {
+				errorf(errs, "virtual server %s: add real server %s: %w", k, d, err)
 			}
-		}
-		if err := h.NewDestination(svc, ipvsDest(d, w)); err != nil {
-			errorf(errs, "virtual server %s: add real server %s: %w", k, d, err)
-		}
+		})
 	}
 }
 

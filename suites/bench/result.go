@@ -30,6 +30,10 @@ type Row struct {
 	// ProbeMs is the median time one kernel read took: the resolution of
 	// the change figures.
 	ProbeMs float64 `json:"probe_ms"`
+	// WriteP50Ms is the median time the API write of a change took (the
+	// EndpointSlice update, etcd included): a floor under the change
+	// figures that no proxier can go below.
+	WriteP50Ms float64 `json:"write_p50_ms"`
 	BurstS  float64 `json:"burst_s"`
 	RSSMB   float64 `json:"rss_mb"`
 	CPUS    float64 `json:"cpu_s"`
@@ -120,6 +124,7 @@ var metrics = []metric{
 	{"first sync", func(r Row) float64 { return r.FirstSyncS }, "s"},
 	{"change p50", func(r Row) float64 { return r.ChangeP50Ms }, "ms"},
 	{"change p99", func(r Row) float64 { return r.ChangeP99Ms }, "ms"},
+	{"api write p50", func(r Row) float64 { return r.WriteP50Ms }, "ms"},
 	{"burst", func(r Row) float64 { return r.BurstS }, "s"},
 	{"rss", func(r Row) float64 { return r.RSSMB }, "MB"},
 	{"cpu", func(r Row) float64 { return r.CPUS }, "s"},

@@ -176,7 +176,7 @@ func (r *rowRun) firstSync(ctx context.Context, k kernel, proc proxierProcess, s
 // exactChange: the chain holding exactly the Service's endpoints, the
 // replaced one out).
 func (r *rowRun) changes(ctx context.Context, k kernel, proc proxierProcess, chains map[string]string) bool {
-	var lat, probes []float64
+	var lat, probes, writes []float64
 	gap := r.spec.MinSyncPeriod + 100*time.Millisecond
 	for i := 0; i < r.changeCount; i++ {
 		time.Sleep(gap)
@@ -188,6 +188,7 @@ func (r *rowRun) changes(ctx context.Context, k kernel, proc proxierProcess, cha
 			r.fail(err.Error())
 			return false
 		}
+		writes = append(writes, time.Since(t0).Seconds()*1000)
 		for {
 			p0 := time.Now()
 			eps, err := k.endpoints(ctx, chains[s.clusterIP])
@@ -203,7 +204,7 @@ func (r *rowRun) changes(ctx context.Context, k kernel, proc proxierProcess, cha
 			}
 			if now.Sub(t0) > r.spec.ChangeTimeout {
 				r.fail(fmt.Sprintf("change %d (service %s endpoint %s) not in the kernel after %s (last read: %v)", i, s.name, ip, r.spec.ChangeTimeout, err))
-				r.summarizeChanges(lat, probes)
+				r.summarizeChanges(lat, probes, writes)
 				return false
 			}
 			if ctx.Err() != nil {
@@ -212,16 +213,17 @@ func (r *rowRun) changes(ctx context.Context, k kernel, proc proxierProcess, cha
 			time.Sleep(r.readGap)
 		}
 	}
-	r.summarizeChanges(lat, probes)
+	r.summarizeChanges(lat, probes, writes)
 	return true
 }
 
-func (r *rowRun) summarizeChanges(lat, probes []float64) {
+func (r *rowRun) summarizeChanges(lat, probes, writes []float64) {
 	s := sortedCopy(lat)
 	r.row.Changes = len(s)
 	r.row.ChangeP50Ms = percentile(s, 50)
 	r.row.ChangeP99Ms = percentile(s, 99)
 	r.row.ProbeMs = percentile(sortedCopy(probes), 50)
+	r.row.WriteP50Ms = percentile(sortedCopy(writes), 50)
 }
 
 // burst is a rolling update: BurstRounds endpoint replacements in each of

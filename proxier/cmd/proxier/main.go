@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"os"
 	"os/signal"
+	"runtime/debug"
 	"syscall"
 
 	"github.com/spf13/pflag"
@@ -18,7 +19,16 @@ import (
 	"github.com/proxyproof/proxyproof/proxier/config"
 )
 
+// defaultGCPercent trades CPU for memory: a node daemon's memory is
+// reserved on every node, its CPU is mostly idle. At 10,000 Services x 10
+// (nftables, make bench-compare) peak RSS went 256 -> 200 MB and CPU over
+// the run 3.3 -> 4.1 s against Go's default of 100. GOGC overrides it.
+const defaultGCPercent = 25
+
 func main() {
+	if os.Getenv("GOGC") == "" {
+		debug.SetGCPercent(defaultGCPercent)
+	}
 	if err := run(); err != nil {
 		fmt.Fprintf(os.Stderr, "proxier: %v\n", err)
 		os.Exit(1)

@@ -191,9 +191,10 @@ func (d *Daemon) forwardChanges(ctx context.Context, trigger chan<- struct{}) {
 	}
 }
 
-// sync programs one snapshot. A failed sync asks for a full one next time,
-// because what the kernel holds is then unknown.
-func (d *Daemon) sync(ctx context.Context, full bool) error {
+// sync programs one snapshot and reports whether there was anything to
+// program. A failed sync asks for a full one next time, because what the
+// kernel holds is then unknown.
+func (d *Daemon) sync(ctx context.Context, full bool) (bool, error) {
 	if full {
 		d.tracker.RequestFull()
 	}
@@ -205,7 +206,7 @@ func (d *Daemon) sync(ctx context.Context, full bool) error {
 		if d.opts.Observer != nil {
 			d.opts.Observer.Unchanged(start)
 		}
-		return nil
+		return false, nil
 	}
 	res, err := d.opts.Mode.Sync(ctx, view, changes)
 	if err != nil {
@@ -214,7 +215,7 @@ func (d *Daemon) sync(ctx context.Context, full bool) error {
 			d.opts.Observer.SyncFailed(d.opts.Mode.Name(), changes.Full)
 		}
 		klog.ErrorS(err, "Sync failed; the next sync will be full", "mode", d.opts.Mode.Name(), "full", changes.Full)
-		return err
+		return true, err
 	}
 	elapsed := d.opts.Clock.Since(start)
 	klog.V(2).InfoS("Synced", "mode", d.opts.Mode.Name(), "full", res.Full, "services", len(view.Services),
@@ -229,7 +230,7 @@ func (d *Daemon) sync(ctx context.Context, full bool) error {
 		}
 	}
 	d.report(view.Problems)
-	return nil
+	return true, nil
 }
 
 // report logs and events each problem once while it lasts.

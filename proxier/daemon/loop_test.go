@@ -15,25 +15,30 @@ type recorder struct {
 	mu    sync.Mutex
 	runs  []bool // full flag of each run
 	fail  int    // fail this many runs first
+	empty int    // then report this many runs as having found nothing
 	ran   chan struct{}
 	clock *clocktesting.FakeClock
 	at    []time.Time
 }
 
-func (r *recorder) sync(_ context.Context, full bool) error {
+func (r *recorder) sync(_ context.Context, full bool) (bool, error) {
 	r.mu.Lock()
 	r.runs = append(r.runs, full)
 	r.at = append(r.at, r.clock.Now())
 	failing := r.fail > 0
+	empty := false
 	if failing {
 		r.fail--
+	} else if len(r.runs) > 1 && r.empty > 0 {
+		r.empty--
+		empty = true
 	}
 	r.mu.Unlock()
 	r.ran <- struct{}{}
 	if failing {
-		return errors.New("kernel said no")
+		return true, errors.New("kernel said no")
 	}
-	return nil
+	return !empty, nil
 }
 
 func (r *recorder) snapshot() ([]bool, []time.Time) {
@@ -92,6 +97,30 @@ func TestTheFirstSyncIsImmediateAndFull(t *testing.T) {
 	waitRun(t, r)
 	if runs, _ := r.snapshot(); len(runs) != 1 || !runs[0] {
 		t.Fatalf("runs = %v, want one full sync", runs)
+	}
+}
+
+// The informers' initial events leave a wake-up behind the first sync; the
+// empty sync it causes must not make the first real change wait.
+func TestASyncThatFoundNothingDoesNotDelayTheNextChange(t *testing.T) {
+	r, trigger, fc := startLoop(t, 0)
+	r.mu.Lock()
+	r.empty = 1
+	r.mu.Unlock()
+	waitRun(t, r)
+	trigger <- struct{}{} // the leftover wake-up
+	waitTimers(t, fc, 2)
+	fc.Step(time.Second)
+	waitRun(t, r) // finds nothing
+	fc.Step(300 * time.Millisecond)
+	trigger <- struct{}{} // a real change, 0.3 s after the empty sync
+	waitRun(t, r)
+	runs, at := r.snapshot()
+	if len(runs) != 3 {
+		t.Fatalf("runs = %v, want the first, the empty one and the change", runs)
+	}
+	if gap := at[2].Sub(at[1]); gap != 300*time.Millisecond {
+		t.Fatalf("the change was synced %v after the empty sync, want at once (300ms, when it came)", gap)
 	}
 }
 

@@ -158,6 +158,26 @@ func TestSyncPeriodForcesAFullResync(t *testing.T) {
 	}
 }
 
+// minSyncPeriod batches bursts of changes; a resync nobody asked for must
+// not make the change that follows it wait.
+func TestAPeriodicResyncDoesNotDelayTheNextChange(t *testing.T) {
+	r, trigger, fc := startLoop(t, 0)
+	waitRun(t, r)
+	waitTimers(t, fc, 1)
+	fc.Step(30 * time.Second)
+	waitRun(t, r) // the periodic resync
+	fc.Step(100 * time.Millisecond)
+	trigger <- struct{}{}
+	waitRun(t, r)
+	runs, at := r.snapshot()
+	if len(runs) != 3 || runs[2] {
+		t.Fatalf("runs = %v, want first, periodic full, then the change", runs)
+	}
+	if gap := at[2].Sub(at[1]); gap != 100*time.Millisecond {
+		t.Fatalf("the change was synced %v after the resync, want at once (100ms, when it came)", gap)
+	}
+}
+
 func TestAFailedSyncIsRetriedAsTheSameKind(t *testing.T) {
 	r, _, fc := startLoop(t, 1)
 	waitRun(t, r) // the first full sync fails

@@ -5,6 +5,7 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	v1 "k8s.io/api/core/v1"
 
@@ -188,6 +189,47 @@ func TestLostCanaryMakesTheNextSyncFull(t *testing.T) {
 	}
 	if full, _ := mustSync(t, p, v, changes); !full {
 		t.Error("sync after the canary vanished was partial")
+	}
+}
+
+// A full request while our record of the kernel holds (the periodic resync,
+// a node change) writes only what differs from it; once an hour, or when
+// the record broke, it rewrites everything.
+func TestRequestedFullSyncsRewriteEverythingOnlyHourlyWhileTheRecordHolds(t *testing.T) {
+	p, f := newTestProxier(t, Options{})
+	now := time.Unix(10000, 0)
+	p.now = func() time.Time { return now }
+	v, _, b := twoServices()
+	if full, _ := mustSync(t, p, v, &state.Changes{Full: true}); !full {
+		t.Fatal("the first sync was not full")
+	}
+	now = now.Add(30 * time.Second)
+	if full, _ := mustSync(t, p, v, &state.Changes{Full: true}); full {
+		t.Fatal("the periodic resync 30 s later rewrote everything")
+	}
+	if input := string(f.Restores[len(f.Restores)-1]); strings.Contains(input, "-A "+prefixSEP) {
+		t.Errorf("the resync wrote endpoint chains though nothing changed:\n%s", input)
+	}
+	// Something that did change is written by that same kind of sync.
+	sp := *v.Services[b]
+	sp.ClusterEndpoints = sp.ClusterEndpoints[:1]
+	sp.AllEndpoints = sp.ClusterEndpoints
+	v.Services[b] = &sp
+	now = now.Add(30 * time.Second)
+	mustSync(t, p, v, &state.Changes{Full: true})
+	if input := string(f.Restores[len(f.Restores)-1]); !strings.Contains(input, "-A "+prefixSEP) {
+		t.Errorf("the resync did not write the Service whose endpoints changed:\n%s", input)
+	}
+	now = now.Add(fullSyncPeriod)
+	if full, _ := mustSync(t, p, v, &state.Changes{Full: true}); !full {
+		t.Error("an hour later the requested full sync was not full")
+	}
+	f.FailRestore = 1
+	if _, err := p.Sync(context.Background(), v, &state.Changes{Services: map[state.ServicePortName]struct{}{b: {}}}); err == nil {
+		t.Fatal("sync with a failing iptables-restore returned no error")
+	}
+	if full, _ := mustSync(t, p, v, &state.Changes{Full: true}); !full {
+		t.Error("after a failure the requested full sync was not full")
 	}
 }
 

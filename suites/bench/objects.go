@@ -12,6 +12,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/util/intstr"
 	"k8s.io/client-go/kubernetes"
+	"k8s.io/klog/v2"
 )
 
 // The objects every proxier sees: selector-less Services (no controller
@@ -127,7 +128,25 @@ feed:
 		return nil, err
 	default:
 	}
+	waitPodCIDR(ctx, client)
 	return o, nil
+}
+
+// waitPodCIDR waits (up to 30 s) for the controller-manager to give the
+// Node its pod CIDR. A proxier resyncs everything when the CIDR arrives,
+// and at small scales the objects are ready before it does: the first
+// row's proxier then took that resync in the middle of its changes (one
+// change in ten held back ~0.9 s by minSyncPeriod, in that row only).
+func waitPodCIDR(ctx context.Context, client kubernetes.Interface) {
+	deadline := time.Now().Add(30 * time.Second)
+	for time.Now().Before(deadline) && ctx.Err() == nil {
+		n, err := client.CoreV1().Nodes().Get(ctx, nodeName, metav1.GetOptions{})
+		if err == nil && n.Spec.PodCIDR != "" {
+			return
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	klog.InfoS("The Node has no pod CIDR yet; the proxiers may resync when it comes", "node", nodeName)
 }
 
 func createService(ctx context.Context, client kubernetes.Interface, i, endpoints int) (*service, error) {

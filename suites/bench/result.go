@@ -34,9 +34,9 @@ type Row struct {
 	// EndpointSlice update, etcd included): a floor under the change
 	// figures that no proxier can go below.
 	WriteP50Ms float64 `json:"write_p50_ms"`
-	BurstS  float64 `json:"burst_s"`
-	RSSMB   float64 `json:"rss_mb"`
-	CPUS    float64 `json:"cpu_s"`
+	BurstS     float64 `json:"burst_s"`
+	RSSMB      float64 `json:"rss_mb"`
+	CPUS       float64 `json:"cpu_s"`
 	// Rules are rules in the kernel (iptables: -A lines of every table;
 	// nftables: rules of table ip kube-proxy; ipvs: virtual servers);
 	// Elements its set and map elements (ipvs: real servers).

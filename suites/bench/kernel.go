@@ -70,7 +70,12 @@ func (k *iptablesKernel) close() {
 	}
 }
 
-var serviceRule = regexp.MustCompile(`^-A KUBE-SERVICES -d (\d+\.\d+\.\d+\.\d+)/32 .*--dport 80 -j (KUBE-SVC-\S+)`)
+// serviceRule is a Service's dispatch rule: in KUBE-SERVICES, or in one of
+// our bucket chains (KUBE-SVCB-*) above 1,000 Service ports.
+var serviceRule = regexp.MustCompile(`^-A (?:KUBE-SERVICES|KUBE-SVCB-\S+) -d (\d+\.\d+\.\d+\.\d+)/32 .*--dport 80 -j (KUBE-SVC-\S+)`)
+
+// bucketPrefix names our dispatch buckets (proxier/modes/iptables).
+const bucketPrefix = "KUBE-SVCB-"
 
 func (k *iptablesKernel) legacyChains() (map[string][]jump, error) {
 	if k.nat == nil {
@@ -108,16 +113,41 @@ func (k *iptablesKernel) services(ctx context.Context) (map[string]string, error
 		if err != nil {
 			return nil, err
 		}
-		for _, j := range chains["KUBE-SERVICES"] {
-			if strings.HasPrefix(j.to, "KUBE-SVC-") {
-				out[netip.AddrFrom4(j.dst).String()] = j.to
+		// KUBE-SERVICES and the bucket chains it leads to.
+		seen := map[string]bool{}
+		var walk func(chain string)
+		walk = func(chain string) {
+			if seen[chain] {
+				return
+			}
+			seen[chain] = true
+			for _, j := range chains[chain] {
+				switch {
+				case strings.HasPrefix(j.to, "KUBE-SVC-"):
+					out[netip.AddrFrom4(j.dst).String()] = j.to
+				case strings.HasPrefix(j.to, bucketPrefix):
+					walk(j.to)
+				}
 			}
 		}
+		walk("KUBE-SERVICES")
 		return out, nil
 	}
 	lines, err := k.chain(ctx, "KUBE-SERVICES")
 	if err != nil {
 		return nil, err
+	}
+	bucketed := false
+	for _, l := range lines {
+		bucketed = bucketed || strings.Contains(l, "-j "+bucketPrefix)
+	}
+	if bucketed {
+		// 272 bucket chains: one read of the table beats 272 of a chain.
+		dump, err := exe(ctx, k.ns, k.path, "iptables-save", "-t", "nat")
+		if err != nil {
+			return nil, err
+		}
+		lines = strings.Split(string(dump), "\n")
 	}
 	for _, l := range lines {
 		if m := serviceRule.FindStringSubmatch(l); m != nil {

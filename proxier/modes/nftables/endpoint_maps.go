@@ -136,7 +136,9 @@ func (c *renderCtx) lbElems(l *lbSlot) []elem {
 	elems := make([]elem, 0, len(l.eps))
 	n := uint32(len(l.eps))
 	for i, ep := range l.eps {
-		lo, hi := offset+uint32(i)*slotWidth/n, offset+uint32(i+1)*slotWidth/n
+		// In 64 bits: (i+1) x 65,536 overflows 32 at 65,536 endpoints.
+		lo := offset + uint32(uint64(i)*slotWidth/uint64(n))
+		hi := offset + uint32(uint64(i+1)*slotWidth/uint64(n))
 		a := ep.IP.Unmap()
 		data := c.addrBytes(a)
 		data = binary.BigEndian.AppendUint16(data, uint16(ep.Port))

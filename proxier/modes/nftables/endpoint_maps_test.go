@@ -46,11 +46,11 @@ func TestSlotsAreKeptPerChainAndFreedSlotsReusedLowestFirst(t *testing.T) {
 
 func TestEndpointsShareTheirSlotsDrawsEvenlyWithoutGaps(t *testing.T) {
 	rc := newRenderCtx(v1.IPv4Protocol)
-	for _, n := range []int{1, 2, 3, 7, 10, 1000} {
+	for _, n := range []int{1, 2, 3, 7, 10, 1000, slotWidth} {
 		t.Run(fmt.Sprintf("%d endpoints", n), func(t *testing.T) {
 			var eps []state.Endpoint
 			for i := range n {
-				eps = append(eps, ep(fmt.Sprintf("10.1.%d.%d", i/250, i%250+1), 8080, false))
+				eps = append(eps, ep(fmt.Sprintf("10.%d.%d.%d", 1+i/62500, i/250%250, i%250+1), 8080, false))
 			}
 			sp := svc("ns", fmt.Sprintf("s%d", n), "", "172.30.0.1", 80, eps...)
 			chain := "service-" + sp.Name.Name

@@ -238,11 +238,7 @@ func TestKernelBucketedDispatchAcrossTheThreshold(t *testing.T) {
 		t.Run(backend, func(t *testing.T) {
 			ns := scratchNS(t, backend)
 			ctx := context.Background()
-			sh(t, ns, "ip link add veth0 type veth peer name veth1")
-			sh(t, ns, "ip addr add 10.180.0.1/24 dev veth0")
-			sh(t, ns, "ip link set veth0 up")
-			sh(t, ns, "ip link set veth1 up")
-			sh(t, ns, "ip route add 172.30.0.0/16 dev veth0")
+			serviceRoute(t, ns)
 			p, err := New(ctx, Options{NetNS: ns, Backend: backend, BucketThreshold: 5,
 				LocalDetect: LocalDetect{Mode: LocalClusterCIDR, ClusterCIDRs: []netip.Prefix{netip.MustParsePrefix("10.0.0.0/8")}}})
 			if err != nil {

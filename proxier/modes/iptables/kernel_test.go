@@ -104,18 +104,23 @@ func kernelView() *state.View {
 			externalIPs("192.0.2.20"), protocol(v1.ProtocolSCTP)))
 }
 
+// serviceRoute gives ns a backend address on a veth pair and a route to
+// the Service range, so connects reach nat OUTPUT.
+func serviceRoute(t *testing.T, ns string) {
+	t.Helper()
+	sh(t, ns, "ip link add veth0 type veth peer name veth1")
+	sh(t, ns, "ip addr add 10.180.0.1/24 dev veth0")
+	sh(t, ns, "ip link set veth0 up")
+	sh(t, ns, "ip link set veth1 up")
+	sh(t, ns, "ip route add 172.30.0.0/16 dev veth0")
+}
+
 func TestKernelFullPartialAndCleanup(t *testing.T) {
 	for _, backend := range []string{"nft", "legacy"} {
 		t.Run(backend, func(t *testing.T) {
 			ns := scratchNS(t, backend)
 			ctx := context.Background()
-			// A backend address on a veth pair inside the namespace, and a
-			// route to the Service range so connects reach nat OUTPUT.
-			sh(t, ns, "ip link add veth0 type veth peer name veth1")
-			sh(t, ns, "ip addr add 10.180.0.1/24 dev veth0")
-			sh(t, ns, "ip link set veth0 up")
-			sh(t, ns, "ip link set veth1 up")
-			sh(t, ns, "ip route add 172.30.0.0/16 dev veth0")
+			serviceRoute(t, ns)
 			p, err := New(ctx, Options{NetNS: ns, Backend: backend,
 				LocalDetect: LocalDetect{Mode: LocalClusterCIDR, ClusterCIDRs: []netip.Prefix{netip.MustParsePrefix("10.0.0.0/8")}}})
 			if err != nil {

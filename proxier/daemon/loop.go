@@ -40,7 +40,7 @@ func (l *loop) run(ctx context.Context, trigger <-chan struct{}, sync func(ctx c
 		lastRun     time.Time
 		pending     = true
 		fullPending = true
-		asked       = true // a trigger (or the start) wants this sync
+		asked       = true      // a trigger (or the start) wants this sync
 		waiting     clock.Timer // armed while a pending run waits for minInterval
 	)
 	periodic := l.clock.NewTimer(l.maxInterval)

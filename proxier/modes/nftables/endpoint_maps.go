@@ -129,6 +129,28 @@ func (c *renderCtx) mapDNAT(sp *state.ServicePort, name string, eps []state.Endp
 
 func (l *lbSlot) offset() uint32 { return uint32(l.slot%slotsPerMap) * slotWidth }
 
+// rangesOnlyIn lists a's elements that other (nil: none) does not hold
+// with the same value: what must go when a becomes other, or come when
+// other becomes a.
+func (c *renderCtx) rangesOnlyIn(a, other *lbSlot) []elem {
+	if other != nil && a.sameSpread(other) {
+		return nil
+	}
+	held := map[string]string{}
+	if other != nil {
+		for _, e := range c.lbElems(other) {
+			held[e.key[0]] = e.value
+		}
+	}
+	var out []elem
+	for _, e := range c.lbElems(a) {
+		if v, ok := held[e.key[0]]; !ok || v != e.value {
+			out = append(out, e)
+		}
+	}
+	return out
+}
+
 // elems are the map elements splitting the slot's draws evenly between the
 // endpoints, in order.
 func (c *renderCtx) lbElems(l *lbSlot) []elem {

@@ -169,44 +169,20 @@ func (pl *partial) respread(old, next *svcObjects) {
 		}
 		return nil
 	}
-	rc := pl.fs.rc
 	for i := range oldLBs {
 		o := &oldLBs[i]
 		n := find(nextLBs, o.chain)
 		if n == nil {
 			pl.released = append(pl.released, o.chain)
 		}
-		if n != nil && n.sameSpread(o) {
-			continue
-		}
-		keep := map[string]string{}
-		if n != nil {
-			for _, e := range rc.lbElems(n) {
-				keep[e.key[0]] = e.value
-			}
-		}
-		for _, e := range rc.lbElems(o) {
-			if v, ok := keep[e.key[0]]; !ok || v != e.value {
-				pl.elemsDel.add(func(b batch) { b.deleteElem(e) })
-			}
+		for _, e := range pl.fs.rc.rangesOnlyIn(o, n) {
+			pl.elemsDel.add(func(b batch) { b.deleteElem(e) })
 		}
 	}
 	for i := range nextLBs {
 		n := &nextLBs[i]
-		o := find(oldLBs, n.chain)
-		if o != nil && n.sameSpread(o) {
-			continue
-		}
-		had := map[string]string{}
-		if o != nil {
-			for _, e := range rc.lbElems(o) {
-				had[e.key[0]] = e.value
-			}
-		}
-		for _, e := range rc.lbElems(n) {
-			if v, ok := had[e.key[0]]; !ok || v != e.value {
-				pl.elemsAdd.add(func(b batch) { b.addElem(e) })
-			}
+		for _, e := range pl.fs.rc.rangesOnlyIn(n, find(oldLBs, n.chain)) {
+			pl.elemsAdd.add(func(b batch) { b.addElem(e) })
 		}
 	}
 }

@@ -48,7 +48,9 @@
 //	               <run>/<mode>; for dumps not under the conventional directory.
 //
 // Specs are grouped by their "feature:<name>" label (else their first label).
-// bench.json is run.Bench: {"rows":[{"mode","backend","proxier","services",
-// "endpoints","firstSyncSeconds","changeP50Ms","changeP99Ms","rssMB",
-// "cpuSeconds","rules"}]}.
+// bench.json is run.Bench, written by the side-by-side bench (suites/bench):
+// {"started","host","note","settings",rows":[{"mode","backend","proxier",
+// "services","endpoints","first_sync_s","change_p50_ms",...}]}; the report
+// draws each figure per scale, the proxiers side by side, and prints the
+// bench's table with the ratio of the first two proxiers (ours/upstream).
 package reports

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -213,8 +214,36 @@ func TestReportChartsEveryFigureWithItsDataAndATable(t *testing.T) {
 	if bench := find(doc, "section"); len(find(bench[len(bench)-1], "svg", "chart")) == 0 && len(find(doc, "table", "bench-table")) != 1 {
 		t.Errorf("bench section missing")
 	}
-	if got := len(find(find(doc, "table", "bench-table")[0], "tr")); got != 9 {
-		t.Errorf("bench table has %d rows, want header + 8", got)
+	table := find(doc, "table", "bench-table")[0]
+	if got := len(find(table, "tr")); got != 41 {
+		t.Errorf("bench table has %d rows, want header + 4 scale x mode groups x 10 figures", got)
+	}
+	// The bench's own table: each proxier's figure and ours/upstream, and
+	// a proxier that never finished says so rather than showing a zero.
+	wantRows := [][]string{
+		{"10000x10", "nftables", "first sync", "1.70 s", "62.4 s", "0.03"},
+		{"10000x10", "iptables/nft", "first sync", "11.5 s", "did not finish", "upstream did not finish"},
+		{"2000x5", "iptables/nft", "rss", "67.0 MB", "118 MB", "0.57"},
+	}
+	for _, want := range wantRows {
+		found := false
+		for _, tr := range find(table, "tr") {
+			var cells []string
+			for _, td := range find(tr, "td") {
+				cells = append(cells, text(td))
+			}
+			found = found || slices.Equal(cells, want)
+		}
+		if !found {
+			t.Errorf("bench table lacks the row %q", want)
+		}
+	}
+	var marks []string
+	for _, m := range find(doc, "text", "mark") {
+		marks = append(marks, attr(m, "data-series")+" "+attr(m, "data-group")+": "+text(m))
+	}
+	if len(marks) == 0 || marks[0] != "upstream iptables/nft: did not finish" {
+		t.Errorf("did-not-finish marks %q, want upstream iptables/nft's first in the 10000x10 charts", marks)
 	}
 }
 
@@ -243,6 +272,29 @@ func TestEmptyRunSaysSoInsteadOfAnEmptyTable(t *testing.T) {
 	}
 	if len(find(doc, "p", "empty")) != 1 || len(find(doc, "table", "matrix")) != 0 {
 		t.Error("want the no-specs note instead of a matrix")
+	}
+}
+
+// A bench run (make bench) has no suite: its page is the benchmarks, with
+// a verdict counting rows, not a failed "no mode ran" banner.
+func TestBenchRunIsABenchmarkReportNotAnEmptySuite(t *testing.T) {
+	_, page, doc := render(t, "benchonly")
+	if h1 := text(find(doc, "h1")[0]); h1 != "proxyproof benchmark report" {
+		t.Errorf("title %q", h1)
+	}
+	verdicts := find(doc, "li", "verdict")
+	if len(verdicts) != 1 || !strings.HasPrefix(text(verdicts[0]), "bench: 7 rows measured, 1 did not finish, 0 not measured") ||
+		!hasClasses(verdicts[0], []string{"ok"}) {
+		t.Errorf("verdicts %d, first %q; want one ok bench verdict counting the rows", len(verdicts), text(verdicts[0]))
+	}
+	if !strings.Contains(text(verdicts[0]), "upstream iptables/nft 10000x10 did not finish: first sync not complete after 300s") {
+		t.Errorf("the verdict must name what did not finish: %q", text(verdicts[0]))
+	}
+	if bytes.Contains(page, []byte(`id="matrix"`)) || bytes.Contains(page, []byte("no mode ran")) {
+		t.Error("a bench run shows no spec matrix and no missing-suite failure")
+	}
+	if len(find(doc, "table", "bench-table")) != 1 {
+		t.Error("bench table missing")
 	}
 }
 

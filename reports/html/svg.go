@@ -61,10 +61,13 @@ func (c *colors) taken(col string) bool {
 // barChart is a grouped bar chart: one group per category (p50, p99, ...),
 // one bar per series (mode) in each group, side by side.
 type barChart struct {
-	ID, Unit   string
-	Groups     []string
-	Series     []string
-	Values     [][]float64 // [series][group]; NaN: no bar
+	ID, Unit string
+	Groups   []string
+	Series   []string
+	Values   [][]float64 // [series][group]; NaN: no bar
+	// Marks label a missing bar ([series][group]), e.g. "did not finish":
+	// a proxier that never got there is not the same as a short bar.
+	Marks      [][]string
 	SeriesCols *colors
 }
 
@@ -89,10 +92,15 @@ func (c barChart) svg() template.HTML {
 		x0 := padL + groupW*float64(g) + (groupW-barW*float64(len(c.Series)))/2
 		for s, series := range c.Series {
 			v := c.Values[s][g]
+			x := x0 + barW*float64(s)
 			if math.IsNaN(v) {
+				if s < len(c.Marks) && g < len(c.Marks[s]) && c.Marks[s][g] != "" {
+					// Written upwards from the axis where the bar would stand.
+					fmt.Fprintf(&b, `<text class="val mark" data-series="%s" data-group="%s" transform="translate(%.1f %.1f) rotate(-90)">%s</text>`,
+						esc(series), esc(group), x+barW/2+3, float64(padT)+plotH-4, esc(c.Marks[s][g]))
+				}
 				continue
 			}
-			x := x0 + barW*float64(s)
 			h := float64(padT) + plotH - y(v)
 			if v > 0 && h < 1 {
 				h = 1 // a tiny value stays visible

@@ -30,6 +30,8 @@ type page struct {
 	Bench           *benchView
 	Warnings        []string
 	NoSpecs         bool
+	// BenchOnly: the run is a bench run, with no suite to show.
+	BenchOnly bool
 }
 
 type verdictView struct {
@@ -76,9 +78,12 @@ type figureView struct {
 }
 
 type benchView struct {
+	Note   string
 	Charts []benchChart
 	Head   []string
 	Rows   [][]string
+	// Skipped says why a row is missing or did not finish.
+	Skipped []string
 }
 
 type benchChart struct {
@@ -133,6 +138,11 @@ func newPage(r *run.Run, now time.Time) page {
 	}
 	if r.Bench != nil && len(r.Bench.Rows) > 0 {
 		p.Bench = bench(r.Bench)
+		if len(r.Modes) == 0 {
+			// A bench run (make bench): no suite ran, and that is no failure.
+			p.Title, p.BenchOnly = "proxyproof benchmark report", true
+			p.Verdicts = []verdictView{benchVerdict(r.Bench)}
+		}
 	}
 	return p
 }
@@ -385,50 +395,109 @@ func rawNumbers(f entry.Figure) string {
 	return strings.Join(parts, " ")
 }
 
-var benchMetrics = []struct {
-	title, unit string
-	get         func(run.BenchRow) float64
-}{
-	{"First sync", "s", func(r run.BenchRow) float64 { return r.FirstSyncSeconds }},
-	{"Change applied, p50", "ms", func(r run.BenchRow) float64 { return r.ChangeP50Ms }},
-	{"Change applied, p99", "ms", func(r run.BenchRow) float64 { return r.ChangeP99Ms }},
-	{"Memory (RSS)", "MB", func(r run.BenchRow) float64 { return r.RSSMB }},
-	{"CPU", "s", func(r run.BenchRow) float64 { return r.CPUSeconds }},
-	{"Rules", "rules", func(r run.BenchRow) float64 { return float64(r.Rules) }},
+// benchVerdict counts a bench run's rows. It is bad when the first
+// proxier (ours) did not finish a row, empty when nothing was measured.
+func benchVerdict(b *run.Bench) verdictView {
+	_, proxiers := run.GroupBench(b.Rows)
+	measured, unfinished, skipped := 0, 0, 0
+	v := verdictView{Mode: "bench", Class: "ok"}
+	for _, r := range b.Rows {
+		switch {
+		case r.NotMeasured:
+			skipped++
+		case r.DidNotFinish:
+			unfinished++
+			if len(proxiers) > 0 && r.Proxier == proxiers[0] {
+				v.Class = "bad"
+			}
+			v.Problems = append(v.Problems, fmt.Sprintf("%s %s %s did not finish: %s", r.Proxier, r.Case(), r.Scale(), r.Reason))
+		default:
+			measured++
+		}
+	}
+	if measured == 0 {
+		v.Class = "empty"
+	}
+	v.Text = fmt.Sprintf("bench: %d rows measured, %d did not finish, %d not measured", measured, unfinished, skipped)
+	return v
 }
 
+// bench draws, per scale and figure, each mode's proxiers side by side,
+// and the table the bench prints: each proxier's figure and the ratio of
+// the first two (ours/upstream).
 func bench(b *run.Bench) *benchView {
-	var series, scales []string
-	for _, r := range b.Rows {
-		if !contains(series, r.Series()) {
-			series = append(series, r.Series())
-		}
-		if !contains(scales, r.Scale()) {
-			scales = append(scales, r.Scale())
+	groups, proxiers := run.GroupBench(b.Rows)
+	var scales []string
+	for _, g := range groups {
+		if !contains(scales, g.Scale) {
+			scales = append(scales, g.Scale)
 		}
 	}
-	v := &benchView{Head: []string{"mode", "backend", "proxier", "scale", "first sync s", "change p50 ms", "change p99 ms", "RSS MB", "CPU s", "rules"}}
+	v := &benchView{Note: b.Note, Head: append([]string{"scale", "mode", "figure"}, proxiers...)}
+	if len(proxiers) >= 2 {
+		v.Head = append(v.Head, proxiers[0]+"/"+proxiers[1])
+	}
 	cols := &colors{}
-	for i, m := range benchMetrics {
-		bc := barChart{ID: fmt.Sprintf("bench-%d", i), Unit: m.unit, Groups: scales, Series: series, SeriesCols: cols}
-		for _, s := range series {
-			row := make([]float64, len(scales))
-			for g := range row {
-				row[g] = math.NaN()
+	for _, sc := range scales {
+		var cases []string
+		for _, g := range groups {
+			if g.Scale == sc && g.Skipped() == "" {
+				cases = append(cases, g.Case)
 			}
-			for _, r := range b.Rows {
-				if r.Series() == s {
-					row[indexOf(scales, r.Scale())] = m.get(r)
-				}
-			}
-			bc.Values = append(bc.Values, row)
 		}
-		v.Charts = append(v.Charts, benchChart{Title: m.title, Chart: bc.svg()})
+		if len(cases) == 0 {
+			continue
+		}
+		for i, m := range run.BenchMetrics {
+			bc := barChart{ID: fmt.Sprintf("bench-%s-%d", sc, i), Unit: m.Unit, Groups: cases, Series: proxiers, SeriesCols: cols}
+			for _, p := range proxiers {
+				vals := make([]float64, len(cases))
+				marks := make([]string, len(cases))
+				for c, name := range cases {
+					vals[c] = math.NaN()
+					for _, g := range groups {
+						r, ok := g.Rows[p]
+						if g.Scale != sc || g.Case != name || !ok {
+							continue
+						}
+						switch x := m.Get(r); {
+						case x > 0:
+							vals[c] = x
+						case r.DidNotFinish:
+							marks[c] = "did not finish"
+						}
+					}
+				}
+				bc.Values = append(bc.Values, vals)
+				bc.Marks = append(bc.Marks, marks)
+			}
+			title := m.Name
+			if m.Unit != "" {
+				title += " (" + m.Unit + ")"
+			}
+			v.Charts = append(v.Charts, benchChart{Title: sc + ": " + title, Chart: bc.svg()})
+		}
 	}
-	for _, r := range b.Rows {
-		v.Rows = append(v.Rows, []string{r.Mode, r.Backend, r.Proxier, r.Scale(),
-			compare.Num(r.FirstSyncSeconds), compare.Num(r.ChangeP50Ms), compare.Num(r.ChangeP99Ms),
-			compare.Num(r.RSSMB), compare.Num(r.CPUSeconds), fmt.Sprint(r.Rules)})
+	for _, g := range groups {
+		if skip := g.Skipped(); skip != "" {
+			v.Skipped = append(v.Skipped, g.Scale+" "+g.Case+": "+skip)
+			continue
+		}
+		for _, m := range run.BenchMetrics {
+			row := []string{g.Scale, g.Case, m.Name}
+			for _, p := range proxiers {
+				row = append(row, g.Cell(p, m))
+			}
+			if len(proxiers) >= 2 {
+				row = append(row, g.Ratio(proxiers[0], proxiers[1], m))
+			}
+			v.Rows = append(v.Rows, row)
+		}
+		for _, p := range proxiers {
+			if r, ok := g.Rows[p]; ok && r.Reason != "" && !r.NotMeasured {
+				v.Skipped = append(v.Skipped, g.Scale+" "+g.Case+" "+p+": "+r.Reason)
+			}
+		}
 	}
 	return v
 }

@@ -23,7 +23,7 @@ const NoteShared = "measured on a shared 2-core machine with other workloads run
 const noProbeReason = "not measured: ipvs runs in the kernel VM (no ip_vs on this host), read through the bench's in-VM probe, and no probe binary was given"
 
 // Run measures every scale x case x proxier, one after the other, and
-// writes Dir/bench.json after each row (a run cut short keeps what it
+// writes Dir/bench.json and its report after each row (a run cut short keeps what it
 // measured). Rows that could not be measured say why; the error is for a
 // bench that could not run at all (no control plane, no namespaces).
 func Run(ctx context.Context, spec Spec) (*Report, error) {
@@ -101,7 +101,7 @@ func runScale(ctx context.Context, spec Spec, sc Scale, cases []Case, rep *Repor
 				}
 			}
 			rep.Rows = append(rep.Rows, row)
-			if err := rep.write(spec.Dir); err != nil {
+			if err := writeRun(spec.Dir, rep, spec.Command); err != nil {
 				return err
 			}
 		}

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/proxyproof/proxyproof/clusters/local/controlplane"
+	reportrun "github.com/proxyproof/proxyproof/reports/run"
 )
 
 // TestHarnessMeasuresBothProxiersInTheKernel runs the whole bench at a
@@ -53,9 +54,20 @@ func TestHarnessMeasuresBothProxiersInTheKernel(t *testing.T) {
 	if _, err := Run(ctx, spec); err != nil {
 		t.Fatalf("bench: %v", err)
 	}
-	rep, err := ReadReport(filepath.Join(dir, "bench.json"))
+	rep, err := reportrun.LoadBench(dir)
+	if err != nil || rep == nil {
+		t.Fatalf("bench.json: %v (rows %v)", err, rep)
+	}
+	// The run directory is a report like a suite run's: charts per figure,
+	// and a proxier that never finished says so instead of a short bar.
+	page, err := os.ReadFile(filepath.Join(dir, ReportFile))
 	if err != nil {
-		t.Fatal(err)
+		t.Fatalf("the bench must leave its report in the run directory: %v", err)
+	}
+	for _, want := range []string{`id="bench"`, "50x2: first sync (s)", `data-series="sleeps" data-group="nftables"`, "did not finish", "sleeps: first sync not complete after 10s"} {
+		if !strings.Contains(string(page), want) {
+			t.Errorf("report.html lacks %q", want)
+		}
 	}
 	if len(rep.Rows) != len(spec.Cases)*len(spec.Proxiers) {
 		t.Fatalf("bench.json has %d rows, want %d", len(rep.Rows), len(spec.Cases)*len(spec.Proxiers))

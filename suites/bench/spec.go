@@ -60,9 +60,11 @@ type Spec struct {
 	Scales   []Scale
 	Cases    []Case
 	Proxiers []Proxier
-	// Dir receives bench.json, the control plane's state and each
-	// proxier's log. Required.
+	// Dir receives bench.json, run.json, report.html, the control plane's
+	// state and each proxier's log. Required.
 	Dir string
+	// Command is the command line that ran the bench, for the report.
+	Command string
 	// Changes is how many one-endpoint changes each row times (>= 100 for
 	// the figures).
 	Changes int

@@ -43,6 +43,7 @@ func run() error {
 	upstream := fs.String("upstream", "", "kube-proxy binary (default: the pinned build in the cache)")
 	ipvsScale := fs.String("ipvs-scale", "500x5", "largest scale of the ipvs rows, which run in the kernel VM (TCG): each --scale is capped to it")
 	out := fs.String("out", "", "run directory (default _output/bench/<time>)")
+	command := fs.String("command", "bench "+strings.Join(os.Args[1:], " "), "the command line the report names (make bench passes its own)")
 	spec := bench.Spec{}
 	fs.IntVar(&spec.Changes, "changes", 100, "one-endpoint changes timed per row")
 	fs.IntVar(&spec.IPVSChanges, "ipvs-changes", 30, "one-endpoint changes timed per ipvs row (in the VM upstream takes ~15-30 s each)")
@@ -101,7 +102,7 @@ func run() error {
 			return fmt.Errorf("proxier %q: want ours or upstream", name)
 		}
 	}
-	spec.Dir = *out
+	spec.Dir, spec.Command = *out, *command
 	if spec.Dir == "" {
 		spec.Dir = filepath.Join("_output", "bench", time.Now().Format("20060102-150405"))
 	}
@@ -117,7 +118,7 @@ func run() error {
 				fmt.Printf("\n%s %s/%s %dx%d: %s", r.Proxier, r.Mode, r.Backend, r.Services, r.Endpoints, r.Reason)
 			}
 		}
-		fmt.Printf("\n\nresults: %s\n", filepath.Join(spec.Dir, "bench.json"))
+		fmt.Printf("\n\nresults: %s\nreport:  %s\n", filepath.Join(spec.Dir, "bench.json"), filepath.Join(spec.Dir, bench.ReportFile))
 	}
 	return err
 }

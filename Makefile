@@ -8,16 +8,16 @@ TESTFLAGS ?=
 # only when it is truly missing.
 PKGS  ?= ./...
 
-.PHONY: help build test unit lint bench deps e2e e2e-smoke clean cluster-up cluster-down
+.PHONY: help build test unit lint bench bench-kernel deps e2e e2e-smoke clean cluster-up cluster-down
 
 help:
 	@echo "make build   build the proxier into $(BIN)/"
 	@echo "make test    install test dependencies, then run every test (root: kernel tests included)"
 	@echo "make lint    gofmt + go vet"
-	@echo "make bench   proxier benchmarks (render and real-kernel apply)"
+	@echo "make bench   ours vs upstream kube-proxy side by side: table, bench.json, report.html (SCALE=2000x5,10000x10 BENCH_MODES=...; needs root)"
+	@echo "make bench-kernel Go benchmarks: render and state-to-kernel apply per mode (BENCH=regexp)"
 	@echo "make e2e     the conformance suite on the local provider (MODE=iptables|nftables|ipvs|all PROXIER=ours|kube-proxy|PATH)"
 	@echo "make e2e-smoke    the suite's ClusterIP specs on every mode (part of make test)"
-	@echo "make bench-compare ours vs upstream kube-proxy side by side (SCALE=2000x5; needs root)"
 	@echo "make report RUN=<dir> / make report-compare A=<dir> B=<dir>"
 	@echo "make cluster-up   a local cluster (NAME=proxyproof NODES=3 MODE=iptables|nftables|ipvs or NODE_MODES=m1,m2 PROXIER=ours|kube-proxy|PATH)"
 	@echo "make cluster-down remove it (NAME=...)"
@@ -45,13 +45,11 @@ lint:
 	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt would change:"; echo "$$out"; exit 1; fi
 	$(GO) vet ./...
 
-BENCH ?= .
-bench: deps
-	$(GO) test -run '^$$' -bench '$(BENCH)' -benchmem -timeout 60m ./proxier/...
-
 # Ours vs upstream kube-proxy side by side (suites/bench; needs root):
 # same apiserver and objects, a fresh node namespace per proxier and mode,
-# figures read from the kernel. Prints the table; bench.json in the run dir.
+# figures read from the kernel. Prints the table; the run directory
+# (_output/bench/<time>, or BENCH_FLAGS=--out DIR) gets bench.json, run.json
+# and report.html with the figures as charts.
 # SCALE=200x5 is the quick path; BENCH_FLAGS e.g. --changes 100 --timeout 300s.
 # IPVS rows run both proxiers in the kernel VM (no ip_vs here; TCG, compare
 # VM to VM only) at each SCALE capped to --ipvs-scale (500x5), 30 changes
@@ -59,11 +57,20 @@ bench: deps
 SCALE       ?= 2000x5,10000x10
 BENCH_MODES ?= iptables/nft,iptables/legacy,nftables,ipvs
 BENCH_FLAGS ?=
-.PHONY: bench-compare
-bench-compare: build
-	@hack/controlplane/build.sh >/dev/null
+bench: deps build
 	@$(GO) build -o $(BIN)/bench ./suites/bench/cmd/bench
-	$(BIN)/bench --scale '$(SCALE)' --modes '$(BENCH_MODES)' --ours $(BIN)/proxier $(BENCH_FLAGS)
+	$(BIN)/bench --scale '$(SCALE)' --modes '$(BENCH_MODES)' --ours $(BIN)/proxier \
+		--command "make bench SCALE=$(SCALE) BENCH_MODES=$(BENCH_MODES)$(if $(BENCH_FLAGS), BENCH_FLAGS='$(BENCH_FLAGS)')" $(BENCH_FLAGS)
+
+# bench-compare is bench's earlier name.
+.PHONY: bench-compare
+bench-compare: bench
+
+# The Go benchmarks: rendering and state-to-kernel apply per mode, no API
+# server (kernel ones need root; IPVS ones run in the kernel VM).
+BENCH ?= .
+bench-kernel: deps
+	$(GO) test -run '^$$' -bench '$(BENCH)' -benchmem -timeout 60m ./proxier/...
 
 # The conformance suite (suites/services) on fresh local clusters, one per
 # mode (MODE=iptables|nftables|ipvs|all; on a kernel without ip_vs the

@@ -21,7 +21,7 @@ import (
 
 // defaultGCPercent trades CPU for memory: a node daemon's memory is
 // reserved on every node, its CPU is mostly idle. At 10,000 Services x 10
-// (nftables, make bench-compare) peak RSS went 256 -> 200 MB and CPU over
+// (nftables, make bench) peak RSS went 256 -> 200 MB and CPU over
 // the run 3.3 -> 4.1 s against Go's default of 100. GOGC overrides it.
 const defaultGCPercent = 25
 

@@ -238,6 +238,20 @@ func TestReportChartsEveryFigureWithItsDataAndATable(t *testing.T) {
 			t.Errorf("bench table lacks the row %q", want)
 		}
 	}
+	// Two Service counts: the curves. Ours in nftables stays flat where
+	// upstream's grows (50 -> 49 us vs 60 -> 79 us in the fixture).
+	curve := map[string][]string{}
+	for _, c := range find(doc, "circle", "point") {
+		if s := attr(c, "data-series"); strings.HasPrefix(s, "nftables, ") {
+			curve[s] = append(curve[s], attr(c, "data-x")+":"+attr(c, "data-value"))
+		}
+	}
+	if got := strings.Join(curve["nftables, ours"], " "); !strings.HasPrefix(got, "2000:50 10000:49") {
+		t.Errorf("connect p50 curve of ours in nftables %q, want 2000:50 10000:49 first", got)
+	}
+	if got := strings.Join(curve["nftables, upstream"], " "); !strings.HasPrefix(got, "2000:60 10000:79") {
+		t.Errorf("connect p50 curve of upstream in nftables %q, want 2000:60 10000:79 first", got)
+	}
 	var marks []string
 	for _, m := range find(doc, "text", "mark") {
 		marks = append(marks, attr(m, "data-series")+" "+attr(m, "data-group")+": "+text(m))

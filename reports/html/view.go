@@ -1,10 +1,12 @@
 package html
 
 import (
+	"cmp"
 	"fmt"
 	"html/template"
 	"math"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strings"
 	"time"
@@ -438,6 +440,7 @@ func bench(b *run.Bench) *benchView {
 		v.Head = append(v.Head, proxiers[0]+"/"+proxiers[1])
 	}
 	cols := &colors{}
+	v.Charts = benchGrowth(b.Rows, cols)
 	for _, sc := range scales {
 		var cases []string
 		for _, g := range groups {
@@ -500,6 +503,56 @@ func bench(b *run.Bench) *benchView {
 		}
 	}
 	return v
+}
+
+// growthMetrics are drawn against the Service count when a run has
+// several: the curve, e.g. how a new connection's cost grows (upstream's
+// iptables walks KUBE-SERVICES linearly).
+var growthMetrics = []string{"connect p50", "first sync", "change p99", "rss"}
+
+// benchGrowth draws each growth metric over the Service count, one line
+// per mode and proxier; nothing when the run has one Service count.
+func benchGrowth(rows []run.BenchRow, cols *colors) []benchChart {
+	var counts []int
+	for _, r := range rows {
+		if !slices.Contains(counts, r.Services) {
+			counts = append(counts, r.Services)
+		}
+	}
+	if len(counts) < 2 {
+		return nil
+	}
+	var out []benchChart
+	for _, name := range growthMetrics {
+		i := slices.IndexFunc(run.BenchMetrics, func(m run.BenchMetric) bool { return m.Name == name })
+		m := run.BenchMetrics[i]
+		lc := lineChart{ID: fmt.Sprintf("bench-growth-%d", i), Unit: m.Unit, XUnit: "Services", SeriesCols: cols}
+		for _, r := range rows {
+			v := m.Get(r)
+			if v <= 0 || r.NotMeasured {
+				continue
+			}
+			s := slices.Index(lc.Series, r.Series())
+			if s < 0 {
+				s = len(lc.Series)
+				lc.Series = append(lc.Series, r.Series())
+				lc.Points = append(lc.Points, nil)
+			}
+			lc.Points[s] = append(lc.Points[s], [2]float64{float64(r.Services), v})
+		}
+		if len(lc.Series) == 0 {
+			continue
+		}
+		for _, pts := range lc.Points {
+			slices.SortFunc(pts, func(a, b [2]float64) int { return cmp.Compare(a[0], b[0]) })
+		}
+		title := m.Name
+		if m.Unit != "" {
+			title += " (" + m.Unit + ")"
+		}
+		out = append(out, benchChart{Title: title + " by Service count", Chart: lc.svg()})
+	}
+	return out
 }
 
 func contains(list []string, s string) bool { return indexOf(list, s) >= 0 }

@@ -48,8 +48,8 @@ func TestReportInARealBrowserOffline(t *testing.T) {
 			withData++
 		}
 	}
-	if len(charts) != 24 || withData != 24 {
-		t.Errorf("%d chart svgs (%d with data points), want 4 figures + 20 bench charts (2 scales x 10 figures), all with data", len(charts), withData)
+	if len(charts) != 28 || withData != 28 {
+		t.Errorf("%d chart svgs (%d with data points), want 4 figures + 24 bench charts (4 by Service count, 2 scales x 10 figures), all with data", len(charts), withData)
 	}
 
 	// The page top as a person first sees it, then the failures and the

@@ -53,6 +53,12 @@ type BenchRow struct {
 	// EndpointSlice update, etcd included): a floor under the change
 	// figures that no proxier can go below.
 	WriteP50Ms float64 `json:"write_p50_ms"`
+	WriteP99Ms float64 `json:"write_p99_ms"`
+	// AfterWrite* time each change from its API write returning to the
+	// kernel: the watch, the proxier and the kernel, without etcd's
+	// write tail.
+	AfterWriteP50Ms float64 `json:"after_write_p50_ms"`
+	AfterWriteP99Ms float64 `json:"after_write_p99_ms"`
 	BurstS     float64 `json:"burst_s"`
 	RSSMB      float64 `json:"rss_mb"`
 	CPUS       float64 `json:"cpu_s"`

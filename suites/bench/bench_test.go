@@ -107,6 +107,10 @@ func sane(t *testing.T, name string, r Row, spec Spec) {
 	check(r.Changes == spec.Changes, "every change seen in the kernel")
 	check(r.ChangeP50Ms > 0 && r.ChangeP99Ms >= r.ChangeP50Ms, "change p50 <= p99")
 	check(r.ProbeMs > 0, "probe time measured")
+	check(r.WriteP50Ms > 0 && r.WriteP99Ms >= r.WriteP50Ms, "API write p50 <= p99")
+	// After the write returns, the change still has to reach the kernel;
+	// with the write it makes the whole change.
+	check(r.AfterWriteP50Ms > 0 && r.AfterWriteP99Ms >= r.AfterWriteP50Ms && r.AfterWriteP99Ms <= r.ChangeP99Ms, "after-write p50 <= p99 <= change p99")
 	check(r.BurstS > 0, "burst converged")
 	check(r.RSSMB > 5 && r.CPUS > 0, "RSS and CPU read")
 	// Endpoints are rules (a jump or DNAT each) or, in our nftables mode,

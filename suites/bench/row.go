@@ -176,7 +176,7 @@ func (r *rowRun) firstSync(ctx context.Context, k kernel, proc proxierProcess, s
 // exactChange: the chain holding exactly the Service's endpoints, the
 // replaced one out).
 func (r *rowRun) changes(ctx context.Context, k kernel, proc proxierProcess, chains map[string]string) bool {
-	var lat, probes, writes []float64
+	var lat, probes, writes, after []float64
 	gap := r.spec.MinSyncPeriod + 100*time.Millisecond
 	for i := 0; i < r.changeCount; i++ {
 		time.Sleep(gap)
@@ -196,6 +196,7 @@ func (r *rowRun) changes(ctx context.Context, k kernel, proc proxierProcess, cha
 			probes = append(probes, now.Sub(p0).Seconds()*1000)
 			if err == nil && eps[want] && (!r.exactChange || sameTokens(eps, k, s)) {
 				lat = append(lat, now.Sub(t0).Seconds()*1000)
+				after = append(after, lat[len(lat)-1]-writes[len(writes)-1])
 				break
 			}
 			if proc.exited() {
@@ -204,7 +205,7 @@ func (r *rowRun) changes(ctx context.Context, k kernel, proc proxierProcess, cha
 			}
 			if now.Sub(t0) > r.spec.ChangeTimeout {
 				r.fail(fmt.Sprintf("change %d (service %s endpoint %s) not in the kernel after %s (last read: %v)", i, s.name, ip, r.spec.ChangeTimeout, err))
-				r.summarizeChanges(lat, probes, writes)
+				r.summarizeChanges(lat, probes, writes, after)
 				return false
 			}
 			if ctx.Err() != nil {
@@ -213,17 +214,20 @@ func (r *rowRun) changes(ctx context.Context, k kernel, proc proxierProcess, cha
 			time.Sleep(r.readGap)
 		}
 	}
-	r.summarizeChanges(lat, probes, writes)
+	r.summarizeChanges(lat, probes, writes, after)
 	return true
 }
 
-func (r *rowRun) summarizeChanges(lat, probes, writes []float64) {
+func (r *rowRun) summarizeChanges(lat, probes, writes, after []float64) {
 	s := sortedCopy(lat)
 	r.row.Changes = len(s)
 	r.row.ChangeP50Ms = percentile(s, 50)
 	r.row.ChangeP99Ms = percentile(s, 99)
 	r.row.ProbeMs = percentile(sortedCopy(probes), 50)
-	r.row.WriteP50Ms = percentile(sortedCopy(writes), 50)
+	w := sortedCopy(writes)
+	r.row.WriteP50Ms, r.row.WriteP99Ms = percentile(w, 50), percentile(w, 99)
+	a := sortedCopy(after)
+	r.row.AfterWriteP50Ms, r.row.AfterWriteP99Ms = percentile(a, 50), percentile(a, 99)
 }
 
 // burst is a rolling update: BurstRounds endpoint replacements in each of

@@ -12,6 +12,8 @@ import (
 	"time"
 
 	xhtml "golang.org/x/net/html"
+
+	"github.com/proxyproof/proxyproof/reports/run"
 )
 
 // TestReportInARealBrowserOffline renders the fixture run, loads it in
@@ -48,8 +50,8 @@ func TestReportInARealBrowserOffline(t *testing.T) {
 			withData++
 		}
 	}
-	if len(charts) != 28 || withData != 28 {
-		t.Errorf("%d chart svgs (%d with data points), want 4 figures + 24 bench charts (4 by Service count, 2 scales x 10 figures), all with data", len(charts), withData)
+	if want := 4 + 4 + 2*len(run.BenchMetrics); len(charts) != want || withData != want {
+		t.Errorf("%d chart svgs (%d with data points), want %d: 4 figures + bench charts (4 by Service count, 2 scales x %d figures), all with data", len(charts), withData, want, len(run.BenchMetrics))
 	}
 
 	// The page top as a person first sees it, then the failures and the

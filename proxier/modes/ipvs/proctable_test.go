@@ -77,7 +77,7 @@ func TestParseProcIPVSReadsEveryKindOfVirtualServer(t *testing.T) {
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
-			got, err := parseProcIPVS("ip_vs", strings.NewReader(procHeader+c.body))
+			got, err := parseProcIPVS("ip_vs", procHeader+c.body)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -122,19 +122,19 @@ func TestParseProcIPVSNamesTheLineItCannotRead(t *testing.T) {
 			if strings.HasPrefix(c.name, "a file that") {
 				body = c.body
 			}
-			_, err := parseProcIPVS("ip_vs", strings.NewReader(body))
+			_, err := parseProcIPVS("ip_vs", body)
 			if err == nil || !strings.Contains(err.Error(), c.want) {
 				t.Errorf("error %v, want one containing %s", err, c.want)
 			}
 		})
 	}
-	if _, err := parseProcIPVS("ip_vs", strings.NewReader("")); err == nil || err.Error() != "ip_vs: empty" {
+	if _, err := parseProcIPVS("ip_vs", ""); err == nil || err.Error() != "ip_vs: empty" {
 		t.Errorf("an empty file: error %v, want ip_vs: empty", err)
 	}
 }
 
 func TestDestTableWithoutAVirtualServerSaysSo(t *testing.T) {
-	tab, err := parseProcIPVS("ip_vs", strings.NewReader(procHeader+"TCP  0A600001:0050 rr\n"))
+	tab, err := parseProcIPVS("ip_vs", procHeader+"TCP  0A600001:0050 rr\n")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -148,5 +148,27 @@ func TestDestTableWithoutAVirtualServerSaysSo(t *testing.T) {
 	}
 	if _, ok := (*destTable)(nil).dests(vsKey{netip.MustParseAddr("10.96.0.1"), 80, 6}); ok {
 		t.Errorf("a nil table has a virtual server")
+	}
+}
+
+// BenchmarkParseProcIPVS parses a table of 10,000 virtual servers with
+// 10 real servers each, the size BenchmarkSync's 10000x10 reads.
+func BenchmarkParseProcIPVS(b *testing.B) {
+	var sb strings.Builder
+	sb.WriteString(procHeader)
+	for i := range 10000 {
+		fmt.Fprintf(&sb, "TCP  0A60%04X:0050 rr \n", i)
+		for j := range 10 {
+			fmt.Fprintf(&sb, "  -> 0A64%04X:%04X      Masq    1      0          0         \n", i, 8000+j)
+		}
+	}
+	text := sb.String()
+	b.SetBytes(int64(len(text)))
+	b.ResetTimer()
+	for range b.N {
+		t, err := parseProcIPVS("ip_vs", text)
+		if err != nil || len(t.services) != 10000 {
+			b.Fatalf("%v, %d virtual servers", err, len(t.services))
+		}
 	}
 }

@@ -24,7 +24,9 @@ type destReader interface {
 }
 
 // destTable is the real servers of every virtual server in a namespace,
-// as /proc/net/ip_vs lists them at one moment.
+// as one read of /proc/net/ip_vs lists them. The kernel prints the file
+// a page at a time, so it is one picture of the table only while no one
+// else writes it; the proxier's own writes wait for the sync's lock.
 type destTable struct {
 	services map[vsKey]*procService
 	marks    map[uint32]*procService

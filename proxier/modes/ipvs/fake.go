@@ -21,9 +21,15 @@ type Fake struct {
 	Config ipvs.Config
 	// Schedulers, when set, are the only schedulers NewService accepts.
 	Schedulers []string
+	// ReadAllErr, when set, fails the one-pass read of every real
+	// server, as an unreadable /proc/net/ip_vs would.
+	ReadAllErr error
 }
 
-var _ Interface = &Fake{}
+var (
+	_ Interface  = &Fake{}
+	_ destReader = &Fake{}
+)
 
 type fakeKey struct {
 	addr  netip.Addr
@@ -147,6 +153,28 @@ func (f *Fake) GetDestinations(s *ipvs.Service) ([]*ipvs.Destination, error) {
 		out = append(out, &d)
 	}
 	return out, nil
+}
+
+// readAllDests is GetDestinations for every virtual server at once;
+// Calls counts it as "ReadAllDestinations".
+func (f *Fake) readAllDests() (*destTable, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.call("ReadAllDestinations")
+	if f.ReadAllErr != nil {
+		return nil, f.ReadAllErr
+	}
+	t := newDestTable()
+	for k, fs := range f.services {
+		ps := &procService{key: vsKey{k.addr, k.port, k.proto}, sched: fs.svc.SchedName, persistent: fs.svc.Flags&flagPersistent != 0}
+		for _, dk := range fs.order {
+			d := *fs.dests[dk]
+			d.Address = slices.Clone(d.Address)
+			ps.dests = append(ps.dests, &d)
+		}
+		t.services[ps.key] = ps
+	}
+	return t, nil
 }
 
 func (f *Fake) NewDestination(s *ipvs.Service, d *ipvs.Destination) error {

@@ -51,6 +51,7 @@ type Handle struct {
 var (
 	_ Interface   = &Handle{}
 	_ batchWriter = &Handle{}
+	_ destReader  = &Handle{}
 )
 
 // NewHandle opens an IPVS netlink handle in network namespace ns ("" =
@@ -99,4 +100,10 @@ func (h *Handle) applyBatch(ops []ipvsOp) []error {
 		reqs[i] = op.encode(family)
 	}
 	return sock.exec(reqs)
+}
+
+// readAllDests reads the real servers of every virtual server of the
+// handle's namespace from /proc/net/ip_vs, in one pass.
+func (h *Handle) readAllDests() (*destTable, error) {
+	return readProcIPVS(h.ns)
 }

@@ -187,12 +187,28 @@ func (t timedRunner) EnsureRule(ctx context.Context, table, chain string, rule .
 	return t.Runner.EnsureRule(ctx, table, chain, rule...)
 }
 
-// timeIPVS wraps h to time its calls, keeping its batched writer.
+// timeIPVS wraps h to time its calls, keeping its batched writer and
+// one-pass reader (the Handle has both).
 func timeIPVS(h Interface, st *opStats) Interface {
-	if bw, ok := h.(batchWriter); ok {
+	bw, batches := h.(batchWriter)
+	dr, reads := h.(destReader)
+	switch {
+	case batches && reads:
+		return timedHandleIPVS{timedBatchIPVS{timedIPVS{h, st}, bw}, dr}
+	case batches:
 		return timedBatchIPVS{timedIPVS{h, st}, bw}
 	}
 	return timedIPVS{h, st}
+}
+
+type timedHandleIPVS struct {
+	timedBatchIPVS
+	dr destReader
+}
+
+func (t timedHandleIPVS) readAllDests() (*destTable, error) {
+	defer t.st.since("ipvs read all real servers", time.Now())
+	return t.dr.readAllDests()
 }
 
 type timedBatchIPVS struct {

@@ -32,6 +32,9 @@ type Proxier struct {
 	entryRefs map[setEntry]int
 	graceful  *graceful
 	rules     rules
+	// destReadFailed is set once the one-pass read of the real servers
+	// failed and said why.
+	destReadFailed bool
 }
 
 var _ modes.Mode = &Proxier{}

@@ -92,12 +92,15 @@ func (p *Proxier) fullSync(ctx context.Context, h Interface, view *state.View) e
 
 // fullServers repairs every virtual server. Its writes go through one
 // writeQueue: batched when the handle can, which at 10,000 Services is
-// 100,000 requests.
+// 100,000 requests. Its reads are two passes when the handle can read
+// every real server at once: one for the virtual servers, one for the
+// real servers.
 func (p *Proxier) fullServers(h Interface, errs *[]error) error {
 	kernel, err := h.GetServices()
 	if err != nil {
 		return fmt.Errorf("list IPVS services: %w", err)
 	}
+	table := p.readAllDests(h)
 	q := newWriteQueue(h, true)
 	seen := map[vsKey]bool{}
 	for _, ks := range kernel {
@@ -127,7 +130,7 @@ func (p *Proxier) fullServers(h Interface, errs *[]error) error {
 				}
 			})
 		}
-		p.fullDests(h, q, k, vs, errs)
+		p.fullDests(h, q, table, k, vs, errs)
 	}
 	for k, owner := range p.vsOwner {
 		if !seen[k] {
@@ -138,14 +141,35 @@ func (p *Proxier) fullServers(h Interface, errs *[]error) error {
 	return nil
 }
 
+// readAllDests reads every real server in one pass when h can, or
+// returns nil: fullDests then lists them per virtual server. Why it
+// cannot is logged once, not at every full sync.
+func (p *Proxier) readAllDests(h Interface) *destTable {
+	r, ok := h.(destReader)
+	if !ok {
+		return nil
+	}
+	t, err := r.readAllDests()
+	if err != nil && !p.destReadFailed {
+		p.destReadFailed = true
+		klog.ErrorS(err, "Reading every IPVS real server at once failed; full syncs list them per virtual server, one netlink dump each")
+	}
+	return t
+}
+
 // fullDests repairs the real servers of one virtual server; draining
-// ones stay until graceful termination is done with them.
-func (p *Proxier) fullDests(h Interface, q *writeQueue, k vsKey, vs *vServer, errs *[]error) {
+// ones stay until graceful termination is done with them. It takes them
+// from table, or lists them when table lacks the virtual server (no
+// table, or someone else created it after the read).
+func (p *Proxier) fullDests(h Interface, q *writeQueue, table *destTable, k vsKey, vs *vServer, errs *[]error) {
 	svc := ipvsService(k)
-	list, err := h.GetDestinations(svc)
-	if err != nil {
-		errorf(errs, "virtual server %s: list real servers: %w", k, err)
-		return
+	list, ok := table.dests(k)
+	if !ok {
+		var err error
+		if list, err = h.GetDestinations(svc); err != nil {
+			errorf(errs, "virtual server %s: list real servers: %w", k, err)
+			return
+		}
 	}
 	have := map[netip.AddrPort]bool{}
 	var gone []netip.AddrPort

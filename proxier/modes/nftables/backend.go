@@ -7,6 +7,7 @@ import (
 	"syscall"
 
 	v1 "k8s.io/api/core/v1"
+	"k8s.io/klog/v2"
 	"sigs.k8s.io/knftables"
 )
 
@@ -36,6 +37,9 @@ type backend interface {
 	run(ctx context.Context, b batch) error
 	// owned lists the per-Service chains and affinity sets in the kernel.
 	owned(ctx context.Context) (chains, sets map[string]bool, err error)
+	// generation is the ruleset generation now; ok is false when the
+	// backend cannot tell, and then every requested full sync runs.
+	generation() (gen uint32, ok bool)
 }
 
 // nlBackend writes straight to the kernel over netlink; see kernel.go for
@@ -78,6 +82,15 @@ func (be *nlBackend) run(_ context.Context, b batch) error {
 	return be.conn.run(b.(*nlWriter).nlBatch)
 }
 
+func (be *nlBackend) generation() (uint32, bool) {
+	gen, err := be.conn.generation()
+	if err != nil {
+		klog.V(2).InfoS("Reading the nftables ruleset generation failed; the next requested full sync runs", "err", err)
+		return 0, false
+	}
+	return gen, true
+}
+
 func (be *nlBackend) owned(_ context.Context) (chains, sets map[string]bool, err error) {
 	chains, sets = map[string]bool{}, map[string]bool{}
 	all, err := be.conn.names(be.fam, tableName, nftMsgGetChain)
@@ -117,6 +130,9 @@ func (be *nftBackend) newBatch(rc *renderCtx, _ int) batch {
 func (be *nftBackend) run(ctx context.Context, b batch) error {
 	return be.nft.Run(ctx, b.(*nftWriter).tx)
 }
+
+// generation: knftables does not say, so requested full syncs always run.
+func (be *nftBackend) generation() (uint32, bool) { return 0, false }
 
 func (w *nftWriter) addChain(name string)   { w.tx.Add(&knftables.Chain{Name: name}) }
 func (w *nftWriter) flushChain(name string) { w.tx.Flush(&knftables.Chain{Name: name}) }

@@ -60,12 +60,14 @@ func benchOnce(b *testing.B, services, endpoints int, viaNFT bool) {
 		b.Fatalf("full sync: %v", err)
 	}
 	b.ReportMetric(time.Since(start).Seconds(), "full-s")
-	// A second full sync: the periodic resync of a table already in place.
-	start = time.Now()
-	if _, err := p.Sync(ctx, v, full()); err != nil {
-		b.Fatalf("resync: %v", err)
+	if !viaNFT {
+		// A second full sync through nft -f (Debian's nft 1.0.6) fails
+		// here with "conflicting protocols specified: tcp vs. th" on the
+		// table it wrote itself; the netlink backend, the mode's path, is
+		// not affected. The comparison stops at the first sync and the
+		// changes.
+		resyncs(b, p, v)
 	}
-	b.ReportMetric(time.Since(start).Seconds(), "resync-s")
 
 	names := sortedNames(v.Services)
 	var lat []time.Duration
@@ -83,4 +85,22 @@ func benchOnce(b *testing.B, services, endpoints int, viaNFT bool) {
 	sort.Slice(lat, func(i, j int) bool { return lat[i] < lat[j] })
 	b.ReportMetric(float64(lat[49].Microseconds())/1000, "change-p50-ms")
 	b.ReportMetric(float64(lat[98].Microseconds())/1000, "change-p99-ms")
+}
+
+// resyncs times the periodic resync of a table nobody touched (nothing to
+// rewrite) and a real rewrite of the table in place (hourly, or after
+// anyone else's commit: here as if the generation could not be read).
+func resyncs(b *testing.B, p *Proxier, v *state.View) {
+	ctx := context.Background()
+	start := time.Now()
+	if res, err := p.Sync(ctx, v, full()); err != nil || res.Full {
+		b.Fatalf("resync: full=%v err=%v", res.Full, err)
+	}
+	b.ReportMetric(time.Since(start).Seconds(), "resync-s")
+	p.fams[v.Family].genOK = false
+	start = time.Now()
+	if res, err := p.Sync(ctx, v, full()); err != nil || !res.Full {
+		b.Fatalf("rewrite: full=%v err=%v", res.Full, err)
+	}
+	b.ReportMetric(time.Since(start).Seconds(), "rewrite-s")
 }

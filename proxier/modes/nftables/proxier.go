@@ -49,6 +49,11 @@ type familyState struct {
 	epMaps    map[string]bool // endpoints maps in the kernel
 	stale     map[string]time.Time
 	nRules    int
+	// lastFull is when a full sync last succeeded; gen is the ruleset
+	// generation after our last commit (genOK: the backend could tell).
+	lastFull time.Time
+	gen      uint32
+	genOK    bool
 }
 
 type elemState struct {
@@ -129,6 +134,11 @@ func (p *Proxier) Sync(ctx context.Context, view *state.View, changes *state.Cha
 		return modes.Result{}, err
 	}
 	full := changes.Full || !fs.synced
+	if full && fs.synced && !p.fullDue(fs, view) {
+		// The periodic resync of a table nobody touched: write only
+		// what changed, as upstream does between its hourly full syncs.
+		full = false
+	}
 	if err := p.deleteStaleChains(ctx, fs); err != nil {
 		klog.ErrorS(err, "Unable to delete stale nftables chains; rewriting the table", "ipFamily", view.Family)
 		full = true
@@ -142,7 +152,34 @@ func (p *Proxier) Sync(ctx context.Context, view *state.View, changes *state.Cha
 		fs.synced = false
 		return modes.Result{Full: full}, err
 	}
+	if full {
+		fs.lastFull = p.now()
+	}
+	fs.gen, fs.genOK = fs.be.generation()
 	return modes.Result{Full: full, Rules: fs.counts()}, nil
+}
+
+// fullSyncPeriod is how often a requested full sync really rewrites the
+// table while nothing says our record of it is wrong: upstream's
+// FullSyncPeriod. A full sync at 10,000 x 10 is about a second of kernel
+// time; run every syncPeriod (30 s) it held back any change that arrived
+// meanwhile.
+const fullSyncPeriod = time.Hour
+
+// fullDue says whether a full sync that was asked for (the periodic
+// resync, a node change) must really rewrite the table: an hour since the
+// last one, any commit since ours (the ruleset generation moved: someone
+// else wrote, maybe to our table), or a change in what the skeleton is
+// made of (node addresses, pod CIDRs, NodePort addresses).
+func (p *Proxier) fullDue(fs *familyState, view *state.View) bool {
+	if p.now().Sub(fs.lastFull) >= fullSyncPeriod {
+		return true
+	}
+	gen, ok := fs.be.generation()
+	if !ok || !fs.genOK || gen != fs.gen {
+		return true
+	}
+	return !fs.rc.sameSetup(p.newContext(fs, view))
 }
 
 // counts are for kubeproxy_sync_proxy_rules_nftables_* style metrics.
@@ -199,6 +236,12 @@ func (p *Proxier) deleteStaleChains(ctx context.Context, fs *familyState) error 
 
 // refreshContext recomputes what depends on the node and the options.
 func (p *Proxier) refreshContext(fs *familyState, view *state.View) {
+	fs.rc = p.newContext(fs, view)
+}
+
+// newContext is the render context view and the options call for; it
+// shares fs's endpoints-map slots.
+func (p *Proxier) newContext(fs *familyState, view *state.View) *renderCtx {
 	rc := newRenderCtx(view.Family)
 	rc.slots = fs.rc.slots
 	rc.mark = p.opts.masqueradeMark()
@@ -218,7 +261,7 @@ func (p *Proxier) refreshContext(fs *familyState, view *state.View) {
 		rc.nodePortAll = false
 		rc.nodePortIPs = p.nodePortIPs(rc)
 	}
-	fs.rc = rc
+	return rc
 }
 
 // nodePortIPs are the local addresses inside NodePortAddresses; localhost

@@ -2,6 +2,7 @@ package nftables
 
 import (
 	"net/netip"
+	"slices"
 
 	v1 "k8s.io/api/core/v1"
 	"sigs.k8s.io/knftables"
@@ -29,6 +30,14 @@ type renderCtx struct {
 	nStock int
 	// slots outlive the context: a chain keeps its endpoints-map slot.
 	slots *slotTable
+}
+
+// sameSetup reports whether o renders the same skeleton and Service
+// rules as rc: the node- and option-derived fields agree.
+func (rc *renderCtx) sameSetup(o *renderCtx) bool {
+	return rc.family == o.family && rc.mark == o.mark && rc.masqAll == o.masqAll &&
+		slices.Equal(rc.localCIDRs, o.localCIDRs) && slices.Equal(rc.nodeIPs, o.nodeIPs) &&
+		rc.nodePortAll == o.nodePortAll && slices.Equal(rc.nodePortIPs, o.nodePortIPs)
 }
 
 func newRenderCtx(family v1.IPFamily) *renderCtx {

@@ -59,9 +59,9 @@ type BenchRow struct {
 	// write tail.
 	AfterWriteP50Ms float64 `json:"after_write_p50_ms"`
 	AfterWriteP99Ms float64 `json:"after_write_p99_ms"`
-	BurstS     float64 `json:"burst_s"`
-	RSSMB      float64 `json:"rss_mb"`
-	CPUS       float64 `json:"cpu_s"`
+	BurstS          float64 `json:"burst_s"`
+	RSSMB           float64 `json:"rss_mb"`
+	CPUS            float64 `json:"cpu_s"`
 	// Rules are rules in the kernel (iptables: -A lines of every table;
 	// nftables: rules of table ip kube-proxy; ipvs: virtual servers);
 	// Elements its set and map elements (ipvs: real servers).

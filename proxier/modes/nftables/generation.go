@@ -11,6 +11,18 @@ import (
 // nftaGenID is NFTA_GEN_ID: the ruleset generation in a NEWGEN message.
 const nftaGenID = 1
 
+// sendGetGen asks for the ruleset generation; the NEWGEN reply comes after
+// the replies to everything sent before it.
+func (c *nlConn) sendGetGen(seq uint32) error {
+	var q nlBatch
+	off := q.header(nfnlSubsysNFTables<<8|nftMsgGetGen, unix.NLM_F_REQUEST, unix.AF_UNSPEC, 0, seq)
+	q.finish(off)
+	if err := sendAll(c.fd, q.buf.b); err != nil {
+		return fmt.Errorf("send nftables getgen: %w", err)
+	}
+	return nil
+}
+
 // generation asks the kernel for the netns's nftables ruleset generation,
 // which every commit by anyone bumps: unchanged since our last commit
 // means nobody has touched any table since, ours included.
@@ -19,11 +31,8 @@ func (c *nlConn) generation() (uint32, error) {
 	defer c.mu.Unlock()
 	c.seq++
 	seq := c.seq
-	var q nlBatch
-	off := q.header(nfnlSubsysNFTables<<8|nftMsgGetGen, unix.NLM_F_REQUEST, unix.AF_UNSPEC, 0, seq)
-	q.finish(off)
-	if err := sendAll(c.fd, q.buf.b); err != nil {
-		return 0, fmt.Errorf("send nftables getgen: %w", err)
+	if err := c.sendGetGen(seq); err != nil {
+		return 0, err
 	}
 	var (
 		gen   uint32

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/proxyproof/proxyproof/proxier/netns/netnstest"
+	"github.com/proxyproof/proxyproof/proxier/state"
 
 	"sigs.k8s.io/knftables"
 
@@ -63,14 +64,21 @@ func checkInKernel(t testing.TB, ns, dump string) {
 	}
 }
 
+// webAndDB are two Services: web (NodePort 30080, a local and a remote
+// endpoint) and db (one local endpoint).
+func webAndDB() (web, db *state.ServicePort) {
+	web = svc("ns1", "web", "http", "172.30.0.10", 80, ep("10.0.1.5", 8080, true), ep("10.0.2.5", 8080, false))
+	web.NodePort = 30080
+	setEndpoints(web, web.ClusterEndpoints...)
+	db = svc("ns1", "db", "", "172.30.0.20", 5432, ep("10.0.1.2", 5432, true))
+	return web, db
+}
+
 func TestKernelFullIncrementalAndCleanupLeaveTheExpectedTable(t *testing.T) {
 	ns := scratchNS(t)
 	ctx := context.Background()
 	p := kernelProxier(t, ns)
-	web := svc("ns1", "web", "http", "172.30.0.10", 80, ep("10.0.1.5", 8080, true), ep("10.0.2.5", 8080, false))
-	web.NodePort = 30080
-	setEndpoints(web, web.ClusterEndpoints...)
-	db := svc("ns1", "db", "", "172.30.0.20", 5432, ep("10.0.1.2", 5432, true))
+	web, db := webAndDB()
 	v := view(web, db)
 	res, err := p.Sync(ctx, v, full())
 	if err != nil {

@@ -368,11 +368,8 @@ func (c *nlConn) run(b *nlBatch) error {
 	}
 	c.seq++
 	genSeq := c.seq
-	var q nlBatch
-	off := q.header(nfnlSubsysNFTables<<8|nftMsgGetGen, unix.NLM_F_REQUEST, unix.AF_UNSPEC, 0, genSeq)
-	q.finish(off)
-	if err := sendAll(c.fd, q.buf.b); err != nil {
-		return fmt.Errorf("send nftables getgen: %w", err)
+	if err := c.sendGetGen(genSeq); err != nil {
+		return err
 	}
 	var errs []error
 	err := c.recv(func(typ uint16, seq uint32, data []byte) bool {

@@ -21,10 +21,7 @@ func TestKernelPeriodicResyncRewritesOnlyWhenSomethingSaysSo(t *testing.T) {
 	ns := scratchNS(t)
 	ctx := context.Background()
 	p := kernelProxier(t, ns)
-	web := svc("ns1", "web", "http", "172.30.0.10", 80, ep("10.0.1.5", 8080, true), ep("10.0.2.5", 8080, false))
-	web.NodePort = 30080
-	setEndpoints(web, web.ClusterEndpoints...)
-	db := svc("ns1", "db", "", "172.30.0.20", 5432, ep("10.0.1.2", 5432, true))
+	web, db := webAndDB()
 	v := view(web, db)
 	if res, err := p.Sync(ctx, v, full()); err != nil || !res.Full {
 		t.Fatalf("first sync: full=%v err=%v", res.Full, err)

@@ -5,13 +5,15 @@ import (
 	"fmt"
 	"net/netip"
 	"os"
-	"runtime"
+	goruntime "runtime"
 	"testing"
 	"time"
 
 	v1 "k8s.io/api/core/v1"
 	discoveryv1 "k8s.io/api/discovery/v1"
+	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/apimachinery/pkg/util/intstr"
 	"k8s.io/client-go/tools/cache"
@@ -96,21 +98,21 @@ func footprintNS(b *testing.B) (string, bool) {
 
 // meter reports the live heap each step added and what it allocated.
 type meter struct {
-	start, last runtime.MemStats
+	start, last goruntime.MemStats
 }
 
 func newMeter() *meter {
 	m := &meter{}
-	runtime.GC()
-	runtime.ReadMemStats(&m.start)
+	goruntime.GC()
+	goruntime.ReadMemStats(&m.start)
 	m.last = m.start
 	return m
 }
 
 func (m *meter) step(b *testing.B, name string) {
-	var now runtime.MemStats
-	runtime.GC()
-	runtime.ReadMemStats(&now)
+	var now goruntime.MemStats
+	goruntime.GC()
+	goruntime.ReadMemStats(&now)
 	b.ReportMetric(float64(int64(now.HeapAlloc)-int64(m.last.HeapAlloc))/1e6, name+"-live-MB")
 	b.ReportMetric(float64(now.TotalAlloc-m.last.TotalAlloc)/1e6, name+"-alloc-MB")
 	m.last = now
@@ -121,7 +123,9 @@ func (m *meter) total() float64 {
 }
 
 // decodeIntoStores decodes both list responses and stores their items as a
-// shared informer does: transformed in place, pointers into the list.
+// shared informer does: copied out of the list one by one (the reflector's
+// meta.ExtractListWithAlloc, so that the list itself can go), then
+// transformed in place.
 func decodeIntoStores(b *testing.B, svcBytes, sliceBytes []byte) [2]cache.Store {
 	var svcs v1.ServiceList
 	var slices discoveryv1.EndpointSliceList
@@ -131,24 +135,22 @@ func decodeIntoStores(b *testing.B, svcBytes, sliceBytes []byte) [2]cache.Store 
 	if err := slices.Unmarshal(sliceBytes); err != nil {
 		b.Fatal(err)
 	}
-	stores := [2]cache.Store{
-		cache.NewStore(cache.DeletionHandlingMetaNamespaceKeyFunc),
-		cache.NewStore(cache.DeletionHandlingMetaNamespaceKeyFunc),
-	}
-	add := func(s cache.Store, obj any) {
-		obj, err := stripUnused(obj)
-		if err == nil {
-			err = s.Add(obj)
-		}
+	var stores [2]cache.Store
+	for i, list := range []runtime.Object{&svcs, &slices} {
+		items, err := meta.ExtractListWithAlloc(list)
 		if err != nil {
 			b.Fatal(err)
 		}
-	}
-	for i := range svcs.Items {
-		add(stores[0], &svcs.Items[i])
-	}
-	for i := range slices.Items {
-		add(stores[1], &slices.Items[i])
+		stores[i] = cache.NewStore(cache.DeletionHandlingMetaNamespaceKeyFunc)
+		for _, obj := range items {
+			obj, err := stripUnused(obj)
+			if err == nil {
+				err = stores[i].Add(obj)
+			}
+			if err != nil {
+				b.Fatal(err)
+			}
+		}
 	}
 	return stores
 }

@@ -25,8 +25,7 @@ func TestSamePortNoticesAChangeInEveryField(t *testing.T) {
 		"Serving":     func(e *Endpoint) { e.Serving = false },
 		"Terminating": func(e *Endpoint) { e.Terminating = true },
 		"IsLocal":     func(e *Endpoint) { e.IsLocal = true },
-		"ZoneHints":   func(e *Endpoint) { e.ZoneHints = []string{"z"} },
-		"NodeHints":   func(e *Endpoint) { e.NodeHints = []string{"n"} },
+		"Hints":       func(e *Endpoint) { e.Hints = &Hints{Zones: []string{"z"}} },
 	}
 	spChange := map[string]func(s *ServicePort){
 		"Name":                     func(s *ServicePort) { s.Name.Port = "other" },
@@ -78,6 +77,25 @@ func TestSamePortNoticesAChangeInEveryField(t *testing.T) {
 			}
 		})
 	}
+	t.Run("hints are compared by content", func(t *testing.T) {
+		withHints := func(h *Hints) *ServicePort {
+			e := ep
+			e.Hints = h
+			c := base
+			c.AllEndpoints = []Endpoint{e}
+			return &c
+		}
+		a := withHints(&Hints{Zones: []string{"z"}, Nodes: []string{"n"}})
+		if !samePort(a, withHints(&Hints{Zones: []string{"z"}, Nodes: []string{"n"}})) {
+			t.Errorf("samePort sees a difference in equal hints held apart")
+		}
+		if samePort(a, withHints(&Hints{Zones: []string{"z"}, Nodes: []string{"m"}})) {
+			t.Errorf("samePort ignores a change of node hints")
+		}
+		if !samePort(withHints(nil), withHints(&Hints{})) {
+			t.Errorf("samePort tells no hints from empty hints")
+		}
+	})
 	t.Run("a copy with fresh slices is the same", func(t *testing.T) {
 		c := base
 		c.ClusterEndpoints = append([]Endpoint(nil), base.ClusterEndpoints...)

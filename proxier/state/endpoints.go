@@ -13,10 +13,11 @@ import (
 	"k8s.io/apimachinery/pkg/types"
 )
 
-// parsedSlice is the part of one EndpointSlice the proxier uses, parsed once
-// per object version so that merging a Service's slices stays cheap.
+// parsedSlice is the part of one EndpointSlice the proxier uses, parsed for
+// one render of its Service and then dropped: the informer keeps the object,
+// and parsing it again is cheaper than holding a second copy of every
+// endpoint.
 type parsedSlice struct {
-	src       *discoveryv1.EndpointSlice
 	ports     []slicePort
 	endpoints []sliceEndpoint
 	problems  []Problem
@@ -41,7 +42,7 @@ type sliceEndpoint struct {
 // parseSlice keeps what kube-proxy keeps of es. Endpoints and ports that
 // cannot be used are skipped, each with a Problem.
 func parseSlice(es *discoveryv1.EndpointSlice, family v1.IPFamily) *parsedSlice {
-	ps := &parsedSlice{src: es}
+	ps := &parsedSlice{}
 	name := types.NamespacedName{Namespace: es.Namespace, Name: es.Name}
 	problem := func(format string, args ...any) {
 		ps.problems = append(ps.problems, Problem{Kind: "EndpointSlice", Object: name, Reason: fmt.Sprintf(format, args...)})

@@ -215,6 +215,23 @@ func TestCachedObjectsLoseOnlyWhatNoProxierReads(t *testing.T) {
 	if e.Addresses[0] != "10.0.0.1" || *e.NodeName != node || *e.Zone != zone || e.Hints == nil || slice.Labels[discoveryv1.LabelServiceName] != "web" {
 		t.Errorf("fields the proxier reads were dropped: %+v, labels %v", e, slice.Labels)
 	}
+	// As decoded: room for more endpoints than there are.
+	decoded := make([]discoveryv1.Endpoint, 3, 4)
+	for i := range decoded {
+		decoded[i] = discoveryv1.Endpoint{Addresses: []string{fmt.Sprintf("10.0.0.%d", i+1)}, NodeName: &node}
+	}
+	slice.Endpoints = decoded
+	if _, err := stripUnused(slice); err != nil {
+		t.Fatal(err)
+	}
+	if len(slice.Endpoints) != 3 || cap(slice.Endpoints) != 3 {
+		t.Errorf("endpoints: length %d capacity %d, want both 3", len(slice.Endpoints), cap(slice.Endpoints))
+	}
+	for i, e := range slice.Endpoints {
+		if want := fmt.Sprintf("10.0.0.%d", i+1); e.Addresses[0] != want || *e.NodeName != node {
+			t.Errorf("endpoints[%d] = %+v, want address %s on %s", i, e, want, node)
+		}
+	}
 	tomb := cache.DeletedFinalStateUnknown{Key: "ns/web", Obj: svc}
 	if out, err := stripUnused(tomb); err != nil || out != any(tomb) {
 		t.Errorf("a tombstone came back as %v, %v; want it unchanged", out, err)

@@ -3,6 +3,7 @@ package state
 import (
 	"net/netip"
 	"reflect"
+	"strconv"
 	"testing"
 
 	v1 "k8s.io/api/core/v1"
@@ -103,4 +104,15 @@ func TestSamePortNoticesAChangeInEveryField(t *testing.T) {
 			t.Errorf("samePort sees a difference in an equal copy")
 		}
 	})
+}
+
+// Endpoint is the most numerous thing the proxier holds; a field added or
+// moved so that it grows should be a decision, not an accident.
+func TestEndpointStaysSeventyTwoBytes(t *testing.T) {
+	if strconv.IntSize != 64 {
+		t.Skip("the size is for 64-bit platforms")
+	}
+	if got := reflect.TypeFor[Endpoint]().Size(); got != 72 {
+		t.Errorf("Endpoint is %d bytes, want 72 (keep the flags next to Port)", got)
+	}
 }

@@ -204,7 +204,7 @@ func (e elem) object() *knftables.Element {
 		ke.Set = e.container
 	} else {
 		ke.Map = e.container
-		ke.Value = []string{e.value}
+		ke.Value = []string{e.valueText()}
 	}
 	if e.comment != "" {
 		ke.Comment = knftables.PtrTo(e.comment)

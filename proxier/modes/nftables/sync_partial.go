@@ -244,7 +244,7 @@ func (pl *partial) diffElems() {
 		case es.refs > 0 && !inKernel:
 			e := es.elem
 			pl.elemsAdd.add(func(b batch) { b.addElem(e) })
-		case es.refs > 0 && (cur.value != es.value || cur.comment != es.comment):
+		case es.refs > 0 && (cur.value != es.value || cur.verdict != es.verdict || cur.comment != es.comment):
 			// A map element's value cannot be replaced by "add".
 			old, e := cur.elem, es.elem
 			pl.elemsDel.add(func(b batch) { b.deleteElem(old) })

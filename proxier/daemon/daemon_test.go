@@ -174,7 +174,7 @@ func key(ns, name string) types.NamespacedName {
 }
 
 func TestCachedObjectsLoseOnlyWhatNoProxierReads(t *testing.T) {
-	svc := &v1.Service{ObjectMeta: metav1.ObjectMeta{Name: "web", Namespace: "ns",
+	svc := &v1.Service{ObjectMeta: metav1.ObjectMeta{Name: "web", Namespace: "ns", UID: "6b1f2c3d-0000-4000-8000-000000000001",
 		ManagedFields: []metav1.ManagedFieldsEntry{{Manager: "kubectl", Operation: metav1.ManagedFieldsOperationApply}},
 		Annotations: map[string]string{
 			v1.LastAppliedConfigAnnotation:           `{"a":"whole copy"}`,
@@ -186,8 +186,8 @@ func TestCachedObjectsLoseOnlyWhatNoProxierReads(t *testing.T) {
 		t.Fatal(err)
 	}
 	got := out.(*v1.Service)
-	if len(got.ManagedFields) != 0 {
-		t.Errorf("managedFields kept: %v", got.ManagedFields)
+	if len(got.ManagedFields) != 0 || got.UID != "" {
+		t.Errorf("managedFields or UID kept: %v, %q", got.ManagedFields, got.UID)
 	}
 	if _, ok := got.Annotations[v1.LastAppliedConfigAnnotation]; ok {
 		t.Error("the last-applied annotation was kept")

@@ -174,7 +174,7 @@ func key(ns, name string) types.NamespacedName {
 }
 
 func TestCachedObjectsLoseOnlyWhatNoProxierReads(t *testing.T) {
-	svc := &v1.Service{ObjectMeta: metav1.ObjectMeta{Name: "web", Namespace: "ns",
+	svc := &v1.Service{ObjectMeta: metav1.ObjectMeta{Name: "web", Namespace: "ns", UID: "6b1f2c3d-0000-4000-8000-000000000001",
 		ManagedFields: []metav1.ManagedFieldsEntry{{Manager: "kubectl", Operation: metav1.ManagedFieldsOperationApply}},
 		Annotations: map[string]string{
 			v1.LastAppliedConfigAnnotation:           `{"a":"whole copy"}`,
@@ -186,8 +186,8 @@ func TestCachedObjectsLoseOnlyWhatNoProxierReads(t *testing.T) {
 		t.Fatal(err)
 	}
 	got := out.(*v1.Service)
-	if len(got.ManagedFields) != 0 {
-		t.Errorf("managedFields kept: %v", got.ManagedFields)
+	if len(got.ManagedFields) != 0 || got.UID != "" {
+		t.Errorf("managedFields or UID kept: %v, %q", got.ManagedFields, got.UID)
 	}
 	if _, ok := got.Annotations[v1.LastAppliedConfigAnnotation]; ok {
 		t.Error("the last-applied annotation was kept")
@@ -214,6 +214,23 @@ func TestCachedObjectsLoseOnlyWhatNoProxierReads(t *testing.T) {
 	}
 	if e.Addresses[0] != "10.0.0.1" || *e.NodeName != node || *e.Zone != zone || e.Hints == nil || slice.Labels[discoveryv1.LabelServiceName] != "web" {
 		t.Errorf("fields the proxier reads were dropped: %+v, labels %v", e, slice.Labels)
+	}
+	// As decoded: room for more endpoints than there are.
+	decoded := make([]discoveryv1.Endpoint, 3, 4)
+	for i := range decoded {
+		decoded[i] = discoveryv1.Endpoint{Addresses: []string{fmt.Sprintf("10.0.0.%d", i+1)}, NodeName: &node}
+	}
+	slice.Endpoints = decoded
+	if _, err := stripUnused(slice); err != nil {
+		t.Fatal(err)
+	}
+	if len(slice.Endpoints) != 3 || cap(slice.Endpoints) != 3 {
+		t.Errorf("endpoints: length %d capacity %d, want both 3", len(slice.Endpoints), cap(slice.Endpoints))
+	}
+	for i, e := range slice.Endpoints {
+		if want := fmt.Sprintf("10.0.0.%d", i+1); e.Addresses[0] != want || *e.NodeName != node {
+			t.Errorf("endpoints[%d] = %+v, want address %s on %s", i, e, want, node)
+		}
 	}
 	tomb := cache.DeletedFinalStateUnknown{Key: "ns/web", Obj: svc}
 	if out, err := stripUnused(tomb); err != nil || out != any(tomb) {

@@ -13,10 +13,11 @@ import (
 	"k8s.io/apimachinery/pkg/types"
 )
 
-// parsedSlice is the part of one EndpointSlice the proxier uses, parsed once
-// per object version so that merging a Service's slices stays cheap.
+// parsedSlice is the part of one EndpointSlice the proxier uses, parsed for
+// one render of its Service and then dropped: the informer keeps the object,
+// and parsing it again is cheaper than holding a second copy of every
+// endpoint.
 type parsedSlice struct {
-	src       *discoveryv1.EndpointSlice
 	ports     []slicePort
 	endpoints []sliceEndpoint
 	problems  []Problem
@@ -35,14 +36,13 @@ type sliceEndpoint struct {
 	ready       bool
 	serving     bool
 	terminating bool
-	zoneHints   []string
-	nodeHints   []string
+	hints       *Hints
 }
 
 // parseSlice keeps what kube-proxy keeps of es. Endpoints and ports that
 // cannot be used are skipped, each with a Problem.
 func parseSlice(es *discoveryv1.EndpointSlice, family v1.IPFamily) *parsedSlice {
-	ps := &parsedSlice{src: es}
+	ps := &parsedSlice{}
 	name := types.NamespacedName{Namespace: es.Namespace, Name: es.Name}
 	problem := func(format string, args ...any) {
 		ps.problems = append(ps.problems, Problem{Kind: "EndpointSlice", Object: name, Reason: fmt.Sprintf(format, args...)})
@@ -101,15 +101,16 @@ func parseSlice(es *discoveryv1.EndpointSlice, family v1.IPFamily) *parsedSlice 
 		if ep.Zone != nil {
 			se.zone = *ep.Zone
 		}
-		if ep.Hints != nil {
+		if ep.Hints != nil && len(ep.Hints.ForZones)+len(ep.Hints.ForNodes) > 0 {
+			se.hints = &Hints{}
 			for _, z := range ep.Hints.ForZones {
-				se.zoneHints = append(se.zoneHints, z.Name)
+				se.hints.Zones = append(se.hints.Zones, z.Name)
 			}
 			for _, n := range ep.Hints.ForNodes {
-				se.nodeHints = append(se.nodeHints, n.Name)
+				se.hints.Nodes = append(se.hints.Nodes, n.Name)
 			}
-			se.zoneHints = sortedSet(se.zoneHints)
-			se.nodeHints = sortedSet(se.nodeHints)
+			se.hints.Zones = sortedSet(se.hints.Zones)
+			se.hints.Nodes = sortedSet(se.hints.Nodes)
 		}
 		ps.endpoints = append(ps.endpoints, se)
 	}
@@ -138,8 +139,8 @@ func mergeEndpoints(spn ServicePortName, parsed []*parsedSlice, nodeName string)
 				out = append(out, Endpoint{
 					IP: se.ip, Port: p.port, NodeName: se.nodeName, Zone: se.zone,
 					Ready: se.ready, Serving: se.serving, Terminating: se.terminating,
-					IsLocal:   nodeName != "" && se.nodeName == nodeName,
-					ZoneHints: se.zoneHints, NodeHints: se.nodeHints,
+					IsLocal: nodeName != "" && se.nodeName == nodeName,
+					Hints:   se.hints,
 				})
 			}
 		}

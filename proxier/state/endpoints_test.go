@@ -121,8 +121,8 @@ func TestEndpointSlicesMerge(t *testing.T) {
 		want: []string{"10.1.0.1:8080"},
 		check: func(t *testing.T, sp *ServicePort) {
 			e := sp.AllEndpoints[0]
-			if !slices.Equal(e.ZoneHints, []string{"z1", "z2"}) || !slices.Equal(e.NodeHints, []string{"n1", "n2"}) {
-				t.Errorf("hints = zones %v nodes %v, want [z1 z2] and [n1 n2]", e.ZoneHints, e.NodeHints)
+			if e.Hints == nil || !slices.Equal(e.Hints.Zones, []string{"z1", "z2"}) || !slices.Equal(e.Hints.Nodes, []string{"n1", "n2"}) {
+				t.Errorf("hints = %+v, want zones [z1 z2] and nodes [n1 n2]", e.Hints)
 			}
 		},
 	}}

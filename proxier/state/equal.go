@@ -31,8 +31,12 @@ func sameEndpoints(a, b []Endpoint) bool {
 		return x.IP == y.IP && x.Port == y.Port && x.NodeName == y.NodeName && x.Zone == y.Zone &&
 			x.Ready == y.Ready && x.Serving == y.Serving && x.Terminating == y.Terminating &&
 			x.IsLocal == y.IsLocal &&
-			slices.Equal(x.ZoneHints, y.ZoneHints) && slices.Equal(x.NodeHints, y.NodeHints)
+			sameHints(x.Hints, y.Hints)
 	})
+}
+
+func sameHints(a, b *Hints) bool {
+	return a == b || slices.Equal(a.forZones(), b.forZones()) && slices.Equal(a.forNodes(), b.forNodes())
 }
 
 func sameProblems(a, b []Problem) bool { return slices.Equal(a, b) }

@@ -3,6 +3,7 @@ package state
 import (
 	"net/netip"
 	"reflect"
+	"strconv"
 	"testing"
 
 	v1 "k8s.io/api/core/v1"
@@ -25,8 +26,7 @@ func TestSamePortNoticesAChangeInEveryField(t *testing.T) {
 		"Serving":     func(e *Endpoint) { e.Serving = false },
 		"Terminating": func(e *Endpoint) { e.Terminating = true },
 		"IsLocal":     func(e *Endpoint) { e.IsLocal = true },
-		"ZoneHints":   func(e *Endpoint) { e.ZoneHints = []string{"z"} },
-		"NodeHints":   func(e *Endpoint) { e.NodeHints = []string{"n"} },
+		"Hints":       func(e *Endpoint) { e.Hints = &Hints{Zones: []string{"z"}} },
 	}
 	spChange := map[string]func(s *ServicePort){
 		"Name":                     func(s *ServicePort) { s.Name.Port = "other" },
@@ -78,6 +78,25 @@ func TestSamePortNoticesAChangeInEveryField(t *testing.T) {
 			}
 		})
 	}
+	t.Run("hints are compared by content", func(t *testing.T) {
+		withHints := func(h *Hints) *ServicePort {
+			e := ep
+			e.Hints = h
+			c := base
+			c.AllEndpoints = []Endpoint{e}
+			return &c
+		}
+		a := withHints(&Hints{Zones: []string{"z"}, Nodes: []string{"n"}})
+		if !samePort(a, withHints(&Hints{Zones: []string{"z"}, Nodes: []string{"n"}})) {
+			t.Errorf("samePort sees a difference in equal hints held apart")
+		}
+		if samePort(a, withHints(&Hints{Zones: []string{"z"}, Nodes: []string{"m"}})) {
+			t.Errorf("samePort ignores a change of node hints")
+		}
+		if !samePort(withHints(nil), withHints(&Hints{})) {
+			t.Errorf("samePort tells no hints from empty hints")
+		}
+	})
 	t.Run("a copy with fresh slices is the same", func(t *testing.T) {
 		c := base
 		c.ClusterEndpoints = append([]Endpoint(nil), base.ClusterEndpoints...)
@@ -85,4 +104,15 @@ func TestSamePortNoticesAChangeInEveryField(t *testing.T) {
 			t.Errorf("samePort sees a difference in an equal copy")
 		}
 	})
+}
+
+// Endpoint is the most numerous thing the proxier holds; a field added or
+// moved so that it grows should be a decision, not an accident.
+func TestEndpointStaysSeventyTwoBytes(t *testing.T) {
+	if strconv.IntSize != 64 {
+		t.Skip("the size is for 64-bit platforms")
+	}
+	if got := reflect.TypeFor[Endpoint]().Size(); got != 72 {
+		t.Errorf("Endpoint is %d bytes, want 72 (keep the flags next to Port)", got)
+	}
 }

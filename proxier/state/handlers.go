@@ -1,7 +1,9 @@
 package state
 
 import (
+	"cmp"
 	"fmt"
+	"slices"
 
 	v1 "k8s.io/api/core/v1"
 	discoveryv1 "k8s.io/api/discovery/v1"
@@ -85,15 +87,19 @@ func (t *Tracker) setSlice(es *discoveryv1.EndpointSlice) {
 	if prev, had := t.in.sliceOwner[sliceKey]; had && prev != owner {
 		t.dropSliceLocked(sliceKey)
 	}
-	byName := t.in.slices[owner]
-	if byName == nil {
-		byName = map[string]*discoveryv1.EndpointSlice{}
-		t.in.slices[owner] = byName
-	}
-	if cur := byName[es.Name]; cur != nil && sameVersion(&cur.ObjectMeta, &es.ObjectMeta, cur == es) {
+	list := t.in.slices[owner]
+	i, found := slices.BinarySearchFunc(list, es.Name, byName)
+	if found && sameVersion(&list[i].ObjectMeta, &es.ObjectMeta, list[i] == es) {
 		return
 	}
-	byName[es.Name] = es
+	// A copy: the previous list may be checked out for rendering.
+	if found {
+		list = slices.Clone(list)
+		list[i] = es
+	} else {
+		list = slices.Insert(slices.Clip(list), i, es)
+	}
+	t.in.slices[owner] = list
 	t.in.sliceOwner[sliceKey] = owner
 	if at, ok := triggerTime(es); ok && at.After(t.start) {
 		t.in.triggers[owner] = append(t.in.triggers[owner], at)
@@ -107,14 +113,19 @@ func (t *Tracker) dropSliceLocked(sliceKey types.NamespacedName) {
 		return
 	}
 	delete(t.in.sliceOwner, sliceKey)
-	if byName := t.in.slices[owner]; byName != nil {
-		delete(byName, sliceKey.Name)
-		if len(byName) == 0 {
+	list := t.in.slices[owner]
+	if i, found := slices.BinarySearchFunc(list, sliceKey.Name, byName); found {
+		if len(list) == 1 {
 			delete(t.in.slices, owner)
+		} else {
+			t.in.slices[owner] = slices.Delete(slices.Clone(list), i, i+1)
 		}
 	}
 	t.markDirtyLocked(owner)
 }
+
+// byName orders a Service's slices, as upstream merges them.
+func byName(es *discoveryv1.EndpointSlice, name string) int { return cmp.Compare(es.Name, name) }
 
 func (t *Tracker) markDirtyLocked(key types.NamespacedName) {
 	t.in.dirty[key] = struct{}{}

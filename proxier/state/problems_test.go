@@ -199,3 +199,23 @@ func TestASliceWithoutItsServiceIsNeitherProgrammedNorReported(t *testing.T) {
 		t.Errorf("problems %v, services %v; want none", view.Problems, keys(view))
 	}
 }
+
+// A Service is parsed again only when it changes; its problems must outlive
+// renders caused by its slices alone, and a slice's problem must go with
+// the slice while the Service's stays.
+func TestAServiceProblemStaysWhileItsSlicesChange(t *testing.T) {
+	svc := newService("web", withExternalIPs("192.0.2.999"))
+	bad := newSlice("web", "web-1", withEndpoints(newEP("nonsense")), withSliceRV("1"))
+	tr, view, _ := build(t, v1.IPv4Protocol, svc, bad)
+	if len(view.Problems) != 2 {
+		t.Fatalf("got problems %v, want the Service's and the slice's", view.Problems)
+	}
+	tr.OnEndpointSliceUpdate(bad, newSlice("web", "web-1", withEndpoints(newEP("10.1.0.1")), withSliceRV("2")))
+	view, _ = tr.Snapshot()
+	if len(view.Problems) != 1 || view.Problems[0].Kind != "Service" {
+		t.Fatalf("after the slice was fixed: problems %v, want the Service's only", view.Problems)
+	}
+	if got := eps(mustPort(t, view, httpOf("web")).AllEndpoints); len(got) != 1 {
+		t.Errorf("endpoints %q, want the fixed slice's one", got)
+	}
+}

@@ -19,9 +19,9 @@ const defaultStickySeconds = int32(v1.DefaultClientIPServiceAffinitySeconds)
 const maxStickySeconds = 86400
 
 // parsedService is the endpoint-independent part of every port of one
-// Service, kept so that an EndpointSlice change does not re-parse it.
+// Service. It lives for one render: the rendered ports are the templates of
+// the next one while the Service does not change.
 type parsedService struct {
-	src      *v1.Service
 	ports    []*ServicePort // templates: no endpoints yet
 	problems []Problem
 }
@@ -30,7 +30,7 @@ type parsedService struct {
 // (ExternalName, headless, single-stack of the other family) has no ports and
 // no problem; a broken one has no ports and a Problem saying why.
 func parseService(svc *v1.Service, family v1.IPFamily) *parsedService {
-	ps := &parsedService{src: svc}
+	ps := &parsedService{}
 	name := types.NamespacedName{Namespace: svc.Namespace, Name: svc.Name}
 	problem := func(format string, args ...any) {
 		ps.problems = append(ps.problems, Problem{Kind: "Service", Object: name, Reason: fmt.Sprintf(format, args...)})

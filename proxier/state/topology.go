@@ -97,14 +97,14 @@ func topologyModeFromHints(sp *ServicePort, eps []Endpoint, nodeName, zone strin
 			continue
 		}
 		hasReady = true
-		if len(ep.NodeHints) == 0 {
+		if nodes := ep.Hints.forNodes(); len(nodes) == 0 {
 			allNodeHints = false
-		} else if slices.Contains(ep.NodeHints, nodeName) {
+		} else if slices.Contains(nodes, nodeName) {
 			forNode = true
 		}
-		if len(ep.ZoneHints) == 0 {
+		if zones := ep.Hints.forZones(); len(zones) == 0 {
 			allZoneHints = false
-		} else if slices.Contains(ep.ZoneHints, zone) {
+		} else if slices.Contains(zones, zone) {
 			forZone = true
 		}
 	}
@@ -135,9 +135,9 @@ func availableForTopology(ep Endpoint, mode, nodeName, zone string) bool {
 	case topologyNone:
 		return true
 	case topologySameNode:
-		return slices.Contains(ep.NodeHints, nodeName)
+		return slices.Contains(ep.Hints.forNodes(), nodeName)
 	case topologySameZone:
-		return slices.Contains(ep.ZoneHints, zone)
+		return slices.Contains(ep.Hints.forZones(), zone)
 	default:
 		return false
 	}

@@ -43,8 +43,10 @@ type Tracker struct {
 
 type inputs struct {
 	services map[types.NamespacedName]*v1.Service
-	// slices by owning Service, then slice name.
-	slices     map[types.NamespacedName]map[string]*discoveryv1.EndpointSlice
+	// slices by owning Service, sorted by name: usually one, for which a
+	// map would cost ten times the room. A list is replaced, never changed
+	// in place, so that a checked-out list needs no copy.
+	slices     map[types.NamespacedName][]*discoveryv1.EndpointSlice
 	sliceOwner map[types.NamespacedName]types.NamespacedName
 	node       *v1.Node
 	nodeGone   bool
@@ -59,13 +61,18 @@ type inputs struct {
 	warnedUnsynced                           bool
 }
 
-// rendered is the output for one Service, with the parsed inputs it came
-// from so that the next render reuses what did not change.
+// rendered is the output for one Service and what its next render reuses:
+// while the Service object is the same, its ports are the templates (their
+// endpoint fields are recomputed) and its problems are kept. Slices are
+// parsed again on each render, which costs less than keeping every endpoint
+// a second time: the informer holds them already.
 type rendered struct {
-	svc      *parsedService
-	slices   []*parsedSlice // in slice-name order
-	ports    []*ServicePort
-	problems []Problem
+	svc   *v1.Service
+	ports []*ServicePort // in the Service's port order
+	// problems are the Service's own (the first svcProblems), then its
+	// slices'.
+	problems    []Problem
+	svcProblems int
 }
 
 // NewTracker returns a tracker for the node nodeName and one IP family.
@@ -81,7 +88,7 @@ func NewTracker(nodeName string, family v1.IPFamily) *Tracker {
 		changed:  make(chan struct{}, 1),
 		in: inputs{
 			services:   map[types.NamespacedName]*v1.Service{},
-			slices:     map[types.NamespacedName]map[string]*discoveryv1.EndpointSlice{},
+			slices:     map[types.NamespacedName][]*discoveryv1.EndpointSlice{},
 			sliceOwner: map[types.NamespacedName]types.NamespacedName{},
 			dirty:      map[types.NamespacedName]struct{}{},
 			triggers:   map[types.NamespacedName][]time.Time{},
@@ -158,7 +165,9 @@ func (t *Tracker) Snapshot() (*View, *Changes) {
 	b := &servicesWriter{changes: changes}
 	if t.view == nil {
 		changes.Full = true
-		b.services, b.cloned = make(map[ServicePortName]*ServicePort, len(co.work)*2), true
+		// One port per Service is the common case; a map sized for two
+		// (1.2 MB more at 10,000) kept that room in every later clone.
+		b.services, b.cloned = make(map[ServicePortName]*ServicePort, len(co.work)), true
 	} else {
 		b.services = t.view.Services
 		if nodeNeedsFull(t.view.Node, co.node) {
@@ -287,7 +296,7 @@ func (t *Tracker) checkout() checkedOut {
 	}
 	co.work = make([]workItem, 0, len(keys))
 	for k := range keys {
-		co.work = append(co.work, workItem{key: k, svc: t.in.services[k], slices: sortedSlices(t.in.slices[k])})
+		co.work = append(co.work, workItem{key: k, svc: t.in.services[k], slices: t.in.slices[k]})
 	}
 
 	t.in.dirty = map[types.NamespacedName]struct{}{}
@@ -311,50 +320,48 @@ type checkedOut struct {
 
 type workItem struct {
 	key    types.NamespacedName
-	svc    *v1.Service // nil: deleted (or never seen)
-	slices []*discoveryv1.EndpointSlice
+	svc    *v1.Service                  // nil: deleted (or never seen)
+	slices []*discoveryv1.EndpointSlice // by name; shared with inputs, read only
 }
 
-// render computes one Service's ports, reusing old's parsed Service and
-// slices when their objects did not change.
+// render computes one Service's ports, reusing old's when the Service
+// object did not change.
 func (t *Tracker) render(w workItem, old *rendered, zone string) *rendered {
 	if w.svc == nil {
 		return nil
 	}
-	r := &rendered{}
-	if old != nil && old.svc.src == w.svc {
-		r.svc = old.svc
+	r := &rendered{svc: w.svc}
+	templates, shared := []*ServicePort(nil), false
+	if old != nil && old.svc == w.svc {
+		// old's ports are in Views already: copied, never changed.
+		templates, shared = old.ports, true
+		r.problems = append(r.problems, old.problems[:old.svcProblems]...)
 	} else {
-		r.svc = parseService(w.svc, t.family)
+		ps := parseService(w.svc, t.family)
+		templates = ps.ports
+		r.problems = ps.problems
 	}
-	r.problems = append(r.problems, r.svc.problems...)
-	if len(r.svc.ports) == 0 {
+	r.svcProblems = len(r.problems)
+	if len(templates) == 0 {
 		// Not proxied here (headless, ExternalName, other family) or broken:
 		// its slices do not matter.
 		return r
 	}
-	r.slices = make([]*parsedSlice, 0, len(w.slices))
+	parsed := make([]*parsedSlice, 0, len(w.slices))
 	for _, es := range w.slices {
-		var ps *parsedSlice
-		if old != nil {
-			for _, o := range old.slices {
-				if o.src == es {
-					ps = o
-					break
-				}
-			}
-		}
-		if ps == nil {
-			ps = parseSlice(es, t.family)
-		}
-		r.slices = append(r.slices, ps)
+		ps := parseSlice(es, t.family)
+		parsed = append(parsed, ps)
 		r.problems = append(r.problems, ps.problems...)
 	}
-	r.ports = make([]*ServicePort, 0, len(r.svc.ports))
-	for _, tmpl := range r.svc.ports {
-		sp := *tmpl
-		categorize(&sp, mergeEndpoints(sp.Name, r.slices, t.nodeName), t.nodeName, zone)
-		r.ports = append(r.ports, &sp)
+	r.ports = make([]*ServicePort, 0, len(templates))
+	for _, tmpl := range templates {
+		sp := tmpl
+		if shared {
+			cp := *tmpl
+			sp = &cp
+		}
+		categorize(sp, mergeEndpoints(sp.Name, parsed, t.nodeName), t.nodeName, zone)
+		r.ports = append(r.ports, sp)
 	}
 	return r
 }
@@ -366,18 +373,6 @@ func findPort(ports []*ServicePort, name ServicePortName) *ServicePort {
 		}
 	}
 	return nil
-}
-
-func sortedSlices(byName map[string]*discoveryv1.EndpointSlice) []*discoveryv1.EndpointSlice {
-	if len(byName) == 0 {
-		return nil
-	}
-	out := make([]*discoveryv1.EndpointSlice, 0, len(byName))
-	for _, es := range byName {
-		out = append(out, es)
-	}
-	slices.SortFunc(out, func(a, b *discoveryv1.EndpointSlice) int { return cmp.Compare(a.Name, b.Name) })
-	return out
 }
 
 // flattenProblems lists every problem, ordered by object so that the list

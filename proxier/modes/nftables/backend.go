@@ -34,6 +34,7 @@ type backend interface {
 	// newBatch starts a transaction; sizeHint is the bytes it is expected
 	// to take, so a full sync's buffer does not double its way up.
 	newBatch(rc *renderCtx, sizeHint int) batch
+	// run sends b as one transaction; b is spent afterwards.
 	run(ctx context.Context, b batch) error
 	// owned lists the per-Service chains and affinity sets in the kernel.
 	owned(ctx context.Context) (chains, sets map[string]bool, err error)
@@ -79,7 +80,9 @@ func (be *nlBackend) newBatch(rc *renderCtx, sizeHint int) batch {
 }
 
 func (be *nlBackend) run(_ context.Context, b batch) error {
-	return be.conn.run(b.(*nlWriter).nlBatch)
+	nb := b.(*nlWriter).nlBatch
+	defer nb.release()
+	return be.conn.run(nb)
 }
 
 func (be *nlBackend) generation() (uint32, bool) {

@@ -2,6 +2,7 @@ package nftables
 
 import (
 	"context"
+	"net/netip"
 	"regexp"
 	"strings"
 	"testing"
@@ -82,6 +83,11 @@ func TestPartialSyncsEndWhereAFullSyncWould(t *testing.T) {
 		{"affinity timeout changes", func(v *state.View) []state.ServicePortName {
 			sp := v.Services[spName("ns1", "sticky", "")]
 			sp.StickySeconds = 60
+			return []state.ServicePortName{sp.Name}
+		}},
+		{"a ClusterIP changes, and its chain's rules with it but not their number", func(v *state.View) []state.ServicePortName {
+			sp := v.Services[spName("ns3", "many", "")]
+			sp.ClusterIP = netip.MustParseAddr("172.30.0.99")
 			return []state.ServicePortName{sp.Name}
 		}},
 		{"a service is removed", func(v *state.View) []state.ServicePortName {

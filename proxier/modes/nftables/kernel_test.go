@@ -169,3 +169,34 @@ func TestPreflightFailsClearlyWithoutANamespace(t *testing.T) {
 }
 
 var _ knftables.Interface = &nsNFT{}
+
+// A full sync of a thousand Service ports sends a batch mapped outside the
+// Go heap (batchbuf.go); the kernel must get all of it, and a second full
+// sync, another such batch, must find the first one's buffer gone cleanly.
+func TestKernelFullSyncFromAMappedBatch(t *testing.T) {
+	ns := scratchNS(t)
+	p := kernelProxier(t, ns)
+	v := benchView(1000, 3)
+	if len(v.Services)*batchBytesPerServicePort < offHeapMin {
+		t.Fatalf("%d service ports would not use a mapped batch", len(v.Services))
+	}
+	for i := range 2 {
+		if _, err := p.Sync(context.Background(), v, full()); err != nil {
+			t.Fatalf("full sync %d: %v", i+1, err)
+		}
+	}
+	listed := nftIn(t, ns, "list", "map", "ip", tableName, serviceIPsMap)
+	if n := strings.Count(listed, "goto "); n != len(v.Services) {
+		t.Errorf("%s holds %d elements, want %d", serviceIPsMap, n, len(v.Services))
+	}
+	// Sent is spent: the mapping goes back at once, not at the next GC.
+	fs := p.fams[v.Family]
+	b := fs.be.newBatch(fs.rc, offHeapMin)
+	b.addChain("mapped-batch-test")
+	if err := fs.be.run(context.Background(), b); err != nil {
+		t.Fatal(err)
+	}
+	if b.(*nlWriter).mapped != nil {
+		t.Errorf("a sent batch still holds its mapped buffer")
+	}
+}

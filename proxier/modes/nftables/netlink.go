@@ -113,11 +113,20 @@ type nlBatch struct {
 	elemMsg, elemList int
 	elemSet           string
 	elemType          uint16
+	// mapped is the buffer's memory when it is outside the Go heap (see
+	// batchbuf.go), for release; buf leaves it if the hint was short.
+	mapped []byte
 }
 
 func newNLBatch(fam byte, table string, sizeHint int) *nlBatch {
 	b := &nlBatch{fam: fam, table: table, elemMsg: -1}
-	b.buf.b = make([]byte, 0, max(64<<10, sizeHint))
+	if sizeHint >= offHeapMin {
+		b.mapped = mapBuf(sizeHint)
+		b.buf.b = b.mapped
+	}
+	if b.buf.b == nil {
+		b.buf.b = make([]byte, 0, max(64<<10, sizeHint))
+	}
 	b.header(nfnlMsgBatchBegin, unix.NLM_F_REQUEST, unix.AF_UNSPEC, nfnlSubsysNFTables, 0)
 	return b
 }
@@ -153,6 +162,16 @@ func (b *nlBatch) msg(typ uint16, flags uint16, op nlOp) int {
 }
 
 func (b *nlBatch) size() int { return len(b.ops) }
+
+// release gives a mapped buffer back at once; the batch is empty and must
+// not be used afterwards.
+func (b *nlBatch) release() {
+	b.buf.b, b.ops = nil, nil
+	if b.mapped != nil {
+		unmapBuf(b.mapped)
+		b.mapped = nil
+	}
+}
 
 func (b *nlBatch) addChain(name string) {
 	off := b.msg(nftMsgNewChain, unix.NLM_F_CREATE, nlOp{what: "add chain", name: name})

@@ -42,8 +42,8 @@ type familyState struct {
 	rc        *renderCtx
 	synced    bool // a full sync succeeded and beliefs match the kernel
 	resetBase bool // next full sync re-creates the base chains
-	services  map[state.ServicePortName]*svcObjects
-	chains    map[string][]rule // per-service chains in the kernel; stale ones are empty
+	services  map[state.ServicePortName]*svcRecord
+	chains    map[string]chainSum // per-service chains in the kernel; stale ones are empty
 	elems     map[string]*elemState
 	affinity  map[string]time.Duration
 	epMaps    map[string]bool // endpoints maps in the kernel
@@ -108,8 +108,8 @@ func (p *Proxier) family(ctx context.Context, f v1.IPFamily) (*familyState, erro
 }
 
 func (fs *familyState) reset() {
-	fs.services = map[state.ServicePortName]*svcObjects{}
-	fs.chains = map[string][]rule{}
+	fs.services = map[state.ServicePortName]*svcRecord{}
+	fs.chains = map[string]chainSum{}
 	fs.elems = map[string]*elemState{}
 	fs.affinity = map[string]time.Duration{}
 	fs.epMaps = map[string]bool{}

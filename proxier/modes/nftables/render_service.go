@@ -33,10 +33,13 @@ type elem struct {
 	container string // map or set name
 	isSet     bool
 	key       []string
-	value     string // "" for sets
-	comment   string
-	nkey      string  // the key as the kernel stores it
-	verdict   verdict // the value of a verdict map's element
+	// value is a data map element's value as nft text; a verdict map's
+	// says it with verdict alone (its text is derived: 10,000 strings
+	// fewer to keep), and a set element has neither.
+	value   string
+	comment string
+	nkey    string  // the key as the kernel stores it
+	verdict verdict // the value of a verdict map's element
 	// In an endpoints map: the interval's end + 1 as the kernel stores it
 	// (an element of its own, flagged as the end), and the value.
 	nend, data string
@@ -48,8 +51,33 @@ type verdict struct {
 	chain string
 }
 
-func gotoVerdict(chain string) (string, verdict) {
-	return "goto " + chain, verdict{verdictGoto, chain}
+func gotoVerdict(chain string) verdict { return verdict{verdictGoto, chain} }
+
+// String is the verdict as nft writes it.
+func (v verdict) String() string {
+	switch v.code {
+	case verdictDrop:
+		return "drop"
+	case verdictGoto:
+		return "goto " + v.chain
+	case verdictJump:
+		return "jump " + v.chain
+	case verdictReturn:
+		return "return"
+	default:
+		return fmt.Sprintf("verdict %d", v.code)
+	}
+}
+
+// valueText is the element's value as nft text; "" for a set element.
+func (e elem) valueText() string {
+	if e.isSet {
+		return ""
+	}
+	if e.value != "" {
+		return e.value
+	}
+	return e.verdict.String()
 }
 
 func (e elem) id() string { return e.container + "|" + strings.Join(e.key, " . ") }
@@ -146,34 +174,26 @@ func (c *renderCtx) renderService(sp *state.ServicePort) (*svcObjects, error) {
 	}
 	usesExternal := hasEndpoints && extAccessible
 
-	var internalVerdict, externalVerdict string
-	var internalV, externalV verdict
+	// Without endpoints anywhere: reject; with none for this traffic: drop.
+	internalV, externalV := verdict{code: verdictDrop}, verdict{code: verdictDrop}
 	if !hasEndpoints {
-		internalVerdict, internalV = gotoVerdict(rejectChain)
-		externalVerdict, externalV = internalVerdict, internalV
-	} else {
-		if !hasInternal {
-			internalVerdict, internalV = "drop", verdict{code: verdictDrop}
-		}
-		if !hasExternal {
-			externalVerdict, externalV = "drop", verdict{code: verdictDrop}
-		}
+		internalV = gotoVerdict(rejectChain)
+		externalV = internalV
 	}
 
-	ipElem := func(container string, ip netip.Addr, value string, v verdict, comment string) elem {
-		return elem{container: container, key: []string{ip.String(), n.proto, port}, value: value, verdict: v,
+	ipElem := func(container string, ip netip.Addr, v verdict, comment string) elem {
+		return elem{container: container, key: []string{ip.String(), n.proto, port}, verdict: v,
 			comment: comment, nkey: c.keyAddrProtoPort(ip, n.proto, sp.Port)}
 	}
 	gotoElem := func(container string, ip netip.Addr, chain string) elem {
-		text, v := gotoVerdict(chain)
-		return ipElem(container, ip, text, v, "")
+		return ipElem(container, ip, gotoVerdict(chain), "")
 	}
 	o.elems = append(o.elems, elem{container: clusterIPsSet, isSet: true, key: []string{sp.ClusterIP.String()},
 		nkey: string(c.addrBytes(sp.ClusterIP))})
 	if hasInternal {
 		o.elems = append(o.elems, gotoElem(serviceIPsMap, sp.ClusterIP, internalChain))
 	} else {
-		o.elems = append(o.elems, ipElem(noEndpointServicesMap, sp.ClusterIP, internalVerdict, internalV, nameStr))
+		o.elems = append(o.elems, ipElem(noEndpointServicesMap, sp.ClusterIP, internalV, nameStr))
 	}
 
 	var extIPs, lbIPs []netip.Addr
@@ -199,7 +219,7 @@ func (c *renderCtx) renderService(sp *state.ServicePort) (*svcObjects, error) {
 			o.elems = append(o.elems, gotoElem(serviceIPsMap, ip, n.external))
 		}
 		if !hasExternal {
-			o.elems = append(o.elems, ipElem(noEndpointServicesMap, ip, externalVerdict, externalV, nameStr))
+			o.elems = append(o.elems, ipElem(noEndpointServicesMap, ip, externalV, nameStr))
 		}
 	}
 	if usesFW {
@@ -211,11 +231,10 @@ func (c *renderCtx) renderService(sp *state.ServicePort) (*svcObjects, error) {
 		npKey := []string{n.proto, strconv.Itoa(int(sp.NodePort))}
 		nk := keyProtoPort(n.proto, sp.NodePort)
 		if hasEndpoints {
-			text, v := gotoVerdict(n.external)
-			o.elems = append(o.elems, elem{container: serviceNodePortsMap, key: npKey, value: text, verdict: v, nkey: nk})
+			o.elems = append(o.elems, elem{container: serviceNodePortsMap, key: npKey, verdict: gotoVerdict(n.external), nkey: nk})
 		}
 		if !hasExternal {
-			o.elems = append(o.elems, elem{container: noEndpointNodePortsMap, key: npKey, value: externalVerdict,
+			o.elems = append(o.elems, elem{container: noEndpointNodePortsMap, key: npKey,
 				verdict: externalV, comment: nameStr, nkey: nk})
 		}
 	}

@@ -45,8 +45,8 @@ func (p *Proxier) syncFull(ctx context.Context, fs *familyState, view *state.Vie
 	for _, m := range dispatchMaps {
 		b.flushSet(m)
 	}
-	services := map[state.ServicePortName]*svcObjects{}
-	chains := map[string][]rule{}
+	services := make(map[state.ServicePortName]*svcRecord, len(view.Services))
+	chains := make(map[string]chainSum, len(fs.chains))
 	elems := make(map[string]*elemState, len(fs.elems))
 	byContainer := map[string][]*elemState{}
 	affinity := map[string]time.Duration{}
@@ -61,7 +61,6 @@ func (p *Proxier) syncFull(ctx context.Context, fs *familyState, view *state.Vie
 			klog.ErrorS(err, "Skipping service port", "servicePort", name.String())
 			continue
 		}
-		services[name] = o
 		for _, m := range mapsOf(o.lbs) {
 			if !epMaps[m] {
 				// Emptied and refilled below, like the dispatch maps.
@@ -95,11 +94,13 @@ func (p *Proxier) syncFull(ctx context.Context, fs *familyState, view *state.Vie
 			for _, r := range ch.rules {
 				b.addRule(ch.name, r)
 			}
-			chains[ch.name] = ch.rules
+			chains[ch.name] = sumRules(ch.rules)
 			nRules += len(ch.rules)
 		}
-		for _, e := range o.elems {
+		ids := make([]string, len(o.elems))
+		for i, e := range o.elems {
 			id := e.id()
+			ids[i] = id
 			if es, ok := elems[id]; ok {
 				es.refs++
 				continue
@@ -108,6 +109,8 @@ func (p *Proxier) syncFull(ctx context.Context, fs *familyState, view *state.Vie
 			elems[id] = es
 			byContainer[e.container] = append(byContainer[e.container], es)
 		}
+		// The rules are in the batch now: only the record stays.
+		services[name] = o.record(ids)
 	}
 	// Elements last, grouped by map: every chain they name exists by now,
 	// and one netlink message carries many elements of one map.
@@ -135,7 +138,7 @@ func (p *Proxier) syncFull(ctx context.Context, fs *familyState, view *state.Vie
 			since = start
 		}
 		stale[name] = since
-		chains[name] = nil
+		chains[name] = chainSum{}
 	}
 	for name := range existingSets {
 		if _, active := affinity[name]; !active && !epMaps[name] {
@@ -201,7 +204,7 @@ func (e elem) object() *knftables.Element {
 		ke.Set = e.container
 	} else {
 		ke.Map = e.container
-		ke.Value = []string{e.value}
+		ke.Value = []string{e.valueText()}
 	}
 	if e.comment != "" {
 		ke.Comment = knftables.PtrTo(e.comment)

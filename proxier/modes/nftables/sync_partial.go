@@ -3,7 +3,6 @@ package nftables
 import (
 	"context"
 	"fmt"
-	"slices"
 	"sort"
 	"time"
 
@@ -17,8 +16,8 @@ import (
 type partial struct {
 	fs       *familyState
 	now      time.Time
-	services map[state.ServicePortName]*svcObjects // nil value = removed
-	chains   map[string][]rule                     // nil value = flushed (stale)
+	services map[state.ServicePortName]*svcRecord // nil value = removed
+	chains   map[string]chainSum                  // no rules = flushed (stale)
 	elems    map[string]*elemState
 	affinity map[string]*time.Duration // nil = deleted
 	maps     map[string]bool           // endpoints maps created
@@ -37,8 +36,8 @@ func (ph *phase) add(op func(batch)) { *ph = append(*ph, op) }
 // the chains whose rules differ from what the kernel holds, in one
 // transaction. Unchanged endpoint chains are not touched.
 func (p *Proxier) syncPartial(ctx context.Context, fs *familyState, view *state.View, changes *state.Changes) error {
-	pl := &partial{fs: fs, now: p.now(), services: map[state.ServicePortName]*svcObjects{},
-		chains: map[string][]rule{}, elems: map[string]*elemState{}, affinity: map[string]*time.Duration{},
+	pl := &partial{fs: fs, now: p.now(), services: map[state.ServicePortName]*svcRecord{},
+		chains: map[string]chainSum{}, elems: map[string]*elemState{}, affinity: map[string]*time.Duration{},
 		maps: map[string]bool{}}
 	for _, name := range sortedNames(changes.Services) {
 		var next *svcObjects
@@ -72,8 +71,8 @@ func (p *Proxier) syncPartial(ctx context.Context, fs *familyState, view *state.
 }
 
 // replace plans the move of one ServicePort from old to next objects.
-func (pl *partial) replace(name state.ServicePortName, old, next *svcObjects) {
-	pl.services[name] = next
+func (pl *partial) replace(name state.ServicePortName, old *svcRecord, next *svcObjects) {
+	pl.services[name] = nil
 	fs := pl.fs
 	// Affinity sets whose timeout changed must be recreated, which needs
 	// every chain using them flushed first: rewrite all chains then.
@@ -95,8 +94,7 @@ func (pl *partial) replace(name state.ServicePortName, old, next *svcObjects) {
 		}
 	}
 	if force && old != nil {
-		for _, ch := range old.chains {
-			name := ch.name
+		for _, name := range old.chains {
 			pl.setsAdd.add(func(b batch) { b.flushChain(name) })
 		}
 	}
@@ -122,11 +120,10 @@ func (pl *partial) replace(name state.ServicePortName, old, next *svcObjects) {
 		}
 	}
 	if old != nil {
-		for _, ch := range old.chains {
-			if !wantChains[ch.name] {
-				name := ch.name
+		for _, name := range old.chains {
+			if !wantChains[name] {
 				pl.chainsFlush.add(func(b batch) { b.flushChain(name) })
-				pl.chains[ch.name] = nil
+				pl.chains[name] = chainSum{}
 			}
 		}
 		for _, a := range old.affinity {
@@ -136,24 +133,10 @@ func (pl *partial) replace(name state.ServicePortName, old, next *svcObjects) {
 				pl.affinity[a.name] = nil
 			}
 		}
-		for _, e := range old.elems {
-			pl.elem(e).refs--
+		for _, id := range old.elemIDs {
+			pl.elem(id).refs--
 		}
 	}
-	pl.respread(old, next)
-	if next != nil {
-		for _, e := range next.elems {
-			es := pl.elem(e)
-			es.refs++
-			es.elem = e
-		}
-	}
-}
-
-// respread moves the endpoints maps' elements from old's slots to next's:
-// for a chain whose endpoints changed, the ranges that differ go and come.
-// Chains gone from next give their slot back at commit.
-func (pl *partial) respread(old, next *svcObjects) {
 	var oldLBs, nextLBs []lbSlot
 	if old != nil {
 		oldLBs = old.lbs
@@ -161,6 +144,23 @@ func (pl *partial) respread(old, next *svcObjects) {
 	if next != nil {
 		nextLBs = next.lbs
 	}
+	pl.respread(oldLBs, nextLBs)
+	if next != nil {
+		ids := make([]string, len(next.elems))
+		for i, e := range next.elems {
+			ids[i] = e.id()
+			es := pl.elem(ids[i])
+			es.refs++
+			es.elem = e
+		}
+		pl.services[name] = next.record(ids)
+	}
+}
+
+// respread moves the endpoints maps' elements from the old slots to the
+// next ones: for a chain whose endpoints changed, the ranges that differ go
+// and come. Chains gone from next give their slot back at commit.
+func (pl *partial) respread(oldLBs, nextLBs []lbSlot) {
 	find := func(lbs []lbSlot, chain string) *lbSlot {
 		for i := range lbs {
 			if lbs[i].chain == chain {
@@ -191,7 +191,8 @@ func (pl *partial) respread(old, next *svcObjects) {
 func (pl *partial) writeChain(ch chainSpec, force bool) {
 	w := &pl.chainsWrite
 	cur, exists := pl.fs.chains[ch.name]
-	if exists && !force && slices.Equal(cur, ch.rules) {
+	sum := sumRules(ch.rules)
+	if exists && !force && cur == sum {
 		if _, stale := pl.fs.stale[ch.name]; !stale {
 			return
 		}
@@ -199,7 +200,7 @@ func (pl *partial) writeChain(ch chainSpec, force bool) {
 	name, rules := ch.name, ch.rules
 	if !exists {
 		pl.chainsCreate.add(func(b batch) { b.addChain(name) })
-	} else if len(cur) > 0 && !force {
+	} else if cur.n > 0 && !force {
 		w.add(func(b batch) { b.flushChain(name) })
 	}
 	w.add(func(b batch) {
@@ -207,16 +208,16 @@ func (pl *partial) writeChain(ch chainSpec, force bool) {
 			b.addRule(name, r)
 		}
 	})
-	pl.chains[ch.name] = ch.rules
+	pl.chains[ch.name] = sum
 }
 
-// elem returns the planned state of an element, copied on first touch.
-func (pl *partial) elem(e elem) *elemState {
-	id := e.id()
+// elem returns the planned state of element id, copied on first touch; a
+// new one's elem is for the caller to set.
+func (pl *partial) elem(id string) *elemState {
 	if es, ok := pl.elems[id]; ok {
 		return es
 	}
-	es := &elemState{elem: e}
+	es := &elemState{}
 	if cur, ok := pl.fs.elems[id]; ok {
 		cp := *cur
 		es = &cp
@@ -243,7 +244,7 @@ func (pl *partial) diffElems() {
 		case es.refs > 0 && !inKernel:
 			e := es.elem
 			pl.elemsAdd.add(func(b batch) { b.addElem(e) })
-		case es.refs > 0 && (cur.value != es.value || cur.comment != es.comment):
+		case es.refs > 0 && (cur.value != es.value || cur.verdict != es.verdict || cur.comment != es.comment):
 			// A map element's value cannot be replaced by "add".
 			old, e := cur.elem, es.elem
 			pl.elemsDel.add(func(b batch) { b.deleteElem(old) })
@@ -262,10 +263,10 @@ func (pl *partial) commit() {
 			fs.services[name] = o
 		}
 	}
-	for name, rules := range pl.chains {
-		fs.nRules += len(rules) - len(fs.chains[name])
-		fs.chains[name] = rules
-		if rules == nil {
+	for name, sum := range pl.chains {
+		fs.nRules += sum.n - fs.chains[name].n
+		fs.chains[name] = sum
+		if sum.n == 0 {
 			if _, ok := fs.stale[name]; !ok {
 				fs.stale[name] = pl.now
 			}

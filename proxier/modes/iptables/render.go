@@ -80,6 +80,10 @@ type renderer struct {
 	cfg   renderConfig
 	probs []string
 	seed  maphash.Seed
+	// fullSizes are the last full render's per-Service buffers (natChains,
+	// natRules, groups): the next full render starts at those sizes, as
+	// growing 30 MB by doubling left 60 MB of garbage at 10,000 x 10.
+	fullSizes [3]int
 }
 
 func newRenderer(cfg renderConfig) *renderer {
@@ -125,6 +129,9 @@ func (r *renderer) render(in renderInput) *renderOutput {
 		hashes: make(map[state.ServicePortName]uint64, len(view.Services)),
 	}
 	st := &syncState{in: in, out: out, det: newDetector(r.cfg.localDetect, r.cfg.family, &view.Node)}
+	if in.full {
+		r.growForFull(st, view)
+	}
 	for _, a := range view.Node.IPs {
 		if a, ok := familyAddr(a, r.cfg.family); ok {
 			st.nodeIPs = append(st.nodeIPs, a)
@@ -202,7 +209,10 @@ func (r *renderer) render(in renderInput) *renderOutput {
 	out.rules[tableNAT] = st.natMasq.n + st.natTop.n + leafRules + st.keptRules + natSkipped
 	out.rules[tableFilter] = st.filterRls.n
 
-	var b []byte
+	if in.full {
+		r.fullSizes = [3]int{st.natChains.buf.Len(), st.natRules.buf.Len(), st.groups.buf.Len()}
+	}
+	b := make([]byte, 0, st.restoreSize(leaves))
 	if writeFilter {
 		b = append(b, "*filter\n"...)
 		b = append(b, st.filterChains.buf.Bytes()...)
@@ -233,6 +243,45 @@ func (r *renderer) render(in renderInput) *renderOutput {
 	b = append(b, "COMMIT\n"...)
 	out.data = b
 	return out
+}
+
+// growForFull sizes the per-Service buffers of a full render: like the
+// last full render, or on the first one from the view, at the bytes per
+// Service and endpoint measured at 2,000 x 5 and 10,000 x 10 without
+// comments (large clusters, where it matters), rounded up.
+func (r *renderer) growForFull(st *syncState, view *state.View) {
+	sizes := r.fullSizes
+	if sizes == [3]int{} {
+		services, eps := len(view.Services), 0
+		for _, sp := range view.Services {
+			if sp != nil {
+				eps += len(sp.AllEndpoints)
+			}
+		}
+		chains, rules := 36*(services+eps), 200*services+256*eps
+		if r.cfg.txnLines > 0 {
+			sizes[2] = chains + rules
+		} else {
+			sizes[0], sizes[1] = chains, rules
+		}
+	}
+	st.natChains.buf.Grow(sizes[0])
+	st.natRules.buf.Grow(sizes[1])
+	st.groups.buf.Grow(sizes[2])
+}
+
+// restoreSize bounds the restore input the parts add up to, so it is
+// allocated once: headers, COMMITs and chain declarations are the slack.
+func (st *syncState) restoreSize(leaves []int) int {
+	n := 4096 + 96*(len(leaves)+2*len(st.out.deleted))
+	for _, l := range []*lines{&st.filterChains, &st.filterRls, &st.natTopChains, &st.natL1Chains,
+		&st.natChains, &st.natMasq, &st.natTop, &st.natRules, &st.groups} {
+		n += l.buf.Len()
+	}
+	for _, i := range leaves {
+		n += st.leaves[i].buf.Len()
+	}
+	return n
 }
 
 // keepService adds the Service's chains just rendered to the restore.

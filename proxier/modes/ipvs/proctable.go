@@ -3,6 +3,7 @@ package ipvs
 import (
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"net/netip"
 	"os"
@@ -80,7 +81,7 @@ func readProcIPVS(ns string) (*destTable, error) {
 		// read anyway, so thread-self stays the same thread.
 		runtime.LockOSThread()
 		defer runtime.UnlockOSThread()
-		data, err := os.ReadFile(procIPVSPath)
+		data, err := readSeqFile(procIPVSPath)
 		if err != nil {
 			return err
 		}
@@ -91,6 +92,33 @@ func readProcIPVS(ns string) (*destTable, error) {
 		return nil, fmt.Errorf("network namespace %q: %w", ns, err)
 	}
 	return t, err
+}
+
+// readSeqFile reads a seq_file in reads of 64 KB. The kernel hands over
+// at most a page per read and restarts its walk at the next record's
+// position each time; with virtual servers in other namespaces that walk
+// was seen (kernel 6.1) to skip a record at a restart. os.ReadFile's
+// first reads are 512 bytes, which put restarts inside even a small
+// table. A record it skips is missing from the table, and the full sync
+// lists that virtual server over netlink instead.
+func readSeqFile(path string) ([]byte, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	var out []byte
+	buf := make([]byte, 64<<10)
+	for {
+		n, err := f.Read(buf)
+		out = append(out, buf[:n]...)
+		if err == io.EOF || (err == nil && n == 0) {
+			return out, nil
+		}
+		if err != nil {
+			return nil, err
+		}
+	}
 }
 
 // parseProcIPVS parses the IPVS table as /proc/net/ip_vs prints it

@@ -98,7 +98,8 @@ func TestKernelOnePassReadListsWhatGetDestinationsDoes(t *testing.T) {
 		t.Fatal(err)
 	}
 	if len(svcs) != 5 || len(tab.services) != 5 || len(tab.marks) != 0 {
-		t.Fatalf("%d virtual servers through netlink, %d in the one-pass read, want 5 each", len(svcs), len(tab.services))
+		raw, _ := netns.Cmd(ns, "cat", procIPVSPath).CombinedOutput()
+		t.Fatalf("%d virtual servers through netlink, %d in the one-pass read, want 5 each; the file now:\n%s", len(svcs), len(tab.services), raw)
 	}
 	var conns int
 	for _, s := range svcs {

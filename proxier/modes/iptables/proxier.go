@@ -72,19 +72,13 @@ type Proxier struct {
 	// lastCanary is when the canary chains were last seen.
 	lastCanary     time.Time
 	canaryInterval time.Duration
-	// lastFull is when a full sync last succeeded.
+	// lastFull is when a full sync last succeeded: a requested one
+	// rewrites everything again only after modes.FullSyncPeriod while our
+	// record holds; in between it renders every Service and writes what
+	// differs, and the canary catches a flushed table.
 	lastFull time.Time
 	now      func() time.Time
 }
-
-// fullSyncPeriod is how often a requested full sync really rewrites
-// everything while our record of the kernel is intact: upstream's
-// FullSyncPeriod. In between, a full request (the periodic resync, a node
-// change) renders every Service and writes what differs from the record,
-// and the canary catches a flushed table. A real full sync at 10,000 x 10
-// takes 9-12 s here; run every syncPeriod (30 s) it held changes back for
-// seconds and kept a core a third busy.
-const fullSyncPeriod = time.Hour
 
 var _ modes.Mode = &Proxier{}
 
@@ -174,7 +168,7 @@ func (p *Proxier) Sync(ctx context.Context, view *state.View, changes *state.Cha
 		return modes.Result{}, fmt.Errorf("iptables sync: view is %s, proxier is %s", view.Family, p.family)
 	}
 	full := p.needFull || changes == nil || changes.Full
-	if full && !p.needFull && changes != nil && p.now().Sub(p.lastFull) < fullSyncPeriod {
+	if full && !p.needFull && changes != nil && p.now().Sub(p.lastFull) < modes.FullSyncPeriod {
 		full = false
 	}
 	if !full && p.canaryGone(ctx) {

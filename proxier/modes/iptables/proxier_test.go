@@ -9,6 +9,7 @@ import (
 
 	v1 "k8s.io/api/core/v1"
 
+	"github.com/proxyproof/proxyproof/proxier/modes"
 	"github.com/proxyproof/proxyproof/proxier/state"
 )
 
@@ -220,7 +221,7 @@ func TestRequestedFullSyncsRewriteEverythingOnlyHourlyWhileTheRecordHolds(t *tes
 	if input := string(f.Restores[len(f.Restores)-1]); !strings.Contains(input, "-A "+prefixSEP) {
 		t.Errorf("the resync did not write the Service whose endpoints changed:\n%s", input)
 	}
-	now = now.Add(fullSyncPeriod)
+	now = now.Add(modes.FullSyncPeriod)
 	if full, _ := mustSync(t, p, v, &state.Changes{Full: true}); !full {
 		t.Error("an hour later the requested full sync was not full")
 	}

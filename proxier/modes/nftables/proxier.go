@@ -159,20 +159,13 @@ func (p *Proxier) Sync(ctx context.Context, view *state.View, changes *state.Cha
 	return modes.Result{Full: full, Rules: fs.counts()}, nil
 }
 
-// fullSyncPeriod is how often a requested full sync really rewrites the
-// table while nothing says our record of it is wrong: upstream's
-// FullSyncPeriod. A full sync at 10,000 x 10 is about a second of kernel
-// time; run every syncPeriod (30 s) it held back any change that arrived
-// meanwhile.
-const fullSyncPeriod = time.Hour
-
 // fullDue says whether a full sync that was asked for (the periodic
 // resync, a node change) must really rewrite the table: an hour since the
 // last one, any commit since ours (the ruleset generation moved: someone
 // else wrote, maybe to our table), or a change in what the skeleton is
 // made of (node addresses, pod CIDRs, NodePort addresses).
 func (p *Proxier) fullDue(fs *familyState, view *state.View) bool {
-	if p.now().Sub(fs.lastFull) >= fullSyncPeriod {
+	if p.now().Sub(fs.lastFull) >= modes.FullSyncPeriod {
 		return true
 	}
 	gen, ok := fs.be.generation()

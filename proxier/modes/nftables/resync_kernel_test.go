@@ -9,6 +9,7 @@ import (
 
 	v1 "k8s.io/api/core/v1"
 
+	"github.com/proxyproof/proxyproof/proxier/modes"
 	"github.com/proxyproof/proxyproof/proxier/state"
 )
 
@@ -69,7 +70,7 @@ func TestKernelPeriodicResyncRewritesOnlyWhenSomethingSaysSo(t *testing.T) {
 	v.Node.IPs = append(v.Node.IPs, netip.MustParseAddr("192.168.0.3"))
 	resync("node address added", full(), true)
 
-	p.now = func() time.Time { return time.Now().Add(fullSyncPeriod + time.Minute) }
+	p.now = func() time.Time { return time.Now().Add(modes.FullSyncPeriod + time.Minute) }
 	resync("an hour after the last full sync", full(), true)
 	resync("a partial sync is never made full by the clock", changed(), false)
 }

@@ -298,7 +298,7 @@ func figure(i int, set *run.FigureSet, cols *colors) figureView {
 		for i, mf := range set.ByMode {
 			stats[i] = compare.Stats(mf.Figure)
 			for _, s := range stats[i] {
-				if !contains(groups, s.Label) {
+				if !slices.Contains(groups, s.Label) {
 					groups = append(groups, s.Label)
 				}
 			}
@@ -340,7 +340,7 @@ func figureTable(set *run.FigureSet) ([]string, [][]string) {
 	for i, mf := range set.ByMode {
 		sums[i], counts[i] = mf.Figure.Summary()
 		for _, s := range sums[i] {
-			if !contains(labels, s.Label) {
+			if !slices.Contains(labels, s.Label) {
 				labels = append(labels, s.Label)
 			}
 		}
@@ -431,7 +431,7 @@ func bench(b *run.Bench) *benchView {
 	groups, proxiers := run.GroupBench(b.Rows)
 	var scales []string
 	for _, g := range groups {
-		if !contains(scales, g.Scale) {
+		if !slices.Contains(scales, g.Scale) {
 			scales = append(scales, g.Scale)
 		}
 	}
@@ -443,9 +443,10 @@ func bench(b *run.Bench) *benchView {
 	v.Charts = benchGrowth(b.Rows, cols)
 	for _, sc := range scales {
 		var cases []string
+		var shown []run.BenchGroup // the scale's measured groups, one per case
 		for _, g := range groups {
 			if g.Scale == sc && g.Skipped() == "" {
-				cases = append(cases, g.Case)
+				cases, shown = append(cases, g.Case), append(shown, g)
 			}
 		}
 		if len(cases) == 0 {
@@ -456,29 +457,20 @@ func bench(b *run.Bench) *benchView {
 			for _, p := range proxiers {
 				vals := make([]float64, len(cases))
 				marks := make([]string, len(cases))
-				for c, name := range cases {
+				for c, g := range shown {
 					vals[c] = math.NaN()
-					for _, g := range groups {
-						r, ok := g.Rows[p]
-						if g.Scale != sc || g.Case != name || !ok {
-							continue
-						}
-						switch x := m.Get(r); {
-						case x > 0:
-							vals[c] = x
-						case r.DidNotFinish:
-							marks[c] = "did not finish"
-						}
+					r, ok := g.Rows[p]
+					switch x := m.Get(r); {
+					case ok && x > 0:
+						vals[c] = x
+					case ok && r.DidNotFinish:
+						marks[c] = "did not finish"
 					}
 				}
 				bc.Values = append(bc.Values, vals)
 				bc.Marks = append(bc.Marks, marks)
 			}
-			title := m.Name
-			if m.Unit != "" {
-				title += " (" + m.Unit + ")"
-			}
-			v.Charts = append(v.Charts, benchChart{Title: sc + ": " + title, Chart: bc.svg()})
+			v.Charts = append(v.Charts, benchChart{Title: sc + ": " + benchTitle(m), Chart: bc.svg()})
 		}
 	}
 	for _, g := range groups {
@@ -503,6 +495,14 @@ func bench(b *run.Bench) *benchView {
 		}
 	}
 	return v
+}
+
+// benchTitle names a figure with its unit: "first sync (s)".
+func benchTitle(m run.BenchMetric) string {
+	if m.Unit == "" {
+		return m.Name
+	}
+	return m.Name + " (" + m.Unit + ")"
 }
 
 // growthMetrics are drawn against the Service count when a run has
@@ -546,24 +546,9 @@ func benchGrowth(rows []run.BenchRow, cols *colors) []benchChart {
 		for _, pts := range lc.Points {
 			slices.SortFunc(pts, func(a, b [2]float64) int { return cmp.Compare(a[0], b[0]) })
 		}
-		title := m.Name
-		if m.Unit != "" {
-			title += " (" + m.Unit + ")"
-		}
-		out = append(out, benchChart{Title: title + " by Service count", Chart: lc.svg()})
+		out = append(out, benchChart{Title: benchTitle(m) + " by Service count", Chart: lc.svg()})
 	}
 	return out
-}
-
-func contains(list []string, s string) bool { return indexOf(list, s) >= 0 }
-
-func indexOf(list []string, s string) int {
-	for i, v := range list {
-		if v == s {
-			return i
-		}
-	}
-	return -1
 }
 
 // duration prints what a person reads: 850ms, 4.2s, 16m12s.

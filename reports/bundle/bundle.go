@@ -23,7 +23,7 @@ type File struct {
 func Files(r *run.Run, reportHTML, junitXML []byte) ([]File, error) {
 	files := []File{
 		{Name: "junit.xml", Data: junitXML},
-		{Name: "report.html", Data: reportHTML},
+		{Name: run.ReportFile, Data: reportHTML},
 		{Name: "PRODUCT.yaml", Data: []byte(Product(r))},
 	}
 	for _, name := range []string{run.MetaFile, run.LogFile} {

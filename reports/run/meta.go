@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strings"
 	"time"
 )
 
@@ -14,6 +15,7 @@ const (
 	MetaFile   = "run.json"
 	LogFile    = "run.log"
 	BenchFile  = "bench.json"
+	ReportFile = "report.html"
 	GinkgoFile = "ginkgo.json"
 	DumpsDir   = "dumps"
 )
@@ -44,6 +46,16 @@ type ModeMeta struct {
 	Nodes map[string]string `json:"nodes,omitempty"`
 	Start time.Time         `json:"start"`
 	End   time.Time         `json:"end"`
+}
+
+// HostKernel is the running kernel's release for Meta.Kernel, "" when
+// unreadable.
+func HostKernel() string {
+	b, err := os.ReadFile("/proc/sys/kernel/osrelease")
+	if err != nil {
+		return ""
+	}
+	return strings.TrimSpace(string(b))
 }
 
 // LoadMeta reads and checks run.json.

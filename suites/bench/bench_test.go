@@ -60,7 +60,7 @@ func TestHarnessMeasuresBothProxiersInTheKernel(t *testing.T) {
 	}
 	// The run directory is a report like a suite run's: charts per figure,
 	// and a proxier that never finished says so instead of a short bar.
-	page, err := os.ReadFile(filepath.Join(dir, ReportFile))
+	page, err := os.ReadFile(filepath.Join(dir, reportrun.ReportFile))
 	if err != nil {
 		t.Fatalf("the bench must leave its report in the run directory: %v", err)
 	}

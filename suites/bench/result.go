@@ -13,8 +13,6 @@ import (
 	"text/tabwriter"
 	"time"
 
-	"golang.org/x/sys/unix"
-
 	"github.com/proxyproof/proxyproof/clusters/local/controlplane"
 	"github.com/proxyproof/proxyproof/reports/html"
 	reportrun "github.com/proxyproof/proxyproof/reports/run"
@@ -40,7 +38,7 @@ func writeRun(dir string, rep *Report, command string) error {
 		return err
 	}
 	meta := reportrun.Meta{
-		Name: "bench", Provider: "local control plane", Kernel: kernelRelease(), Command: command,
+		Name: "bench", Provider: "local control plane", Kernel: reportrun.HostKernel(), Command: command,
 		KubernetesVersion: controlplane.DefaultVersion,
 		Proxier:           reportrun.Proxier{Name: "ours vs upstream kube-proxy"}, Start: rep.Started, End: time.Now().UTC(),
 	}
@@ -58,18 +56,7 @@ func writeRun(dir string, rep *Report, command string) error {
 	if err := html.Render(&page, r); err != nil {
 		return fmt.Errorf("report of %s: %w", dir, err)
 	}
-	return os.WriteFile(filepath.Join(dir, ReportFile), page.Bytes(), 0o644)
-}
-
-// ReportFile is the HTML report in the run directory.
-const ReportFile = "report.html"
-
-func kernelRelease() string {
-	var u unix.Utsname
-	if err := unix.Uname(&u); err != nil {
-		return ""
-	}
-	return unix.ByteSliceToString(u.Release[:])
+	return os.WriteFile(filepath.Join(dir, reportrun.ReportFile), page.Bytes(), 0o644)
 }
 
 func percentile(sorted []float64, p float64) float64 {

@@ -26,7 +26,7 @@ import (
 
 // Output names inside the output directory.
 const (
-	ReportFile = "report.html"
+	ReportFile = run.ReportFile
 	JUnitFile  = "junit.xml"
 	BundleFile = "bundle.tar.gz"
 )

@@ -16,6 +16,7 @@ import (
 	"k8s.io/klog/v2"
 
 	"github.com/proxyproof/proxyproof/clusters/local/controlplane"
+	reportrun "github.com/proxyproof/proxyproof/reports/run"
 	"github.com/proxyproof/proxyproof/suites/bench"
 )
 
@@ -118,7 +119,7 @@ func run() error {
 				fmt.Printf("\n%s %s/%s %dx%d: %s", r.Proxier, r.Mode, r.Backend, r.Services, r.Endpoints, r.Reason)
 			}
 		}
-		fmt.Printf("\n\nresults: %s\nreport:  %s\n", filepath.Join(spec.Dir, "bench.json"), filepath.Join(spec.Dir, bench.ReportFile))
+		fmt.Printf("\n\nresults: %s\nreport:  %s\n", filepath.Join(spec.Dir, reportrun.BenchFile), filepath.Join(spec.Dir, reportrun.ReportFile))
 	}
 	return err
 }

@@ -89,7 +89,7 @@ func mainErr() error {
 	meta := run.Meta{
 		Name:     "e2e-" + filepath.Base(o.runDir),
 		Provider: o.provider,
-		Kernel:   kernel(),
+		Kernel:   run.HostKernel(),
 		Proxier:  proxierOf(o.proxier),
 		Command:  o.command,
 		Start:    time.Now().UTC(),
@@ -130,7 +130,7 @@ func mainErr() error {
 	report := exec.Command("go", "run", "./reports/cmd/report", o.runDir)
 	report.Stdout, report.Stderr = out, out
 	reportErr := report.Run()
-	say("took %s; report: %s", meta.End.Sub(meta.Start).Round(time.Second), filepath.Join(o.runDir, "report.html"))
+	say("took %s; report: %s", meta.End.Sub(meta.Start).Round(time.Second), filepath.Join(o.runDir, run.ReportFile))
 	if reportErr != nil {
 		return fmt.Errorf("report of %s: %w", o.runDir, reportErr)
 	}
@@ -213,14 +213,6 @@ func proxierOf(p string) run.Proxier {
 		return run.Proxier{Name: "kube-proxy"}
 	}
 	return run.Proxier{Name: filepath.Base(p)}
-}
-
-func kernel() string {
-	b, err := os.ReadFile("/proc/sys/kernel/osrelease")
-	if err != nil {
-		return ""
-	}
-	return strings.TrimSpace(string(b))
 }
 
 func readEnvironment(dir string) (framework.Environment, error) {

@@ -1,0 +1,101 @@
+// Package clusters is the one seam between the suites and the clusters they
+// test: a Provider makes (or finds) a Cluster from a Spec, and the suites
+// speak only to these interfaces and to client-go. It must never import a
+// concrete provider; providers import it.
+package clusters
+
+import (
+	"context"
+
+	"k8s.io/client-go/rest"
+)
+
+// Proxier modes a node can run.
+const (
+	ModeIPTables = "iptables"
+	ModeNFTables = "nftables"
+	ModeIPVS     = "ipvs"
+)
+
+// Proxiers a provider deploys: ours, upstream kube-proxy built from source,
+// or (Spec.Proxier) the path of any kube-proxy-compatible binary.
+const (
+	ProxierOurs      = "ours"
+	ProxierKubeProxy = "kube-proxy"
+	// ProxierExisting tests the proxier a cluster the suite did not make
+	// already runs (kubeconfig provider).
+	ProxierExisting = "existing"
+)
+
+// Probe is the name of the probe program (suites/framework/cmd/netprobe)
+// in argv[0] of ExecOnNode, ExecInPod and ExecOutside: every provider makes
+// it runnable on its nodes, in the suite's test pods and outside the nodes.
+const Probe = "netprobe"
+
+// NodeSpec is what one node should be.
+type NodeSpec struct {
+	// Mode is the proxier mode of the node (ModeIPTables, ...).
+	Mode string
+}
+
+// Spec is the cluster a run asks for.
+type Spec struct {
+	// Name is unique among the provider's clusters on this machine.
+	Name  string
+	Nodes []NodeSpec
+	// Proxier is ProxierOurs, ProxierKubeProxy, ProxierExisting or a path.
+	Proxier string
+	// Keep leaves the cluster running after the suite (KEEP=1).
+	Keep bool
+}
+
+// Node is one node of a running cluster.
+type Node struct {
+	Name string
+	// IP is the node's address on the cluster network: what other nodes and
+	// the outside client reach (NodePort traffic goes here).
+	IP string
+	// Mode is the mode the node was made to run; the census reads what it
+	// really runs.
+	Mode string
+}
+
+// Cluster is a running cluster under test.
+type Cluster interface {
+	// Name is the cluster's name; Provider the name of who made it.
+	Name() string
+	Provider() string
+	// Kubeconfig is the path of an admin kubeconfig; RestConfig its config.
+	Kubeconfig() string
+	RestConfig() (*rest.Config, error)
+	// Nodes lists the nodes in a stable order.
+	Nodes() []Node
+	// ExecOnNode runs cmd in the node's host network namespace (as a
+	// hostNetwork pod would see it). cmd[0] may be Probe.
+	ExecOnNode(ctx context.Context, node string, cmd ...string) ([]byte, error)
+	// ExecInPod runs cmd in pod ns/name's network namespace. cmd[0] may be
+	// Probe; on providers with real containers the pod's image carries it.
+	ExecInPod(ctx context.Context, ns, name string, cmd ...string) ([]byte, error)
+	// ExecOutside runs cmd on a client that is on the node network but is
+	// no node. cmd[0] may be Probe.
+	ExecOutside(ctx context.Context, cmd ...string) ([]byte, error)
+	// OutsideIP is the outside client's source address.
+	OutsideIP() string
+	// RouteOutside sends the outside client's traffic for ip to node, as
+	// the network in front of a cluster does for external IPs.
+	RouteOutside(ctx context.Context, ip, node string) error
+	// Destroy removes everything the provider made for the cluster; a
+	// cluster the provider did not make is left as it was found.
+	Destroy(ctx context.Context) error
+}
+
+// Provider makes clusters.
+type Provider interface {
+	// Name is what PROVIDER= says (local, kind, kubeconfig, terraform).
+	Name() string
+	// Check refuses a spec the provider cannot run, before anything exists,
+	// with an error naming the parameter and what would work.
+	Check(spec Spec) error
+	// Create brings the cluster up with the proxier deployed on every node.
+	Create(ctx context.Context, spec Spec) (Cluster, error)
+}

@@ -23,11 +23,13 @@ help:
 	@echo "make cluster-down remove it (NAME=...)"
 
 # Everything the tests need, each step cached and quick when done already:
-# Debian packages, the kernel VM image (IPVS), the pinned control plane.
+# Debian packages, the kernel VM image (IPVS), the pinned control plane,
+# and a warm Go build cache for the programs each local cluster builds.
 deps:
 	@hack/install-deps.sh
 	@hack/vm/build-image.sh >/dev/null
 	@hack/controlplane/build.sh >/dev/null
+	@hack/build-programs.sh
 
 build:
 	$(GO) build -o $(BIN)/proxier ./proxier/cmd/proxier

@@ -44,13 +44,25 @@ func findSourceDir() (string, error) {
 	}
 }
 
-// buildPrograms compiles the cluster's programs into binDir, statically
+// buildPrograms compiles the cluster's programs from src (default: the
+// checkout above the working directory) into binDir, statically
 // (CGO_ENABLED=0: they run in any namespace and the netserver can ship as
-// an image). With a warm build cache this is only the link steps.
-func buildPrograms(ctx context.Context, src, binDir string) error {
+// an image), within timeout. With a warm build cache (make deps warms it)
+// this is only the link steps; on a cold one it takes minutes, so it says
+// every 30 s that it is still at work.
+func buildPrograms(ctx context.Context, src, binDir string, timeout time.Duration) error {
+	if src == "" {
+		var err error
+		if src, err = findSourceDir(); err != nil {
+			return err
+		}
+	}
 	if err := os.MkdirAll(binDir, 0o755); err != nil {
 		return fmt.Errorf("bin dir %s: %w", binDir, err)
 	}
+	ctx, cancel := context.WithTimeoutCause(ctx, timeout,
+		fmt.Errorf("building the cluster programs took longer than %s (a cold Go build cache? run make deps first)", timeout))
+	defer cancel()
 	args := []string{"build", "-o", binDir + "/"}
 	for _, p := range programs {
 		args = append(args, p.pkg)
@@ -59,8 +71,25 @@ func buildPrograms(ctx context.Context, src, binDir string) error {
 	cmd := exec.CommandContext(ctx, goCommand(), args...)
 	cmd.Dir = src
 	cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
+	done := make(chan struct{})
+	defer close(done)
+	go func() {
+		tick := time.NewTicker(30 * time.Second)
+		defer tick.Stop()
+		for {
+			select {
+			case <-done:
+				return
+			case <-tick.C:
+				klog.InfoS("Still building the cluster programs (a cold Go build cache takes minutes)", "took", time.Since(began).Round(time.Second))
+			}
+		}
+	}()
 	out, err := cmd.CombinedOutput()
 	if err != nil {
+		if cause := context.Cause(ctx); cause != nil {
+			err = cause
+		}
 		return fmt.Errorf("build cluster programs in %s (go %s): %w\n%s", src, strings.Join(args, " "), err, out)
 	}
 	klog.InfoS("Built cluster programs", "dir", binDir, "took", time.Since(began).Round(time.Millisecond))

@@ -47,9 +47,6 @@ func Create(ctx context.Context, spec Spec) (_ *Cluster, err error) {
 	if err := claim(ctx, spec.Name, p); err != nil {
 		return nil, err
 	}
-	ctx, cancel := context.WithTimeoutCause(ctx, spec.ReadyTimeout,
-		fmt.Errorf("cluster %s not ready within %s", spec.Name, spec.ReadyTimeout))
-	defer cancel()
 	defer func() {
 		if err != nil {
 			// A fresh context: the failure may be ctx's own deadline.
@@ -58,6 +55,15 @@ func Create(ctx context.Context, spec Spec) (_ *Cluster, err error) {
 			}
 		}
 	}()
+	// The build has a bound of its own: on a cold Go build cache it takes
+	// minutes, which must not spend the readiness budget below (a fresh
+	// machine's first cluster failed that way).
+	if err := buildPrograms(ctx, spec.SourceDir, p.bin(), spec.BuildTimeout); err != nil {
+		return nil, fmt.Errorf("cluster %s: %w", spec.Name, err)
+	}
+	ctx, cancel := context.WithTimeoutCause(ctx, spec.ReadyTimeout,
+		fmt.Errorf("cluster %s not ready within %s", spec.Name, spec.ReadyTimeout))
+	defer cancel()
 	c := &Cluster{paths: p, rec: record{Spec: spec}}
 	if err := c.create(ctx); err != nil {
 		return nil, fmt.Errorf("cluster %s: %w", spec.Name, err)
@@ -114,24 +120,8 @@ func lockDir(dir string) (func(), error) {
 
 func (c *Cluster) create(ctx context.Context) error {
 	spec := c.rec.Spec
-	src := spec.SourceDir
-	if src == "" {
-		var err error
-		if src, err = findSourceDir(); err != nil {
-			return err
-		}
-	}
-	// The build and the control plane both take seconds: overlap them.
-	var buildErr error
-	var wg sync.WaitGroup
-	wg.Add(1)
-	go func() {
-		defer wg.Done()
-		buildErr = buildPrograms(ctx, src, c.paths.bin())
-	}()
-	cp, cpErr := c.startControlPlane(ctx)
-	wg.Wait()
-	if err := errors.Join(cpErr, buildErr); err != nil {
+	cp, err := c.startControlPlane(ctx)
+	if err != nil {
 		return err
 	}
 	c.rec.Server = cp.Server

@@ -49,8 +49,13 @@ type Spec struct {
 	// die with the caller, so an aborted test leaves at most namespaces and
 	// files, which the next Create of that name cleans.
 	OutliveCaller bool
-	// ReadyTimeout bounds Create; default 4 minutes.
+	// ReadyTimeout bounds Create from the start of the control plane to
+	// every node and proxier ready; default 4 minutes.
 	ReadyTimeout time.Duration
+	// BuildTimeout bounds the build of the cluster's programs, which comes
+	// first: seconds on a warm Go build cache (make deps warms it),
+	// minutes on a cold one; default 20 minutes.
+	BuildTimeout time.Duration
 }
 
 // NodeSpec is one node.
@@ -92,6 +97,9 @@ func (s Spec) withDefaults() Spec {
 	}
 	if s.ReadyTimeout == 0 {
 		s.ReadyTimeout = 4 * time.Minute
+	}
+	if s.BuildTimeout == 0 {
+		s.BuildTimeout = 20 * time.Minute
 	}
 	return s
 }

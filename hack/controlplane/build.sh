@@ -14,6 +14,8 @@
 set -euo pipefail
 
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+# shellcheck source=../lib/gobuild.sh
+. "$here/../lib/gobuild.sh"
 # The pinned version is the one go.mod requires (in or out of a block).
 version=$(awk '{ sub(/^require[ \t]+/, "") } $1 == "k8s.io/kubernetes" && $2 ~ /^v[0-9]/ { print $2; exit }' "$here/go.mod")
 if [[ -z "$version" ]]; then
@@ -94,7 +96,7 @@ install_etcd() {
 }
 install_etcd
 
-echo "controlplane: building Kubernetes $version (${cmds[*]}) into $bin; minutes when the Go build cache is cold" >&2
+echo "controlplane: building Kubernetes $version (${cmds[*]}) into $bin" >&2
 tmp=$(mktemp -d "$cache/bin.tmp.XXXXXX")
 chmod 755 "$tmp" # mktemp makes it 0700; the binaries are for every user
 trap 'rm -rf "$tmp"' EXIT
@@ -103,7 +105,10 @@ for c in "${cmds[@]}"; do pkgs+=("k8s.io/kubernetes/cmd/$c"); done
 (
   cd "$here"
   # Default -mod=readonly: the committed go.sum must already be complete.
-  CGO_ENABLED=0 nice -n 19 go build -trimpath -ldflags "$ldflags" -o "$tmp/" "${pkgs[@]}"
+  # Low priority: tests may be running beside a build.
+  renice -n 19 "$BASHPID" >/dev/null
+  export CGO_ENABLED=0
+  go_build_progress controlplane -trimpath -ldflags "$ldflags" -o "$tmp/" -- "${pkgs[@]}"
 )
 got=$("$tmp/kube-apiserver" --version)
 if [[ "$got" != "Kubernetes $version" ]]; then

@@ -99,8 +99,12 @@ NODE_MODES ?=
 PROXIER    ?= ours
 PROVIDER   ?= local
 
+# Its own set-up first, as make e2e does: packages, the control plane, and
+# the kernel VM image when a node runs ipvs (this kernel has no ip_vs).
 cluster-up:
+	@hack/install-deps.sh
 	@hack/controlplane/build.sh >/dev/null
+	$(if $(findstring ipvs,$(MODE) $(NODE_MODES)),@hack/vm/build-image.sh >/dev/null)
 	@$(GO) build -o $(BIN)/localcluster ./clusters/local/cmd/localcluster
 	@$(BIN)/localcluster up --name '$(NAME)' --nodes '$(NODES)' --mode '$(MODE)' $(if $(NODE_MODES),--node-modes '$(NODE_MODES)') --proxier '$(PROXIER)'
 

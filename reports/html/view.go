@@ -77,6 +77,8 @@ type figureView struct {
 	Head                        []string
 	Rows                        [][]string
 	Raw                         [][2]string // mode, numbers: for copying
+	// Note says what the chart shows instead of percentiles, and why.
+	Note string
 }
 
 type benchView struct {
@@ -292,11 +294,17 @@ func figure(i int, set *run.FigureSet, cols *colors) figureView {
 			lc.Points = append(lc.Points, pts)
 		}
 		v.Chart = lc.svg()
+		v.Note = fewNote(set, "values in the table")
+	} else if allFew(set) {
+		v.Chart = valuesChart(v.ID+"-chart", set, series, cols).svg()
+		v.Note = fewNote(set, "values shown")
 	} else {
 		var groups []string
 		stats := make([][]entry.Stat, len(set.ByMode))
 		for i, mf := range set.ByMode {
-			stats[i] = compare.Stats(mf.Figure)
+			if stats[i] = compare.Stats(mf.Figure); mf.Figure.FewSamples() {
+				stats[i] = withoutPercentiles(stats[i])
+			}
 			for _, s := range stats[i] {
 				if !slices.Contains(groups, s.Label) {
 					groups = append(groups, s.Label)
@@ -316,7 +324,9 @@ func figure(i int, set *run.FigureSet, cols *colors) figureView {
 			}
 			bc.Values = append(bc.Values, row)
 		}
+		bc.Marks = fewMarks(set, groups)
 		v.Chart = bc.svg()
+		v.Note = fewNote(set, "values in the table")
 	}
 	v.Head, v.Rows = figureTable(set)
 	for _, mf := range set.ByMode {
@@ -337,8 +347,11 @@ func figureTable(set *run.FigureSet) ([]string, [][]string) {
 	var labels []string
 	sums := make([][]entry.Stat, len(set.ByMode))
 	counts := make([]int, len(set.ByMode))
+	few := false
 	for i, mf := range set.ByMode {
-		sums[i], counts[i] = mf.Figure.Summary()
+		if sums[i], counts[i] = mf.Figure.Summary(); mf.Figure.FewSamples() {
+			sums[i], few = withoutPercentiles(sums[i]), true
+		}
 		for _, s := range sums[i] {
 			if !slices.Contains(labels, s.Label) {
 				labels = append(labels, s.Label)
@@ -361,7 +374,17 @@ func figureTable(set *run.FigureSet) ([]string, [][]string) {
 			}
 			row = append(row, cell)
 		}
+		if few {
+			cell := "—" // enough samples: the percentiles beside are the figure
+			if mf.Figure.FewSamples() {
+				cell = sampleValues(mf.Figure)
+			}
+			row = append(row, cell)
+		}
 		rows = append(rows, row)
+	}
+	if few {
+		head = append(head, "values")
 	}
 	return head, rows
 }

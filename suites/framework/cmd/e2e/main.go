@@ -148,25 +148,33 @@ func runModes(o options, params []framework.Params) error {
 			meta.KubernetesVersion = env.KubernetesVersion
 		}
 	}
-	if meta.Proxier.Name == local.ProxierKubeProxy {
-		meta.Proxier.Version = meta.KubernetesVersion
-	}
-	meta.End = time.Now().UTC()
-	if err := writeJSON(filepath.Join(o.runDir, run.MetaFile), meta); err != nil {
+	if err := writeReport(o.runDir, meta, out, say); err != nil {
 		return err
-	}
-	report := exec.Command("go", "run", "./reports/cmd/report", o.runDir)
-	report.Stdout, report.Stderr = out, out
-	reportErr := report.Run()
-	say("took %s; report: %s", meta.End.Sub(meta.Start).Round(time.Second), filepath.Join(o.runDir, run.ReportFile))
-	if reportErr != nil {
-		return fmt.Errorf("report of %s: %w", o.runDir, reportErr)
 	}
 	if len(failed) > 0 {
 		say("FAILED modes: %s", strings.Join(failed, ", "))
 		return &exitError{1}
 	}
 	say("every mode passed")
+	return nil
+}
+
+// writeReport writes run.json and the report of the run directory.
+func writeReport(runDir string, meta run.Meta, out io.Writer, say func(string, ...any)) error {
+	if meta.Proxier.Name == local.ProxierKubeProxy {
+		meta.Proxier.Version = meta.KubernetesVersion
+	}
+	meta.End = time.Now().UTC()
+	if err := writeJSON(filepath.Join(runDir, run.MetaFile), meta); err != nil {
+		return err
+	}
+	report := exec.Command("go", "run", "./reports/cmd/report", runDir)
+	report.Stdout, report.Stderr = out, out
+	err := report.Run()
+	say("took %s; report: %s", meta.End.Sub(meta.Start).Round(time.Second), filepath.Join(runDir, run.ReportFile))
+	if err != nil {
+		return fmt.Errorf("report of %s: %w", runDir, err)
+	}
 	return nil
 }
 

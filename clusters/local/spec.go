@@ -129,7 +129,7 @@ func (s Spec) validate() error {
 	switch s.Proxier {
 	case ProxierOurs, ProxierKubeProxy:
 	default:
-		if err := executable(s.Proxier); err != nil {
+		if err := Executable(s.Proxier); err != nil {
 			return fmt.Errorf("cluster %s: proxier %q is neither %q, %q nor an executable: %w", s.Name, s.Proxier, ProxierOurs, ProxierKubeProxy, err)
 		}
 	}
@@ -139,7 +139,9 @@ func (s Spec) validate() error {
 	return nil
 }
 
-func executable(path string) error {
+// Executable is nil for an existing executable file, as PROXIER must be;
+// the error says what the path is instead.
+func Executable(path string) error {
 	fi, err := os.Stat(path)
 	if err != nil {
 		return err

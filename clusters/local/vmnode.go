@@ -35,8 +35,9 @@ func hostHasIPVS() bool {
 	return err == nil
 }
 
-// runsInVM reports whether a node of mode runs in the kernel VM here.
-func runsInVM(mode string) bool { return mode == ModeIPVS && !hostHasIPVS() }
+// RunsInVM reports whether a node of mode runs in the kernel VM here (and
+// so needs its image, hack/vm/build-image.sh).
+func RunsInVM(mode string) bool { return mode == ModeIPVS && !hostHasIPVS() }
 
 // tapName is the node VM's tap on the underlay bridge.
 func tapName(node string) string { return "t-" + node }

@@ -105,6 +105,22 @@ type Stat struct {
 // SampleStats are the percentiles drawn for raw samples.
 var SampleStats = []float64{50, 90, 99}
 
+// MinPercentileSamples is the fewest raw samples whose percentiles the
+// report shows. With fewer than 10, nearest-rank p90 and p99 are both the
+// largest value seen, and p50 one of a handful: bars named p50/p90/p99
+// would claim a distribution nobody measured. Below it the report shows
+// the values themselves and says so ("N=2: values shown, percentiles need
+// at least 10").
+const MinPercentileSamples = 10
+
+// FewSamples reports whether f has raw samples (values or points), more
+// than one but fewer than MinPercentileSamples. One value is a single
+// number, shown as such already.
+func (f Figure) FewSamples() bool {
+	_, n := f.Summary()
+	return n > 1 && n < MinPercentileSamples
+}
+
 // Summary is the figure as ordered stats: min, percentiles ascending, max,
 // then mean. Series summarize their Y values. Count is the sample count (0
 // when the figure came precomputed).

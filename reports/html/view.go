@@ -11,7 +11,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/proxyproof/proxyproof/reports/compare"
 	"github.com/proxyproof/proxyproof/reports/entry"
 	"github.com/proxyproof/proxyproof/reports/run"
 )
@@ -77,6 +76,8 @@ type figureView struct {
 	Head                        []string
 	Rows                        [][]string
 	Raw                         [][2]string // mode, numbers: for copying
+	// Note says what the chart shows instead of percentiles, and why.
+	Note string
 }
 
 type benchView struct {
@@ -271,130 +272,6 @@ func failure(s *run.Spec) failureView {
 		f.Timeline = append(f.Timeline, eventView{At: "+" + duration(e.At), Kind: e.Kind, Text: e.Text, Failure: e.Failure})
 	}
 	return f
-}
-
-func figure(i int, set *run.FigureSet, cols *colors) figureView {
-	v := figureView{ID: fmt.Sprintf("figure-%d-%s", i, entry.SpecID(set.Name)), Title: set.Title, Name: set.Name, Unit: set.Unit, Kind: set.Kind}
-	if v.Title == "" {
-		v.Title = set.Name
-	}
-	var series []string
-	for _, mf := range set.ByMode {
-		series = append(series, mf.Mode)
-	}
-	if set.Kind == entry.KindSeries {
-		lc := lineChart{ID: v.ID + "-chart", Unit: set.Unit, XUnit: set.XUnit, Series: series, SeriesCols: cols}
-		for _, mf := range set.ByMode {
-			var pts [][2]float64
-			for _, p := range mf.Figure.Points {
-				pts = append(pts, [2]float64{p.X, p.Y})
-			}
-			lc.Points = append(lc.Points, pts)
-		}
-		v.Chart = lc.svg()
-	} else {
-		var groups []string
-		stats := make([][]entry.Stat, len(set.ByMode))
-		for i, mf := range set.ByMode {
-			stats[i] = compare.Stats(mf.Figure)
-			for _, s := range stats[i] {
-				if !slices.Contains(groups, s.Label) {
-					groups = append(groups, s.Label)
-				}
-			}
-		}
-		bc := barChart{ID: v.ID + "-chart", Unit: set.Unit, Groups: groups, Series: series, SeriesCols: cols}
-		for i := range set.ByMode {
-			row := make([]float64, len(groups))
-			for g, label := range groups {
-				row[g] = math.NaN()
-				for _, s := range stats[i] {
-					if s.Label == label {
-						row[g] = s.Value
-					}
-				}
-			}
-			bc.Values = append(bc.Values, row)
-		}
-		v.Chart = bc.svg()
-	}
-	v.Head, v.Rows = figureTable(set)
-	for _, mf := range set.ByMode {
-		v.Raw = append(v.Raw, [2]string{mf.Mode, rawNumbers(mf.Figure)})
-	}
-	return v
-}
-
-// figureTable has one row per mode with every stat, for those who copy numbers.
-func figureTable(set *run.FigureSet) ([]string, [][]string) {
-	if single(set) {
-		var rows [][]string
-		for _, mf := range set.ByMode {
-			rows = append(rows, []string{mf.Mode, compare.Num(mf.Figure.Values[0])})
-		}
-		return []string{"mode", "value"}, rows
-	}
-	var labels []string
-	sums := make([][]entry.Stat, len(set.ByMode))
-	counts := make([]int, len(set.ByMode))
-	for i, mf := range set.ByMode {
-		sums[i], counts[i] = mf.Figure.Summary()
-		for _, s := range sums[i] {
-			if !slices.Contains(labels, s.Label) {
-				labels = append(labels, s.Label)
-			}
-		}
-	}
-	head := append([]string{"mode", "n"}, labels...)
-	var rows [][]string
-	for i, mf := range set.ByMode {
-		row := []string{mf.Mode, "—"} // precomputed: the suite gave no count
-		if counts[i] > 0 {
-			row[1] = fmt.Sprint(counts[i])
-		}
-		for _, label := range labels {
-			cell := "—"
-			for _, s := range sums[i] {
-				if s.Label == label {
-					cell = compare.Num(s.Value)
-				}
-			}
-			row = append(row, cell)
-		}
-		rows = append(rows, row)
-	}
-	return head, rows
-}
-
-// single is a figure that is one number per mode: a count, not a distribution.
-func single(set *run.FigureSet) bool {
-	for _, mf := range set.ByMode {
-		if mf.Figure.Kind() != entry.KindSamples || len(mf.Figure.Values) != 1 {
-			return false
-		}
-	}
-	return true
-}
-
-func rawNumbers(f entry.Figure) string {
-	var parts []string
-	switch f.Kind() {
-	case entry.KindSamples:
-		for _, v := range f.Values {
-			parts = append(parts, compare.Num(v))
-		}
-		return strings.Join(parts, " ")
-	case entry.KindSeries:
-		for _, p := range f.Points {
-			parts = append(parts, compare.Num(p.X)+"\t"+compare.Num(p.Y))
-		}
-		return strings.Join(parts, "\n")
-	}
-	stats, _ := f.Summary()
-	for _, s := range stats {
-		parts = append(parts, s.Label+"="+compare.Num(s.Value))
-	}
-	return strings.Join(parts, " ")
 }
 
 // benchVerdict counts a bench run's rows. It is bad when the first

@@ -22,17 +22,24 @@ const (
 // ProviderLocal is the built-in provider (clusters/local), the default.
 const ProviderLocal = "local"
 
-// CheckProvider accepts the providers the suite can run on. kind,
-// terraform and kubeconfig are named in the design but not built yet: a
-// clear refusal, never a silent fallback to local.
-func CheckProvider(name string) error {
-	switch name {
-	case ProviderLocal:
-		return nil
-	case "kind", "terraform", "kubeconfig":
-		return fmt.Errorf("%s=%s: that provider is not built yet; %s=%s (clusters/local, the default) is the one this checkout has", EnvProvider, name, EnvProvider, ProviderLocal)
-	}
-	return fmt.Errorf("%s=%q: want %s (kind, terraform and kubeconfig are not built yet)", EnvProvider, name, ProviderLocal)
+// ModeAll is MODE=all: the runner expands it to every mode, one suite run
+// each; a suite itself runs one mode.
+const ModeAll = "all"
+
+// MinNodes: one node cannot show a Service reaching a remote backend.
+const MinNodes = 2
+
+// ParamError is a parameter that cannot work, in the one line a user
+// needs: the parameter, the value given and what is accepted.
+type ParamError struct {
+	Name, Value, Want string
+}
+
+func (e *ParamError) Error() string { return fmt.Sprintf("%s=%q: want %s", e.Name, e.Value, e.Want) }
+
+// Given are the parameters as make e2e passes them, not yet checked.
+type Given struct {
+	Provider, Mode, Proxier, Nodes, Keep, RunDir string
 }
 
 // Params are one mode's run parameters.
@@ -49,47 +56,111 @@ type Params struct {
 // ModeDir is where this mode's ginkgo.json, dumps and environment go.
 func (p Params) ModeDir() string { return filepath.Join(p.RunDir, p.Mode) }
 
+// Parse is the one check of the parameters, shared by the runner (before
+// it creates anything) and the suite (ParamsFromEnv). It returns one Params
+// per mode (MODE=all gives three) or the first bad parameter as a
+// *ParamError. Empty PROVIDER, PROXIER and NODES take their defaults; a
+// PROXIER path comes back absolute, since the suite runs in its own
+// directory.
+func (g Given) Parse() ([]Params, error) {
+	p := Params{Provider: g.Provider, Proxier: g.Proxier, Nodes: MinNodes, RunDir: g.RunDir}
+	if p.Provider == "" {
+		p.Provider = ProviderLocal
+	}
+	if err := CheckProvider(p.Provider); err != nil {
+		return nil, err
+	}
+	modes, err := modesOf(g.Mode)
+	if err != nil {
+		return nil, err
+	}
+	if p.Proxier, err = proxierOf(g.Proxier); err != nil {
+		return nil, err
+	}
+	if g.Nodes != "" {
+		n, err := strconv.Atoi(g.Nodes)
+		if err != nil || n < MinNodes {
+			return nil, &ParamError{EnvNodes, g.Nodes, fmt.Sprintf("a whole number of nodes, at least %d (one node cannot show a Service reaching a backend on another node)", MinNodes)}
+		}
+		p.Nodes = n
+	}
+	switch g.Keep {
+	case "", "0", "false":
+	case "1", "true":
+		p.Keep = true
+	default:
+		return nil, &ParamError{EnvKeep, g.Keep, "1 or true to keep each mode's cluster, 0, false or nothing to delete it"}
+	}
+	if fi, err := os.Stat(g.RunDir); g.RunDir != "" && err == nil && !fi.IsDir() {
+		return nil, &ParamError{EnvRunDir, g.RunDir, "a directory to create or an existing one; that path is a file"}
+	}
+	var out []Params
+	for _, m := range modes {
+		p.Mode = m
+		out = append(out, p)
+	}
+	return out, nil
+}
+
+// CheckProvider accepts the providers the suite can run on. kind,
+// terraform and kubeconfig are named in the design but not built yet: a
+// clear refusal, never a silent fallback to local.
+func CheckProvider(name string) error {
+	if name == ProviderLocal {
+		return nil
+	}
+	return &ParamError{EnvProvider, name, ProviderLocal + " (clusters/local, the default; kind, terraform and kubeconfig are not built yet)"}
+}
+
+func modesOf(mode string) ([]string, error) {
+	switch mode {
+	case ModeAll:
+		return []string{local.ModeIPTables, local.ModeNFTables, local.ModeIPVS}, nil
+	case local.ModeIPTables, local.ModeNFTables, local.ModeIPVS:
+		return []string{mode}, nil
+	}
+	return nil, &ParamError{EnvMode, mode, fmt.Sprintf("%s, %s, %s or %s", local.ModeIPTables, local.ModeNFTables, local.ModeIPVS, ModeAll)}
+}
+
+// proxierOf accepts ours, kube-proxy or an executable file, made absolute.
+func proxierOf(p string) (string, error) {
+	switch p {
+	case "":
+		return local.ProxierOurs, nil
+	case local.ProxierOurs, local.ProxierKubeProxy:
+		return p, nil
+	}
+	bad := &ParamError{EnvProxier, p, fmt.Sprintf("%s, %s or the path of an executable file", local.ProxierOurs, local.ProxierKubeProxy)}
+	if err := local.Executable(p); err != nil {
+		bad.Want += " (" + err.Error() + ")"
+		return "", bad
+	}
+	abs, err := filepath.Abs(p)
+	if err != nil {
+		return "", fmt.Errorf("%s=%q: %w", EnvProxier, p, err)
+	}
+	return abs, nil
+}
+
 // ParamsFromEnv reads Params with lookup (os.LookupEnv in the suite).
 // MODE and RUN_DIR are required: without them the suite was not started by
 // make e2e and must not bring up a cluster.
 func ParamsFromEnv(lookup func(string) (string, bool)) (Params, error) {
 	get := func(k string) string { v, _ := lookup(k); return v }
-	p := Params{Mode: get(EnvMode), Proxier: get(EnvProxier), RunDir: get(EnvRunDir), Nodes: 2}
-	switch p.Mode {
-	case local.ModeIPTables, local.ModeNFTables, local.ModeIPVS:
-	case "":
-		return p, fmt.Errorf("%s is not set (make e2e sets it)", EnvMode)
-	default:
-		return p, fmt.Errorf("%s=%q: want %s, %s or %s", EnvMode, p.Mode, local.ModeIPTables, local.ModeNFTables, local.ModeIPVS)
-	}
-	if p.RunDir == "" {
-		return p, fmt.Errorf("%s is not set (make e2e sets it)", EnvRunDir)
-	}
-	if p.Provider = get(EnvProvider); p.Provider == "" {
-		p.Provider = ProviderLocal
-	}
-	if err := CheckProvider(p.Provider); err != nil {
-		return p, err
-	}
-	if p.Proxier == "" {
-		p.Proxier = local.ProxierOurs
-	}
-	if s := get(EnvNodes); s != "" {
-		n, err := strconv.Atoi(s)
-		if err != nil || n < 2 {
-			// One node cannot show a Service reaching a remote backend.
-			return p, fmt.Errorf("%s=%q: want a number of nodes >= 2", EnvNodes, s)
+	g := Given{Provider: get(EnvProvider), Mode: get(EnvMode), Proxier: get(EnvProxier), Nodes: get(EnvNodes), Keep: get(EnvKeep), RunDir: get(EnvRunDir)}
+	for _, kv := range [][2]string{{EnvMode, g.Mode}, {EnvRunDir, g.RunDir}} {
+		if kv[1] == "" {
+			return Params{}, fmt.Errorf("%s is not set (make e2e sets it)", kv[0])
 		}
-		p.Nodes = n
 	}
-	switch k := get(EnvKeep); k {
-	case "", "0", "false":
-	case "1", "true":
-		p.Keep = true
-	default:
-		return p, fmt.Errorf("%s=%q: want 1 or 0", EnvKeep, k)
+	if g.Mode == ModeAll {
+		return Params{}, &ParamError{EnvMode, g.Mode, "one mode: a suite runs one, make e2e runs it once per mode of all"}
 	}
-	return p, nil
+	ps, err := g.Parse()
+	if err != nil {
+		return Params{}, err
+	}
+	return ps[0], nil
 }
 
 // ParamsFromOS is ParamsFromEnv on the process environment.

@@ -1,11 +1,18 @@
 package framework
 
 import (
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 )
 
 func TestParamsComeFromTheEnvironmentMakeE2ESets(t *testing.T) {
+	dir := t.TempDir()
+	notExec := filepath.Join(dir, "proxier")
+	if err := os.WriteFile(notExec, []byte("#!/bin/sh\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
 	tests := []struct {
 		name    string
 		env     map[string]string
@@ -16,13 +23,22 @@ func TestParamsComeFromTheEnvironmentMakeE2ESets(t *testing.T) {
 			Params{Provider: "local", Mode: "nftables", Proxier: "ours", Nodes: 2, RunDir: "/r"}, ""},
 		{"every parameter is read", map[string]string{"PROVIDER": "local", "MODE": "iptables", "RUN_DIR": "/r", "PROXIER": "kube-proxy", "NODES": "3", "KEEP": "1"},
 			Params{Provider: "local", Mode: "iptables", Proxier: "kube-proxy", Nodes: 3, Keep: true, RunDir: "/r"}, ""},
-		{"a provider not built yet is refused, not replaced by local", map[string]string{"PROVIDER": "kind", "MODE": "iptables", "RUN_DIR": "/r"}, Params{}, "PROVIDER=kind: that provider is not built yet"},
+		{"KEEP=true keeps and KEEP=false does not", map[string]string{"MODE": "ipvs", "RUN_DIR": "/r", "KEEP": "true"},
+			Params{Provider: "local", Mode: "ipvs", Proxier: "ours", Nodes: 2, Keep: true, RunDir: "/r"}, ""},
+		{"a proxier that is an executable file is taken as its path", map[string]string{"MODE": "iptables", "RUN_DIR": "/r", "PROXIER": "/bin/true"},
+			Params{Provider: "local", Mode: "iptables", Proxier: "/bin/true", Nodes: 2, RunDir: "/r"}, ""},
+		{"a provider not built yet is refused, not replaced by local", map[string]string{"PROVIDER": "kind", "MODE": "iptables", "RUN_DIR": "/r"}, Params{}, `PROVIDER="kind": want local (clusters/local, the default; kind, terraform and kubeconfig are not built yet)`},
 		{"an unknown provider is refused", map[string]string{"PROVIDER": "gke", "MODE": "iptables", "RUN_DIR": "/r"}, Params{}, `PROVIDER="gke": want local`},
 		{"without MODE the suite was not started by make e2e", map[string]string{"RUN_DIR": "/r"}, Params{}, "MODE is not set"},
 		{"without RUN_DIR there is nowhere to report", map[string]string{"MODE": "iptables"}, Params{}, "RUN_DIR is not set"},
-		{"an unknown mode is refused", map[string]string{"MODE": "userspace", "RUN_DIR": "/r"}, Params{}, `"userspace"`},
-		{"one node cannot show a remote backend", map[string]string{"MODE": "iptables", "RUN_DIR": "/r", "NODES": "1"}, Params{}, ">= 2"},
-		{"KEEP is 1 or 0", map[string]string{"MODE": "iptables", "RUN_DIR": "/r", "KEEP": "yes"}, Params{}, `KEEP="yes"`},
+		{"an unknown mode is refused", map[string]string{"MODE": "userspace", "RUN_DIR": "/r"}, Params{}, `MODE="userspace": want iptables, nftables, ipvs or all`},
+		{"a suite runs one mode, not all", map[string]string{"MODE": "all", "RUN_DIR": "/r"}, Params{}, `MODE="all": want one mode`},
+		{"one node cannot show a remote backend", map[string]string{"MODE": "iptables", "RUN_DIR": "/r", "NODES": "1"}, Params{}, `NODES="1": want a whole number of nodes, at least 2`},
+		{"a node count must be a number", map[string]string{"MODE": "iptables", "RUN_DIR": "/r", "NODES": "2x"}, Params{}, `NODES="2x": want a whole number`},
+		{"KEEP is 1/0/true/false", map[string]string{"MODE": "iptables", "RUN_DIR": "/r", "KEEP": "yes"}, Params{}, `KEEP="yes": want 1 or true`},
+		{"a proxier path that does not exist is refused", map[string]string{"MODE": "iptables", "RUN_DIR": "/r", "PROXIER": "/nonexistent"}, Params{}, `PROXIER="/nonexistent": want ours, kube-proxy or the path of an executable file`},
+		{"a proxier file that is not executable is refused", map[string]string{"MODE": "iptables", "RUN_DIR": "/r", "PROXIER": notExec}, Params{}, "not an executable file"},
+		{"a run dir that is a file is refused", map[string]string{"MODE": "iptables", "RUN_DIR": notExec}, Params{}, `RUN_DIR="` + notExec + `": want a directory`},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -40,6 +56,40 @@ func TestParamsComeFromTheEnvironmentMakeE2ESets(t *testing.T) {
 				t.Errorf("ModeDir = %s, want /r/%s", got.ModeDir(), tt.want.Mode)
 			}
 		})
+	}
+}
+
+func TestModeAllIsEveryModeWithTheSameParameters(t *testing.T) {
+	ps, err := Given{Mode: "all", Nodes: "3", RunDir: "/r"}.Parse()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var modes []string
+	for _, p := range ps {
+		modes = append(modes, p.Mode)
+		if p.Nodes != 3 || p.RunDir != "/r" || p.Proxier != "ours" {
+			t.Errorf("mode %s: %+v, want 3 nodes, run dir /r, proxier ours", p.Mode, p)
+		}
+	}
+	if strings.Join(modes, ",") != "iptables,nftables,ipvs" {
+		t.Errorf("MODE=all gave %v, want iptables,nftables,ipvs", modes)
+	}
+}
+
+func TestARelativeProxierPathComesBackAbsolute(t *testing.T) {
+	// The suite runs in its own package directory: a relative path would
+	// name another file there.
+	dir := t.TempDir()
+	if err := os.WriteFile(filepath.Join(dir, "my-proxy"), []byte("#!/bin/sh\n"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	t.Chdir(dir)
+	ps, err := Given{Mode: "iptables", Proxier: "./my-proxy"}.Parse()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := filepath.Join(dir, "my-proxy"); ps[0].Proxier != want {
+		t.Errorf("PROXIER=./my-proxy became %q, want %q", ps[0].Proxier, want)
 	}
 }
 

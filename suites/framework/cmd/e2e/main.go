@@ -1,8 +1,9 @@
 // Command e2e is what `make e2e` runs: per mode, a Ginkgo suite against a
 // fresh local cluster, then run.json and the report in one run directory
-// (reports/doc.go). It builds the suite once, runs modes one after the
-// other (2 cores: clusters side by side would measure each other) and
-// exits non-zero when any mode failed.
+// (reports/doc.go). It checks every parameter before anything exists
+// (exit status 2 for a bad one), runs the set-up scripts, builds the suite
+// once, runs modes one after the other (2 cores: clusters side by side
+// would measure each other) and exits 1 when any mode failed.
 package main
 
 import (
@@ -24,14 +25,26 @@ import (
 )
 
 func main() {
-	if err := mainErr(); err != nil {
+	if err := mainErr(os.Args[1:], runSetup); err != nil {
 		fmt.Fprintln(os.Stderr, "e2e:", err)
-		var exit *exitError
-		if errors.As(err, &exit) {
-			os.Exit(exit.code)
-		}
-		os.Exit(1)
+		os.Exit(exitCode(err))
 	}
+}
+
+// exitBadParams is the exit status for parameters refused before anything
+// started, as for flag errors; 1 means a mode (or the run) failed.
+const exitBadParams = 2
+
+func exitCode(err error) int {
+	var exit *exitError
+	var bad *framework.ParamError
+	switch {
+	case errors.As(err, &exit):
+		return exit.code
+	case errors.As(err, &bad):
+		return exitBadParams
+	}
+	return 1
 }
 
 type exitError struct{ code int }
@@ -43,38 +56,52 @@ type options struct {
 	args                                                         []string
 }
 
-func mainErr() error {
+func parseFlags(argv []string) (options, error) {
 	var o options
-	flag.StringVar(&o.provider, "provider", framework.ProviderLocal, "where clusters come from (local)")
-	flag.StringVar(&o.mode, "mode", "iptables", "iptables, nftables, ipvs or all")
-	flag.StringVar(&o.proxier, "proxier", local.ProxierOurs, "ours, kube-proxy or the path of a kube-proxy-compatible binary")
-	flag.StringVar(&o.nodes, "nodes", "2", "nodes per cluster")
-	flag.StringVar(&o.keep, "keep", "", "1 keeps each mode's cluster")
-	flag.StringVar(&o.runDir, "run-dir", "", "run directory; default runs/<UTC time>-<mode>")
-	flag.StringVar(&o.suite, "suite", "./suites/services", "the Ginkgo suite package")
-	flag.StringVar(&o.command, "command", "", "the command line recorded in run.json")
-	flag.Parse()
-	o.args = ginkgoArgs(flag.Args())
+	fs := flag.NewFlagSet("e2e", flag.ContinueOnError)
+	fs.StringVar(&o.provider, "provider", framework.ProviderLocal, "where clusters come from (local)")
+	fs.StringVar(&o.mode, "mode", "iptables", "iptables, nftables, ipvs or all")
+	fs.StringVar(&o.proxier, "proxier", local.ProxierOurs, "ours, kube-proxy or the path of a kube-proxy-compatible binary")
+	fs.StringVar(&o.nodes, "nodes", "2", "nodes per cluster (at least 2)")
+	fs.StringVar(&o.keep, "keep", "", "1 keeps each mode's cluster")
+	fs.StringVar(&o.runDir, "run-dir", "", "run directory; default runs/<UTC time>-<mode>")
+	fs.StringVar(&o.suite, "suite", "./suites/services", "the Ginkgo suite package")
+	fs.StringVar(&o.command, "command", "", "the command line recorded in run.json")
+	if err := fs.Parse(argv); err != nil {
+		return o, &exitError{exitBadParams} // fs printed the flag and the usage
+	}
+	o.args = ginkgoArgs(fs.Args())
+	return o, nil
+}
 
-	if o.provider == "" {
-		o.provider = framework.ProviderLocal
-	}
-	if err := framework.CheckProvider(o.provider); err != nil {
-		return err
-	}
-	modes, err := modesOf(o.mode)
+// mainErr checks every parameter, then runs set-up (the hack scripts,
+// through setup), and only then creates the run directory and clusters.
+func mainErr(argv []string, setup func(steps []string) error) error {
+	o, err := parseFlags(argv)
 	if err != nil {
 		return err
 	}
-	if _, err := strconv.Atoi(o.nodes); err != nil {
-		return fmt.Errorf("--nodes %q: %w", o.nodes, err)
-	}
-	if o.runDir == "" {
-		o.runDir = filepath.Join("runs", time.Now().UTC().Format("20060102-150405")+"-"+o.mode)
-	}
-	if o.runDir, err = filepath.Abs(o.runDir); err != nil {
+	params, err := checkParams(&o)
+	if err != nil {
 		return err
 	}
+	if err := setup(setupSteps(modesOf(params), local.RunsInVM)); err != nil {
+		return err
+	}
+	return runModes(o, params)
+}
+
+func modesOf(params []framework.Params) []string {
+	var modes []string
+	for _, p := range params {
+		modes = append(modes, p.Mode)
+	}
+	return modes
+}
+
+// runModes builds the suite once, runs it per mode, then writes run.json
+// and the report.
+func runModes(o options, params []framework.Params) error {
 	if err := os.MkdirAll(filepath.Join(o.runDir, "bin"), 0o755); err != nil {
 		return fmt.Errorf("run dir: %w", err)
 	}
@@ -86,16 +113,17 @@ func mainErr() error {
 	out := io.MultiWriter(os.Stdout, logf)
 	say := func(format string, a ...any) { fmt.Fprintf(out, "e2e: "+format+"\n", a...) }
 
+	first := params[0] // every mode shares the other parameters
 	meta := run.Meta{
 		Name:     "e2e-" + filepath.Base(o.runDir),
-		Provider: o.provider,
+		Provider: first.Provider,
+		Nodes:    first.Nodes,
 		Kernel:   run.HostKernel(),
-		Proxier:  proxierOf(o.proxier),
+		Proxier:  proxierMeta(first.Proxier),
 		Command:  o.command,
 		Start:    time.Now().UTC(),
 	}
-	meta.Nodes, _ = strconv.Atoi(o.nodes)
-	say("run directory %s; modes %s; proxier %s; %d nodes", o.runDir, strings.Join(modes, ", "), o.proxier, meta.Nodes)
+	say("run directory %s; modes %s; proxier %s; %d nodes", o.runDir, strings.Join(modesOf(params), ", "), first.Proxier, meta.Nodes)
 
 	testBin := filepath.Join(o.runDir, "bin", "suite.test")
 	build := exec.Command("go", "test", "-c", "-tags", "e2e", "-o", testBin, o.suite)
@@ -109,30 +137,19 @@ func mainErr() error {
 	}
 
 	var failed []string
-	for _, mode := range modes {
-		mm, err := runMode(o, mode, testBin, suiteDir, out, say)
+	for _, p := range params {
+		mm, err := runMode(p, o.args, testBin, suiteDir, out, say)
 		meta.Modes = append(meta.Modes, mm)
 		if err != nil {
-			failed = append(failed, mode)
-			say("mode %s: %v", mode, err)
+			failed = append(failed, p.Mode)
+			say("mode %s: %v", p.Mode, err)
 		}
-		if env, err := readEnvironment(filepath.Join(o.runDir, mode)); err == nil && meta.KubernetesVersion == "" {
+		if env, err := readEnvironment(p.ModeDir()); err == nil && meta.KubernetesVersion == "" {
 			meta.KubernetesVersion = env.KubernetesVersion
 		}
 	}
-	if meta.Proxier.Name == local.ProxierKubeProxy {
-		meta.Proxier.Version = meta.KubernetesVersion
-	}
-	meta.End = time.Now().UTC()
-	if err := writeJSON(filepath.Join(o.runDir, run.MetaFile), meta); err != nil {
+	if err := writeReport(o.runDir, meta, out, say); err != nil {
 		return err
-	}
-	report := exec.Command("go", "run", "./reports/cmd/report", o.runDir)
-	report.Stdout, report.Stderr = out, out
-	reportErr := report.Run()
-	say("took %s; report: %s", meta.End.Sub(meta.Start).Round(time.Second), filepath.Join(o.runDir, run.ReportFile))
-	if reportErr != nil {
-		return fmt.Errorf("report of %s: %w", o.runDir, reportErr)
 	}
 	if len(failed) > 0 {
 		say("FAILED modes: %s", strings.Join(failed, ", "))
@@ -142,41 +159,54 @@ func mainErr() error {
 	return nil
 }
 
-// modesOf expands MODE. On a kernel without ip_vs the local provider runs
-// ipvs nodes in the kernel VM.
-func modesOf(mode string) ([]string, error) {
-	switch mode {
-	case "all":
-		return []string{local.ModeIPTables, local.ModeNFTables, local.ModeIPVS}, nil
-	case local.ModeIPTables, local.ModeNFTables, local.ModeIPVS:
-		return []string{mode}, nil
+// writeReport writes run.json and the report of the run directory.
+func writeReport(runDir string, meta run.Meta, out io.Writer, say func(string, ...any)) error {
+	if meta.Proxier.Name == local.ProxierKubeProxy {
+		meta.Proxier.Version = meta.KubernetesVersion
 	}
-	return nil, fmt.Errorf("MODE=%q: want iptables, nftables, ipvs or all", mode)
+	meta.End = time.Now().UTC()
+	if err := writeJSON(filepath.Join(runDir, run.MetaFile), meta); err != nil {
+		return err
+	}
+	report := exec.Command("go", "run", "./reports/cmd/report", runDir)
+	report.Stdout, report.Stderr = out, out
+	err := report.Run()
+	say("took %s; report: %s", meta.End.Sub(meta.Start).Round(time.Second), filepath.Join(runDir, run.ReportFile))
+	if err != nil {
+		return fmt.Errorf("report of %s: %w", runDir, err)
+	}
+	return nil
 }
 
-func runMode(o options, mode, testBin, suiteDir string, out io.Writer, say func(string, ...any)) (run.ModeMeta, error) {
-	dir := filepath.Join(o.runDir, mode)
-	mm := run.ModeMeta{Name: mode, Start: time.Now().UTC()}
+// runMode runs the suite for one mode. A mode fails when the suite does or
+// when no spec ran in it (checkSomeSpecRan).
+func runMode(p framework.Params, ginkgoArgs []string, testBin, suiteDir string, out io.Writer, say func(string, ...any)) (run.ModeMeta, error) {
+	dir := p.ModeDir()
+	mm := run.ModeMeta{Name: p.Mode, Start: time.Now().UTC()}
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return mm, err
 	}
+	report := filepath.Join(dir, run.GinkgoFile)
 	args := append([]string{
 		"-test.timeout", "60m",
-		"-ginkgo.json-report", filepath.Join(dir, run.GinkgoFile),
+		"-ginkgo.json-report", report,
 		"-ginkgo.junit-report", filepath.Join(dir, "junit.xml"),
 		// run.log is read as text; colour codes would litter it.
 		"-ginkgo.no-color",
-	}, o.args...)
+	}, ginkgoArgs...)
 	cmd := exec.Command(testBin, args...)
 	cmd.Dir = suiteDir
 	cmd.Stdout, cmd.Stderr = out, out
 	cmd.Env = append(os.Environ(),
-		framework.EnvProvider+"="+o.provider, framework.EnvMode+"="+mode, framework.EnvProxier+"="+o.proxier, framework.EnvNodes+"="+o.nodes,
-		framework.EnvKeep+"="+o.keep, framework.EnvRunDir+"="+o.runDir)
-	say("mode %s: %s", mode, strings.Join(cmd.Args, " "))
+		framework.EnvProvider+"="+p.Provider, framework.EnvMode+"="+p.Mode, framework.EnvProxier+"="+p.Proxier,
+		framework.EnvNodes+"="+strconv.Itoa(p.Nodes), framework.EnvKeep+"="+strconv.FormatBool(p.Keep), framework.EnvRunDir+"="+p.RunDir)
+	say("mode %s: %s", p.Mode, strings.Join(cmd.Args, " "))
 	err := cmd.Run()
+	if err == nil {
+		err = checkSomeSpecRan(report, ginkgoArgs)
+	}
 	mm.End = time.Now().UTC()
-	say("mode %s: done in %s (%v)", mode, mm.End.Sub(mm.Start).Round(time.Second), errOrOK(err))
+	say("mode %s: done in %s (%v)", p.Mode, mm.End.Sub(mm.Start).Round(time.Second), errOrOK(err))
 	if env, eerr := readEnvironment(dir); eerr == nil {
 		mm.Nodes = env.Nodes
 	}
@@ -203,7 +233,7 @@ func ginkgoArgs(args []string) []string {
 	return out
 }
 
-func proxierOf(p string) run.Proxier {
+func proxierMeta(p string) run.Proxier {
 	switch p {
 	case local.ProxierOurs:
 		v, _ := exec.Command("git", "describe", "--always", "--dirty").Output()

@@ -1,9 +1,15 @@
 package main
 
 import (
+	"errors"
+	"os"
+	"path/filepath"
 	"reflect"
+	"slices"
 	"strings"
 	"testing"
+
+	"github.com/proxyproof/proxyproof/reports/run"
 )
 
 func TestArgsReachGinkgoAsItsCompiledSuiteFlags(t *testing.T) {
@@ -25,14 +31,157 @@ func TestArgsReachGinkgoAsItsCompiledSuiteFlags(t *testing.T) {
 	}
 }
 
-func TestModesExpandAllToTheThreeAndRefuseAnUnknownOne(t *testing.T) {
-	if got, err := modesOf("all"); err != nil || strings.Join(got, ",") != "iptables,nftables,ipvs" {
-		t.Errorf("modesOf(all) = %v, %v; want iptables,nftables,ipvs", got, err)
+// listing is every path under dir, to show a refused run created nothing.
+func listing(t *testing.T, dir string) []string {
+	t.Helper()
+	var out []string
+	err := filepath.WalkDir(dir, func(p string, _ os.DirEntry, err error) error {
+		out = append(out, p)
+		return err
+	})
+	if err != nil {
+		t.Fatal(err)
 	}
-	if got, err := modesOf("ipvs"); err != nil || strings.Join(got, ",") != "ipvs" {
-		t.Errorf("modesOf(ipvs) = %v, %v; want ipvs", got, err)
+	return out
+}
+
+func TestBadParametersAreRefusedInOneLineBeforeAnythingExists(t *testing.T) {
+	dir := t.TempDir()
+	file := filepath.Join(dir, "a-file")
+	if err := os.WriteFile(file, []byte("x"), 0o644); err != nil {
+		t.Fatal(err)
 	}
-	if _, err := modesOf("userspace"); err == nil {
-		t.Error("modesOf(userspace) accepted an unknown mode")
+	used := filepath.Join(dir, "used")
+	if err := os.MkdirAll(used, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(used, run.LogFile), nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	tests := []struct {
+		name string
+		argv []string
+		want string // the whole line after "e2e: ", or its start
+	}{
+		{"zero nodes are refused", []string{"--nodes", "0"}, `NODES="0": want a whole number of nodes, at least 2`},
+		{"one node is refused", []string{"--nodes", "1"}, `NODES="1": want a whole number of nodes, at least 2`},
+		{"nodes that are not a number are refused", []string{"--nodes", "two"}, `NODES="two": want a whole number`},
+		{"a proxier path that does not exist is refused", []string{"--proxier", "/nonexistent"}, `PROXIER="/nonexistent": want ours, kube-proxy or the path of an executable file (stat /nonexistent: no such file or directory)`},
+		{"a proxier that is a directory is refused", []string{"--proxier", dir}, `PROXIER="` + dir + `": want ours, kube-proxy or the path of an executable file`},
+		{"a proxier that is not executable is refused", []string{"--proxier", file}, `PROXIER="` + file + `": want ours, kube-proxy or the path of an executable file (` + file + `: not an executable file)`},
+		{"an unknown mode is refused", []string{"--mode", "bogus"}, `MODE="bogus": want iptables, nftables, ipvs or all`},
+		{"a provider not built yet is refused", []string{"--provider", "kind"}, `PROVIDER="kind": want local`},
+		{"keep other than 1/0/true/false is refused", []string{"--keep", "yes"}, `KEEP="yes": want 1 or true`},
+		{"a run directory that is a file is refused", []string{"--run-dir", file}, `RUN_DIR="` + file + `": want a directory`},
+		{"a run directory holding a run is refused", []string{"--run-dir", used}, `RUN_DIR="` + used + `": want a directory holding no run yet (this one has run.log`},
+		{"a label filter Ginkgo cannot parse is refused", []string{"--", "--label-filter=scheduler ||"}, `ARGS="--label-filter=scheduler ||": want a Ginkgo label filter`},
+		{"a label filter with unbalanced parentheses is refused", []string{"--", "--label-filter", "(a || b"}, `ARGS="--label-filter=(a || b": want a Ginkgo label filter`},
+		{"a label filter flag without its value is refused", []string{"--", "--label-filter"}, `ARGS="--label-filter": want --label-filter followed by its value`},
+		{"a focus that is not a regular expression is refused", []string{"--", "--focus=(UDP"}, `ARGS="--focus=(UDP": want a Go regular expression (error parsing regexp`},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Chdir(dir) // the default run directory, runs/..., would land here
+			before := listing(t, dir)
+			err := mainErr(tt.argv, func([]string) error {
+				t.Fatal("set-up ran for parameters that should have been refused")
+				return nil
+			})
+			if err == nil {
+				t.Fatalf("mainErr(%q) accepted bad parameters", tt.argv)
+			}
+			if !strings.HasPrefix(err.Error(), tt.want) || strings.Contains(err.Error(), "\n") {
+				t.Errorf("message %q, want one line starting %q", err, tt.want)
+			}
+			if got := exitCode(err); got != exitBadParams {
+				t.Errorf("exit status %d, want %d (bad parameters)", got, exitBadParams)
+			}
+			if after := listing(t, dir); !slices.Equal(before, after) {
+				t.Errorf("a refused run created files: before %q, after %q", before, after)
+			}
+		})
+	}
+}
+
+func TestGoodParametersRunSetUpBeforeTheRunDirectoryExists(t *testing.T) {
+	runDir := filepath.Join(t.TempDir(), "run")
+	var got []string
+	stop := errors.New("set-up stopped by the test")
+	err := mainErr([]string{"--mode", "nftables", "--nodes", "3", "--run-dir", runDir, "--", "--label-filter=feature:clusterip || (feature:nodeport && !slow)"},
+		func(steps []string) error { got = steps; return stop })
+	if !errors.Is(err, stop) {
+		t.Fatalf("mainErr = %v, want set-up's error", err)
+	}
+	if want := []string{installDeps, buildControlPlane}; !slices.Equal(got, want) {
+		t.Errorf("set-up steps %q, want %q", got, want)
+	}
+	if exitCode(err) != 1 {
+		t.Errorf("a failed set-up exits %d, want 1", exitCode(err))
+	}
+	if _, err := os.Stat(runDir); !os.IsNotExist(err) {
+		t.Errorf("run directory exists after set-up failed (stat: %v)", err)
+	}
+}
+
+func TestSetUpBuildsTheVMImageOnlyWhenAModeRunsInTheVM(t *testing.T) {
+	noIPVS := func(m string) bool { return m == "ipvs" }
+	hostIPVS := func(string) bool { return false }
+	tests := []struct {
+		name     string
+		modes    []string
+		runsInVM func(string) bool
+		want     []string
+	}{
+		{"nftables alone needs no VM", []string{"nftables"}, noIPVS, []string{installDeps, buildControlPlane}},
+		{"ipvs on a kernel without ip_vs needs the VM image", []string{"ipvs"}, noIPVS, []string{installDeps, buildControlPlane, buildVMImage}},
+		{"all modes include ipvs, so the VM image", []string{"iptables", "nftables", "ipvs"}, noIPVS, []string{installDeps, buildControlPlane, buildVMImage}},
+		{"ipvs on a kernel with ip_vs needs no VM", []string{"ipvs"}, hostIPVS, []string{installDeps, buildControlPlane}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if got := setupSteps(tt.modes, tt.runsInVM); !slices.Equal(got, tt.want) {
+				t.Errorf("setupSteps(%q) = %q, want %q", tt.modes, got, tt.want)
+			}
+		})
+	}
+}
+
+func TestAModeInWhichNoSpecRanFailsNamingTheFilterAndTheLabels(t *testing.T) {
+	runs := filepath.Join("..", "..", "..", "..", "reports", "testdata", "runs")
+	tests := []struct {
+		name    string
+		report  string
+		args    []string
+		wantErr []string // parts of the message; none: the mode passes
+	}{
+		{"a filter that matched nothing fails and names itself and the labels",
+			filepath.Join(runs, "filtered", "iptables", run.GinkgoFile), []string{"-ginkgo.label-filter=nothing-matches"},
+			[]string{"no spec ran (0 of 9)", `--label-filter="nothing-matches" matched none`, "the suite's labels: feature:Churn, feature:ClusterIP, feature:Endpoints, feature:Hairpin, feature:NodePort, feature:TrafficPolicy"}},
+		{"a focus given as a separate argument is named too",
+			filepath.Join(runs, "filtered", "iptables", run.GinkgoFile), []string{"-ginkgo.focus", "scheduler"},
+			[]string{`--focus="scheduler" matched none`}},
+		{"a run in which specs ran passes, failed ones included",
+			filepath.Join(runs, "after", "iptables", run.GinkgoFile), []string{"-ginkgo.label-filter=feature:ClusterIP"}, nil},
+		{"a missing report is an error, not a pass",
+			filepath.Join(t.TempDir(), run.GinkgoFile), nil, []string{"ginkgo report"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			err := checkSomeSpecRan(tt.report, tt.args)
+			if tt.wantErr == nil {
+				if err != nil {
+					t.Fatalf("checkSomeSpecRan = %v, want nil: specs ran", err)
+				}
+				return
+			}
+			if err == nil {
+				t.Fatal("checkSomeSpecRan = nil, want an error: no spec ran")
+			}
+			for _, w := range tt.wantErr {
+				if !strings.Contains(err.Error(), w) {
+					t.Errorf("message %q lacks %q", err, w)
+				}
+			}
+		})
 	}
 }

@@ -1,0 +1,126 @@
+package main
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"regexp"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/onsi/ginkgo/v2/types"
+
+	"github.com/proxyproof/proxyproof/reports/run"
+	"github.com/proxyproof/proxyproof/suites/framework"
+)
+
+// envArgs is the make variable ARGS comes from, named in its errors.
+const envArgs = "ARGS"
+
+// checkParams checks every parameter before anything exists: the suite's
+// own check (framework.Given.Parse), then what only the runner can see, a
+// run directory that already holds a run and ARGS Ginkgo would refuse
+// after a cluster was up. It fills in the default run directory.
+func checkParams(o *options) ([]framework.Params, error) {
+	if o.runDir == "" {
+		o.runDir = filepath.Join("runs", time.Now().UTC().Format("20060102-150405")+"-"+o.mode)
+	}
+	abs, err := filepath.Abs(o.runDir)
+	if err != nil {
+		return nil, fmt.Errorf("run dir %s: %w", o.runDir, err)
+	}
+	o.runDir = abs
+	ps, err := framework.Given{Provider: o.provider, Mode: o.mode, Proxier: o.proxier, Nodes: o.nodes, Keep: o.keep, RunDir: o.runDir}.Parse()
+	if err != nil {
+		return nil, err
+	}
+	if err := checkNoRunIn(o.runDir); err != nil {
+		return nil, err
+	}
+	return ps, checkArgs(o.args)
+}
+
+// checkNoRunIn refuses a run directory that holds a run already: a second
+// run would mix its modes and log into the first one's report.
+func checkNoRunIn(dir string) error {
+	for _, f := range []string{run.MetaFile, run.LogFile} {
+		if _, err := os.Stat(filepath.Join(dir, f)); err == nil {
+			return &framework.ParamError{Name: framework.EnvRunDir, Value: dir,
+				Want: fmt.Sprintf("a directory holding no run yet (this one has %s: choose another RUN_DIR or leave it empty for runs/<time>-<mode>)", f)}
+		}
+	}
+	return nil
+}
+
+// selector is a flag in ARGS that chooses which specs run.
+type selector struct{ name, value string }
+
+func (s selector) String() string { return "--" + s.name + "=" + s.value }
+
+var selectorFlags = []string{"label-filter", "focus", "skip", "focus-file", "skip-file"}
+
+// selectors finds them in args (as ginkgoArgs rewrote them), in either
+// --name=value or --name value form.
+func selectors(args []string) ([]selector, error) {
+	var out []selector
+	for i, a := range args {
+		name, value, hasValue := strings.Cut(strings.TrimLeft(a, "-"), "=")
+		name = strings.TrimPrefix(name, "ginkgo.")
+		if !slices.Contains(selectorFlags, name) {
+			continue
+		}
+		if !hasValue {
+			if i+1 >= len(args) {
+				return nil, &framework.ParamError{Name: envArgs, Value: "--" + name, Want: "--" + name + " followed by its value"}
+			}
+			value = args[i+1]
+		}
+		out = append(out, selector{name, value})
+	}
+	return out, nil
+}
+
+// checkArgs parses the label filter, focus and skip in ARGS the way the
+// suite's Ginkgo will, so a typo fails here rather than after a cluster
+// came up.
+func checkArgs(args []string) error {
+	sels, err := selectors(args)
+	if err != nil {
+		return err
+	}
+	for _, s := range sels {
+		var err error
+		want := "a Go regular expression"
+		switch s.name {
+		case "label-filter":
+			want = "a Ginkgo label filter: labels joined by &&, || and !, with parentheses"
+			_, err = types.ParseLabelFilter(s.value)
+		case "focus", "skip":
+			_, err = regexp.Compile(s.value)
+		}
+		if err != nil {
+			return &framework.ParamError{Name: envArgs, Value: s.String(), Want: want + " (" + ginkgoReason(err) + ")"}
+		}
+	}
+	return nil
+}
+
+// markup is Ginkgo's console formatting ({{red}}...{{/}}) in its messages.
+var markup = regexp.MustCompile(`\{\{[^}]*\}\}`)
+
+// ginkgoReason is the last line of a Ginkgo error's message (the filter
+// echoed with the bad spot marked, then the reason): one line for ours.
+func ginkgoReason(err error) string {
+	msg := err.Error()
+	var g types.GinkgoError
+	if errors.As(err, &g) {
+		msg = g.Message
+	}
+	msg = strings.TrimSpace(markup.ReplaceAllString(msg, ""))
+	if i := strings.LastIndexByte(msg, '\n'); i >= 0 {
+		msg = msg[i+1:]
+	}
+	return strings.TrimSpace(msg)
+}

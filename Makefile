@@ -84,11 +84,14 @@ bench-kernel: deps
 # The runner checks every parameter (exit 2 on a bad one), then runs the
 # set-up itself (install-deps, the control plane, the VM image for ipvs).
 # Built, not `go run`: go run turns exit status 2 into 1 and adds a line.
+# ARGS reaches the runner through the environment, never through the
+# shell: ARGS='--label-filter=a || b' must not run `b`.
+e2e: export E2E_ARGS := $(ARGS)
 e2e:
 	@$(GO) build -o $(BIN)/e2e ./suites/framework/cmd/e2e
 	@$(BIN)/e2e --provider '$(PROVIDER)' --mode '$(MODE)' --proxier '$(PROXIER)' \
 		--nodes '$(if $(filter file default,$(origin NODES)),2,$(NODES))' --keep '$(KEEP)' --run-dir '$(RUN_DIR)' \
-		--command "make e2e MODE=$(MODE) PROXIER=$(PROXIER)$(if $(ARGS), ARGS='$(ARGS)')" -- $(ARGS)
+		--command "make e2e MODE=$(MODE) PROXIER=$(PROXIER)$${E2E_ARGS:+ ARGS=\"$$E2E_ARGS\"}" --args "$$E2E_ARGS"
 
 clean:
 	rm -rf _output

@@ -67,10 +67,15 @@ func parseFlags(argv []string) (options, error) {
 	fs.StringVar(&o.runDir, "run-dir", "", "run directory; default runs/<UTC time>-<mode>")
 	fs.StringVar(&o.suite, "suite", "./suites/services", "the Ginkgo suite package")
 	fs.StringVar(&o.command, "command", "", "the command line recorded in run.json")
+	argsLine := fs.String("args", "", "Ginkgo flags as one string, as make's ARGS (split as splitArgs says); added before any after --")
 	if err := fs.Parse(argv); err != nil {
 		return o, &exitError{exitBadParams} // fs printed the flag and the usage
 	}
-	o.args = ginkgoArgs(fs.Args())
+	args, err := splitArgs(*argsLine)
+	if err != nil {
+		return o, &framework.ParamError{Name: "ARGS", Value: *argsLine, Want: err.Error()}
+	}
+	o.args = ginkgoArgs(append(args, fs.Args()...))
 	return o, nil
 }
 

@@ -185,3 +185,31 @@ func TestAModeInWhichNoSpecRanFailsNamingTheFilterAndTheLabels(t *testing.T) {
 		})
 	}
 }
+
+func TestARGSSplitsAsAUserWhoTypedItIntoMakeMeansIt(t *testing.T) {
+	tests := []struct {
+		name string
+		in   string
+		want []string
+	}{
+		{"a label filter with || stays one value", "--label-filter=scheduler || churn", []string{"--label-filter=scheduler || churn"}},
+		{"quotes group as in a shell", `--label-filter='a && !b' --focus "UDP x"`, []string{"--label-filter=a && !b", "--focus", "UDP x"}},
+		{"a bare flag takes the words after it as its value", "--focus Service reaches --skip=IPv6", []string{"--focus", "Service reaches", "--skip=IPv6"}},
+		{"a flag without a value stays alone", "-test.v --label-filter=x", []string{"-test.v", "--label-filter=x"}},
+		{"nothing is no arguments", "  ", nil},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got, err := splitArgs(tt.in)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !reflect.DeepEqual(got, tt.want) {
+				t.Errorf("splitArgs(%q) = %q, want %q", tt.in, got, tt.want)
+			}
+		})
+	}
+	if _, err := splitArgs("UDP --focus x"); err == nil || !strings.Contains(err.Error(), `"UDP" is not a flag`) {
+		t.Errorf("a leading word that is no flag: err = %v, want it named", err)
+	}
+}

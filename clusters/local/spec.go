@@ -6,19 +6,22 @@ import (
 	"path/filepath"
 	"regexp"
 	"time"
+
+	"github.com/proxyproof/proxyproof/clusters"
 )
 
-// Proxier choices besides a path to any kube-proxy-compatible binary.
+// Proxier choices besides a path to any kube-proxy-compatible binary:
+// the clusters package's, named here for local's own callers.
 const (
-	ProxierOurs      = "ours"
-	ProxierKubeProxy = "kube-proxy"
+	ProxierOurs      = clusters.ProxierOurs
+	ProxierKubeProxy = clusters.ProxierKubeProxy
 )
 
-// Modes a node's proxier can run in.
+// Modes a node's proxier can run in (the clusters package's).
 const (
-	ModeIPTables = "iptables"
-	ModeNFTables = "nftables"
-	ModeIPVS     = "ipvs"
+	ModeIPTables = clusters.ModeIPTables
+	ModeNFTables = clusters.ModeNFTables
+	ModeIPVS     = clusters.ModeIPVS
 )
 
 // DefaultName is the cluster name when Spec.Name is empty.

@@ -4,9 +4,12 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
+	"strings"
 
-	"github.com/proxyproof/proxyproof/clusters/local"
+	"github.com/proxyproof/proxyproof/clusters"
+	"github.com/proxyproof/proxyproof/clusters/providers"
 )
 
 // Environment variables make e2e sets for one mode's run of a suite.
@@ -20,19 +23,24 @@ const (
 )
 
 // ProviderLocal is the built-in provider (clusters/local), the default.
-const ProviderLocal = "local"
+const ProviderLocal = providers.Default
 
-// CheckProvider accepts the providers the suite can run on. kind,
-// terraform and kubeconfig are named in the design but not built yet: a
-// clear refusal, never a silent fallback to local.
+// CheckProvider accepts the providers registered in clusters/providers.
+// The ones the design names but this checkout lacks get a clear refusal,
+// never a silent fallback to another provider.
 func CheckProvider(name string) error {
-	switch name {
-	case ProviderLocal:
+	if _, ok := providers.Get(name); ok {
 		return nil
-	case "kind", "terraform", "kubeconfig":
-		return fmt.Errorf("%s=%s: that provider is not built yet; %s=%s (clusters/local, the default) is the one this checkout has", EnvProvider, name, EnvProvider, ProviderLocal)
 	}
-	return fmt.Errorf("%s=%q: want %s (kind, terraform and kubeconfig are not built yet)", EnvProvider, name, ProviderLocal)
+	have := strings.Join(providers.Names(), ", ")
+	planned := providers.Planned()
+	if slices.Contains(planned, name) {
+		return fmt.Errorf("%s=%s: that provider is not built yet; this checkout has %s (%s=%s is the default)", EnvProvider, name, have, EnvProvider, ProviderLocal)
+	}
+	if len(planned) == 0 {
+		return fmt.Errorf("%s=%q: want one of %s", EnvProvider, name, have)
+	}
+	return fmt.Errorf("%s=%q: want one of %s (%s: not built yet)", EnvProvider, name, have, strings.Join(planned, ", "))
 }
 
 // Params are one mode's run parameters.
@@ -56,11 +64,11 @@ func ParamsFromEnv(lookup func(string) (string, bool)) (Params, error) {
 	get := func(k string) string { v, _ := lookup(k); return v }
 	p := Params{Mode: get(EnvMode), Proxier: get(EnvProxier), RunDir: get(EnvRunDir), Nodes: 2}
 	switch p.Mode {
-	case local.ModeIPTables, local.ModeNFTables, local.ModeIPVS:
+	case clusters.ModeIPTables, clusters.ModeNFTables, clusters.ModeIPVS:
 	case "":
 		return p, fmt.Errorf("%s is not set (make e2e sets it)", EnvMode)
 	default:
-		return p, fmt.Errorf("%s=%q: want %s, %s or %s", EnvMode, p.Mode, local.ModeIPTables, local.ModeNFTables, local.ModeIPVS)
+		return p, fmt.Errorf("%s=%q: want %s, %s or %s", EnvMode, p.Mode, clusters.ModeIPTables, clusters.ModeNFTables, clusters.ModeIPVS)
 	}
 	if p.RunDir == "" {
 		return p, fmt.Errorf("%s is not set (make e2e sets it)", EnvRunDir)
@@ -72,7 +80,7 @@ func ParamsFromEnv(lookup func(string) (string, bool)) (Params, error) {
 		return p, err
 	}
 	if p.Proxier == "" {
-		p.Proxier = local.ProxierOurs
+		p.Proxier = clusters.ProxierOurs
 	}
 	if s := get(EnvNodes); s != "" {
 		n, err := strconv.Atoi(s)

@@ -22,6 +22,9 @@ var programs = []struct{ name, pkg string }{
 	{"netserver", "./clusters/local/cmd/netserver"},
 	// localcluster itself: the forwarder and the in-pod probe client.
 	{"localcluster", "./clusters/local/cmd/localcluster"},
+	// The suites' probe (clusters.Probe), run on nodes, in pods and
+	// outside the nodes by that name.
+	{"netprobe", "./suites/framework/cmd/netprobe"},
 }
 
 // findSourceDir walks up from the working directory to the proxyproof

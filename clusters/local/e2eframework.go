@@ -15,24 +15,24 @@ import (
 	"sigs.k8s.io/e2e-framework/support"
 )
 
-// Provider drives a local cluster from e2e-framework's env funcs:
+// E2EProvider drives a local cluster from e2e-framework's env funcs:
 //
-//	envfuncs.CreateClusterWithOpts(local.NewProvider(), "proxyproof")
-type Provider struct {
+//	envfuncs.CreateClusterWithOpts(local.NewE2EProvider(), "proxyproof")
+type E2EProvider struct {
 	spec    Spec
 	cluster *Cluster
 }
 
-var _ support.E2EClusterProvider = (*Provider)(nil)
+var _ support.E2EClusterProvider = (*E2EProvider)(nil)
 
-// NewProvider is a provider for the default spec (3 iptables nodes, our
+// NewE2EProvider is a provider for the default spec (3 iptables nodes, our
 // proxier); WithSpec changes it.
-func NewProvider() *Provider { return &Provider{} }
+func NewE2EProvider() *E2EProvider { return &E2EProvider{} }
 
 // WithSpec sets the whole cluster spec (nodes, modes, proxier).
 func WithSpec(spec Spec) support.ClusterOpts {
 	return func(p support.E2EClusterProvider) {
-		if lp, ok := p.(*Provider); ok {
+		if lp, ok := p.(*E2EProvider); ok {
 			name := lp.spec.Name
 			lp.spec = spec
 			if spec.Name == "" {
@@ -42,25 +42,25 @@ func WithSpec(spec Spec) support.ClusterOpts {
 	}
 }
 
-func (p *Provider) SetDefaults() support.E2EClusterProvider { return p }
+func (p *E2EProvider) SetDefaults() support.E2EClusterProvider { return p }
 
-func (p *Provider) WithName(name string) support.E2EClusterProvider {
+func (p *E2EProvider) WithName(name string) support.E2EClusterProvider {
 	p.spec.Name = name
 	return p
 }
 
 // WithVersion accepts only the pinned control plane version: the local
 // provider builds one version (hack/controlplane).
-func (p *Provider) WithVersion(version string) support.E2EClusterProvider { return p }
+func (p *E2EProvider) WithVersion(version string) support.E2EClusterProvider { return p }
 
 // WithPath sets the proxier binary (a kube-proxy-compatible path, or
 // "ours" / "kube-proxy").
-func (p *Provider) WithPath(path string) support.E2EClusterProvider {
+func (p *E2EProvider) WithPath(path string) support.E2EClusterProvider {
 	p.spec.Proxier = path
 	return p
 }
 
-func (p *Provider) WithOpts(opts ...support.ClusterOpts) support.E2EClusterProvider {
+func (p *E2EProvider) WithOpts(opts ...support.ClusterOpts) support.E2EClusterProvider {
 	for _, o := range opts {
 		o(p)
 	}
@@ -69,7 +69,7 @@ func (p *Provider) WithOpts(opts ...support.ClusterOpts) support.E2EClusterProvi
 
 // Create brings the cluster up and returns its kubeconfig path. args are
 // node modes ("iptables", "nftables", ...), one per node, when given.
-func (p *Provider) Create(ctx context.Context, args ...string) (string, error) {
+func (p *E2EProvider) Create(ctx context.Context, args ...string) (string, error) {
 	spec := p.spec
 	if len(args) > 0 {
 		spec.Nodes = nil
@@ -86,7 +86,7 @@ func (p *Provider) Create(ctx context.Context, args ...string) (string, error) {
 }
 
 // CreateWithConfig reads node modes from a file, one per line.
-func (p *Provider) CreateWithConfig(ctx context.Context, configFile string) (string, error) {
+func (p *E2EProvider) CreateWithConfig(ctx context.Context, configFile string) (string, error) {
 	b, err := os.ReadFile(configFile)
 	if err != nil {
 		return "", fmt.Errorf("local cluster config: %w", err)
@@ -94,20 +94,20 @@ func (p *Provider) CreateWithConfig(ctx context.Context, configFile string) (str
 	return p.Create(ctx, strings.Fields(string(b))...)
 }
 
-func (p *Provider) GetKubeconfig() string {
+func (p *E2EProvider) GetKubeconfig() string {
 	if p.cluster == nil {
 		return ""
 	}
 	return p.cluster.Kubeconfig()
 }
 
-func (p *Provider) GetKubectlContext() string {
+func (p *E2EProvider) GetKubectlContext() string {
 	return "kubernetes-admin@" + p.spec.withDefaults().Name
 }
 
 // ExportLogs copies the cluster's logs (control plane, agents, proxiers,
 // pods) under dest.
-func (p *Provider) ExportLogs(ctx context.Context, dest string) error {
+func (p *E2EProvider) ExportLogs(ctx context.Context, dest string) error {
 	if p.cluster == nil {
 		return fmt.Errorf("local cluster %s: not created", p.spec.Name)
 	}
@@ -129,7 +129,7 @@ func (p *Provider) ExportLogs(ctx context.Context, dest string) error {
 	})
 }
 
-func (p *Provider) Destroy(ctx context.Context) error {
+func (p *E2EProvider) Destroy(ctx context.Context) error {
 	if p.cluster != nil {
 		return p.cluster.Destroy(ctx)
 	}
@@ -138,9 +138,11 @@ func (p *Provider) Destroy(ctx context.Context) error {
 
 // WaitForControlPlane is a no-op: Create returns only once the control
 // plane, every node and every proxier are ready.
-func (p *Provider) WaitForControlPlane(ctx context.Context, client klient.Client) error { return nil }
+func (p *E2EProvider) WaitForControlPlane(ctx context.Context, client klient.Client) error {
+	return nil
+}
 
-func (p *Provider) KubernetesRestConfig() *rest.Config {
+func (p *E2EProvider) KubernetesRestConfig() *rest.Config {
 	if p.cluster == nil {
 		return nil
 	}

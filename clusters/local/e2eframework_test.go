@@ -18,7 +18,7 @@ func TestE2EFrameworkEnvFuncsDriveTheLocalProvider(t *testing.T) {
 	t.Cleanup(func() { _ = Destroy(context.Background(), name) })
 	ctx := context.Background()
 	cfg := envconf.New()
-	ctx, err := envfuncs.CreateClusterWithOpts(NewProvider(), name,
+	ctx, err := envfuncs.CreateClusterWithOpts(NewE2EProvider(), name,
 		WithSpec(Spec{Name: name, Nodes: []NodeSpec{{Mode: "iptables"}}}))(ctx, cfg)
 	if err != nil {
 		t.Fatalf("envfuncs.CreateClusterWithOpts: %v", err)

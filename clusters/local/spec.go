@@ -2,23 +2,25 @@ package local
 
 import (
 	"fmt"
-	"os"
 	"path/filepath"
 	"regexp"
 	"time"
+
+	"github.com/proxyproof/proxyproof/clusters"
 )
 
-// Proxier choices besides a path to any kube-proxy-compatible binary.
+// Proxier choices besides a path to any kube-proxy-compatible binary:
+// the clusters package's, named here for local's own callers.
 const (
-	ProxierOurs      = "ours"
-	ProxierKubeProxy = "kube-proxy"
+	ProxierOurs      = clusters.ProxierOurs
+	ProxierKubeProxy = clusters.ProxierKubeProxy
 )
 
-// Modes a node's proxier can run in.
+// Modes a node's proxier can run in (the clusters package's).
 const (
-	ModeIPTables = "iptables"
-	ModeNFTables = "nftables"
-	ModeIPVS     = "ipvs"
+	ModeIPTables = clusters.ModeIPTables
+	ModeNFTables = clusters.ModeNFTables
+	ModeIPVS     = clusters.ModeIPVS
 )
 
 // DefaultName is the cluster name when Spec.Name is empty.
@@ -129,25 +131,12 @@ func (s Spec) validate() error {
 	switch s.Proxier {
 	case ProxierOurs, ProxierKubeProxy:
 	default:
-		if err := Executable(s.Proxier); err != nil {
+		if err := clusters.Executable(s.Proxier); err != nil {
 			return fmt.Errorf("cluster %s: proxier %q is neither %q, %q nor an executable: %w", s.Name, s.Proxier, ProxierOurs, ProxierKubeProxy, err)
 		}
 	}
 	if !filepath.IsAbs(s.StateDir) {
 		return fmt.Errorf("cluster %s: state dir %q must be absolute", s.Name, s.StateDir)
-	}
-	return nil
-}
-
-// Executable is nil for an existing executable file, as PROXIER must be;
-// the error says what the path is instead.
-func Executable(path string) error {
-	fi, err := os.Stat(path)
-	if err != nil {
-		return err
-	}
-	if fi.IsDir() || fi.Mode()&0o111 == 0 {
-		return fmt.Errorf("%s: not an executable file", path)
 	}
 	return nil
 }

@@ -5,23 +5,23 @@ import (
 	"encoding/json"
 	"fmt"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"time"
 
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/klog/v2"
 
-	"github.com/proxyproof/proxyproof/clusters/local"
+	"github.com/proxyproof/proxyproof/clusters"
+	"github.com/proxyproof/proxyproof/clusters/providers"
 )
 
 // Framework is one mode's cluster and what the specs need to drive it.
+// It holds the cluster only through the clusters seam, so no spec knows
+// which provider made it.
 type Framework struct {
 	Params
-	Cluster *local.Cluster
+	Cluster clusters.Cluster
 	Client  kubernetes.Interface
-	// Netprobe is the probe binary (cmd/netprobe) run inside pods and nodes.
-	Netprobe string
 }
 
 // Environment is <mode dir>/environment.json, read by the runner for
@@ -42,44 +42,58 @@ func ClusterName(mode string) string {
 	return fmt.Sprintf("e2e%c%d", mode[0], os.Getpid()%100000)
 }
 
-// Setup builds the probe binary and brings up the mode's cluster.
+// Setup brings up the mode's cluster on the provider Params names.
 func Setup(ctx context.Context, p Params) (*Framework, error) {
+	provider, ok := providers.Get(p.Provider)
+	if !ok {
+		return nil, CheckProvider(p.Provider)
+	}
+	return SetupWith(ctx, p, provider)
+}
+
+// SetupWith brings up the mode's cluster on provider: p.Nodes nodes of
+// p.Mode running p.Proxier. The probe (clusters.Probe) is the provider's
+// to make runnable.
+func SetupWith(ctx context.Context, p Params, provider clusters.Provider) (*Framework, error) {
 	if err := os.MkdirAll(p.ModeDir(), 0o755); err != nil {
 		return nil, fmt.Errorf("mode dir: %w", err)
 	}
-	probe := filepath.Join(p.ModeDir(), "bin", "netprobe")
-	build := exec.CommandContext(ctx, "go", "build", "-o", probe, "github.com/proxyproof/proxyproof/suites/framework/cmd/netprobe")
-	if out, err := build.CombinedOutput(); err != nil {
-		return nil, fmt.Errorf("build netprobe: %w: %s", err, out)
-	}
-	// KEEP=1 must leave a working cluster, so its processes must outlive
-	// the suite binary (by default they die with it).
-	spec := local.Spec{Name: ClusterName(p.Mode), Proxier: p.Proxier, OutliveCaller: p.Keep}
+	spec := clusters.Spec{Name: ClusterName(p.Mode), Proxier: p.Proxier, Keep: p.Keep}
 	for i := 0; i < p.Nodes; i++ {
-		spec.Nodes = append(spec.Nodes, local.NodeSpec{Mode: p.Mode})
+		spec.Nodes = append(spec.Nodes, clusters.NodeSpec{Mode: p.Mode})
+	}
+	what := fmt.Sprintf("cluster %s (provider %s, %d %s nodes, proxier %s)", spec.Name, provider.Name(), p.Nodes, p.Mode, p.Proxier)
+	if err := provider.Check(spec); err != nil {
+		return nil, fmt.Errorf("%s: %w", what, err)
 	}
 	began := time.Now()
-	c, err := local.Create(ctx, spec)
+	c, err := provider.Create(ctx, spec)
 	if err != nil {
-		return nil, fmt.Errorf("cluster %s (%d %s nodes, proxier %s): %w", spec.Name, p.Nodes, p.Mode, p.Proxier, err)
+		return nil, fmt.Errorf("%s: %w", what, err)
 	}
-	klog.InfoS("Cluster up", "cluster", c.Name(), "mode", p.Mode, "proxier", p.Proxier, "took", time.Since(began).Round(time.Millisecond))
-	client, err := c.Client()
+	klog.InfoS("Cluster up", "cluster", c.Name(), "provider", c.Provider(), "mode", p.Mode, "proxier", p.Proxier, "took", time.Since(began).Round(time.Millisecond))
+	client, err := clientOf(c)
 	if err != nil {
 		_ = c.Destroy(ctx)
 		return nil, err
 	}
-	// Probes run on every node, kernel-VM nodes included, which see the
-	// host's files as they were at boot except the cluster's state dir.
-	if probe, err = installProgram(probe, c.Bin("netprobe")); err != nil {
-		_ = c.Destroy(ctx)
-		return nil, err
-	}
-	f := &Framework{Params: p, Cluster: c, Client: client, Netprobe: probe}
+	f := &Framework{Params: p, Cluster: c, Client: client}
 	if err := f.writeEnvironment(); err != nil {
 		klog.ErrorS(err, "Environment not recorded", "dir", p.ModeDir())
 	}
 	return f, nil
+}
+
+func clientOf(c clusters.Cluster) (kubernetes.Interface, error) {
+	cfg, err := c.RestConfig()
+	if err != nil {
+		return nil, fmt.Errorf("cluster %s: %w", c.Name(), err)
+	}
+	client, err := kubernetes.NewForConfig(cfg)
+	if err != nil {
+		return nil, fmt.Errorf("cluster %s: client: %w", c.Name(), err)
+	}
+	return client, nil
 }
 
 func (f *Framework) writeEnvironment() error {
@@ -104,7 +118,7 @@ func (f *Framework) Teardown(ctx context.Context) error {
 	}
 	if f.Keep {
 		klog.InfoS("Keeping the cluster (KEEP=1)", "cluster", f.Cluster.Name(), "kubeconfig", f.Cluster.Kubeconfig(),
-			"down", "make cluster-down NAME="+f.Cluster.Name())
+			"down", fmt.Sprintf("make cluster-down PROVIDER=%s NAME=%s", f.Cluster.Provider(), f.Cluster.Name()))
 		return nil
 	}
 	return f.Cluster.Destroy(ctx)
@@ -127,16 +141,4 @@ func (f *Framework) NodeIP(node string) (string, error) {
 		}
 	}
 	return "", fmt.Errorf("cluster %s: no node %q", f.Cluster.Name(), node)
-}
-
-// installProgram copies the executable src to dst and returns dst.
-func installProgram(src, dst string) (string, error) {
-	b, err := os.ReadFile(src)
-	if err != nil {
-		return "", fmt.Errorf("install %s: %w", src, err)
-	}
-	if err := os.WriteFile(dst, b, 0o755); err != nil {
-		return "", fmt.Errorf("install %s: %w", dst, err)
-	}
-	return dst, nil
 }

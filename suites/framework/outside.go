@@ -1,21 +1,14 @@
 package framework
 
-import (
-	"context"
-
-	"github.com/proxyproof/proxyproof/clusters/local"
-)
-
-// OutsideIP is the source address of FromOutside's probes.
-const OutsideIP = local.OutsideIP
+import "context"
 
 // FromOutside probes from a client outside every node: it reaches a node
 // only through the node's IP, as a client on the node network would, so
 // what it sees is external traffic (NodePort, externalIPs, load balancer
-// IPs) with its own source address.
+// IPs) with its own source address, Cluster.OutsideIP.
 func (f *Framework) FromOutside() Source {
 	return Source{
-		Description: "outside client " + OutsideIP,
+		Description: "outside client " + f.Cluster.OutsideIP(),
 		exec: func(ctx context.Context, cmd ...string) ([]byte, error) {
 			return f.Cluster.ExecOutside(ctx, cmd...)
 		},

@@ -5,8 +5,10 @@ import (
 	"os"
 	"path/filepath"
 	"strconv"
+	"strings"
 
-	"github.com/proxyproof/proxyproof/clusters/local"
+	"github.com/proxyproof/proxyproof/clusters"
+	"github.com/proxyproof/proxyproof/clusters/providers"
 )
 
 // Environment variables make e2e sets for one mode's run of a suite.
@@ -20,7 +22,7 @@ const (
 )
 
 // ProviderLocal is the built-in provider (clusters/local), the default.
-const ProviderLocal = "local"
+const ProviderLocal = providers.Default
 
 // ModeAll is MODE=all: the runner expands it to every mode, one suite run
 // each; a suite itself runs one mode.
@@ -102,36 +104,40 @@ func (g Given) Parse() ([]Params, error) {
 	return out, nil
 }
 
-// CheckProvider accepts the providers the suite can run on. kind,
-// terraform and kubeconfig are named in the design but not built yet: a
-// clear refusal, never a silent fallback to local.
+// CheckProvider accepts the providers registered in clusters/providers.
+// The ones the design names but this checkout lacks get a clear refusal,
+// never a silent fallback to another provider.
 func CheckProvider(name string) error {
-	if name == ProviderLocal {
+	if _, ok := providers.Get(name); ok {
 		return nil
 	}
-	return &ParamError{EnvProvider, name, ProviderLocal + " (clusters/local, the default; kind, terraform and kubeconfig are not built yet)"}
+	want := "one of " + strings.Join(providers.Names(), ", ")
+	if planned := providers.Planned(); len(planned) > 0 {
+		want += " (" + strings.Join(planned, ", ") + ": not built yet)"
+	}
+	return &ParamError{EnvProvider, name, want}
 }
 
 func modesOf(mode string) ([]string, error) {
 	switch mode {
 	case ModeAll:
-		return []string{local.ModeIPTables, local.ModeNFTables, local.ModeIPVS}, nil
-	case local.ModeIPTables, local.ModeNFTables, local.ModeIPVS:
+		return []string{clusters.ModeIPTables, clusters.ModeNFTables, clusters.ModeIPVS}, nil
+	case clusters.ModeIPTables, clusters.ModeNFTables, clusters.ModeIPVS:
 		return []string{mode}, nil
 	}
-	return nil, &ParamError{EnvMode, mode, fmt.Sprintf("%s, %s, %s or %s", local.ModeIPTables, local.ModeNFTables, local.ModeIPVS, ModeAll)}
+	return nil, &ParamError{EnvMode, mode, fmt.Sprintf("%s, %s, %s or %s", clusters.ModeIPTables, clusters.ModeNFTables, clusters.ModeIPVS, ModeAll)}
 }
 
 // proxierOf accepts ours, kube-proxy or an executable file, made absolute.
 func proxierOf(p string) (string, error) {
 	switch p {
 	case "":
-		return local.ProxierOurs, nil
-	case local.ProxierOurs, local.ProxierKubeProxy:
+		return clusters.ProxierOurs, nil
+	case clusters.ProxierOurs, clusters.ProxierKubeProxy:
 		return p, nil
 	}
-	bad := &ParamError{EnvProxier, p, fmt.Sprintf("%s, %s or the path of an executable file", local.ProxierOurs, local.ProxierKubeProxy)}
-	if err := local.Executable(p); err != nil {
+	bad := &ParamError{EnvProxier, p, fmt.Sprintf("%s, %s or the path of an executable file", clusters.ProxierOurs, clusters.ProxierKubeProxy)}
+	if err := clusters.Executable(p); err != nil {
 		bad.Want += " (" + err.Error() + ")"
 		return "", bad
 	}

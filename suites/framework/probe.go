@@ -9,6 +9,8 @@ import (
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
+
+	"github.com/proxyproof/proxyproof/clusters"
 )
 
 // Source is where a probe runs from: a pod's or a node's network namespace.
@@ -81,7 +83,7 @@ func (r Result) String() string {
 	return fmt.Sprintf("%s after %s (%s)", r.Class, r.Elapsed, strings.TrimSpace(r.Raw))
 }
 
-// Probe runs netprobe once from src.
+// Probe runs the probe (clusters.Probe, cmd/netprobe) once from src.
 func (f *Framework) Probe(ctx context.Context, src Source, kind, target string, timeout time.Duration) Result {
 	// Let netprobe give up before the caller's deadline kills it, so the
 	// failure says timeout or refused rather than "signal: killed".
@@ -91,7 +93,7 @@ func (f *Framework) Probe(ctx context.Context, src Source, kind, target string, 
 		}
 	}
 	began := time.Now()
-	out, err := src.exec(ctx, f.Netprobe, "-timeout", timeout.String(), kind, target)
+	out, err := src.exec(ctx, clusters.Probe, "-timeout", timeout.String(), kind, target)
 	wall := time.Since(began)
 	raw := string(out)
 	if err == nil {

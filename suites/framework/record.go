@@ -10,7 +10,7 @@ import (
 	"github.com/onsi/ginkgo/v2"
 	"k8s.io/klog/v2"
 
-	"github.com/proxyproof/proxyproof/clusters/local"
+	"github.com/proxyproof/proxyproof/clusters"
 	"github.com/proxyproof/proxyproof/reports/entry"
 )
 
@@ -64,9 +64,9 @@ func (f *Framework) DumpRules(ctx context.Context, specText string) {
 
 func dumpCommands(mode string) [][]string {
 	switch mode {
-	case local.ModeNFTables:
+	case clusters.ModeNFTables:
 		return [][]string{{"nft", "list", "ruleset"}}
-	case local.ModeIPVS:
+	case clusters.ModeIPVS:
 		return [][]string{{"ipvsadm", "-Ln"}, {"iptables-save"}}
 	}
 	return [][]string{{"iptables-save"}}

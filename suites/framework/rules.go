@@ -5,7 +5,7 @@ import (
 	"fmt"
 	"strings"
 
-	"github.com/proxyproof/proxyproof/clusters/local"
+	"github.com/proxyproof/proxyproof/clusters"
 )
 
 // Rules is node's proxier state as text (the same commands as the failure
@@ -44,9 +44,9 @@ func (f *Framework) DeleteProxyRules(ctx context.Context, node string) (string, 
 		return "", err
 	}
 	switch mode {
-	case local.ModeNFTables:
+	case clusters.ModeNFTables:
 		return f.runOnNode(ctx, node, "nft", "delete", "table", "ip", "kube-proxy")
-	case local.ModeIPVS:
+	case clusters.ModeIPVS:
 		return f.runOnNode(ctx, node, "ipvsadm", "-C")
 	}
 	var ran []string

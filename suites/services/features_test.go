@@ -200,11 +200,11 @@ var _ = Describe("Service features", Ordered, ContinueOnFailure, func() {
 		Expect(r.OK).To(BeTrue(), "outside -> %s NodePort /clientip: %v", pinnedNode, r)
 		host, _, err := net.SplitHostPort(r.Answer)
 		Expect(err).NotTo(HaveOccurred(), "/clientip answered %q", r.Answer)
-		Expect(host).To(Equal(framework.OutsideIP), "externalTrafficPolicy Local must not masquerade the client")
+		Expect(host).To(Equal(f.Cluster.OutsideIP()), "externalTrafficPolicy Local must not masquerade the client")
 		ur := f.Probe(ctx, out, framework.UDP, framework.HostPort(ip, port(one, "udp").NodePort), probeWindow)
 		Expect(ur.OK).To(BeTrue(), "outside -> %s UDP NodePort: %v", pinnedNode, ur)
 		Expect(strings.Fields(ur.Answer)).To(HaveLen(2))
-		Expect(strings.Fields(ur.Answer)[1]).To(HavePrefix(framework.OutsideIP+":"), "UDP client address as the backend saw it")
+		Expect(strings.Fields(ur.Answer)[1]).To(HavePrefix(f.Cluster.OutsideIP()+":"), "UDP client address as the backend saw it")
 
 		By("a node without a local endpoint drops the NodePort and says 503 on the health check")
 		_, err = f.WaitHealthCheck(ctx, out, url(ip, one.Spec.HealthCheckNodePort, ""), ns, "etp-one", 200, 1, reachable)
@@ -368,7 +368,7 @@ var _ = Describe("Service features", Ordered, ContinueOnFailure, func() {
 	It("serves a LoadBalancer ingress IP to the loadBalancerSourceRanges only", Label("feature:loadbalancer", "tcp"), func(ctx SpecContext) {
 		allowed := clients[0]
 		svc := create(ctx, "lb", corev1.ServiceTypeLoadBalancer, map[string]string{"app": "backend"}, func(s *corev1.Service) {
-			s.Spec.LoadBalancerSourceRanges = []string{framework.OutsideIP + "/32", allowed.Status.PodIP + "/32"}
+			s.Spec.LoadBalancerSourceRanges = []string{f.Cluster.OutsideIP() + "/32", allowed.Status.PodIP + "/32"}
 		})
 		_, err := f.SetLoadBalancerIngress(ctx, ns, svc.Name, lbIP)
 		Expect(err).NotTo(HaveOccurred())

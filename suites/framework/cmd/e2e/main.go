@@ -19,6 +19,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/proxyproof/proxyproof/clusters"
 	"github.com/proxyproof/proxyproof/clusters/local"
 	"github.com/proxyproof/proxyproof/reports/run"
 	"github.com/proxyproof/proxyproof/suites/framework"
@@ -61,7 +62,7 @@ func parseFlags(argv []string) (options, error) {
 	fs := flag.NewFlagSet("e2e", flag.ContinueOnError)
 	fs.StringVar(&o.provider, "provider", framework.ProviderLocal, "where clusters come from (local)")
 	fs.StringVar(&o.mode, "mode", "iptables", "iptables, nftables, ipvs or all")
-	fs.StringVar(&o.proxier, "proxier", local.ProxierOurs, "ours, kube-proxy or the path of a kube-proxy-compatible binary")
+	fs.StringVar(&o.proxier, "proxier", clusters.ProxierOurs, "ours, kube-proxy or the path of a kube-proxy-compatible binary")
 	fs.StringVar(&o.nodes, "nodes", "2", "nodes per cluster (at least 2)")
 	fs.StringVar(&o.keep, "keep", "", "1 keeps each mode's cluster")
 	fs.StringVar(&o.runDir, "run-dir", "", "run directory; default runs/<UTC time>-<mode>")
@@ -166,7 +167,7 @@ func runModes(o options, params []framework.Params) error {
 
 // writeReport writes run.json and the report of the run directory.
 func writeReport(runDir string, meta run.Meta, out io.Writer, say func(string, ...any)) error {
-	if meta.Proxier.Name == local.ProxierKubeProxy {
+	if meta.Proxier.Name == clusters.ProxierKubeProxy {
 		meta.Proxier.Version = meta.KubernetesVersion
 	}
 	meta.End = time.Now().UTC()
@@ -240,10 +241,10 @@ func ginkgoArgs(args []string) []string {
 
 func proxierMeta(p string) run.Proxier {
 	switch p {
-	case local.ProxierOurs:
+	case clusters.ProxierOurs:
 		v, _ := exec.Command("git", "describe", "--always", "--dirty").Output()
 		return run.Proxier{Name: "proxyproof", Version: strings.TrimSpace(string(v))}
-	case local.ProxierKubeProxy:
+	case clusters.ProxierKubeProxy:
 		// Its version is the control plane's, filled in once a cluster said.
 		return run.Proxier{Name: "kube-proxy"}
 	}

@@ -70,7 +70,7 @@ func TestBadParametersAreRefusedInOneLineBeforeAnythingExists(t *testing.T) {
 		{"a proxier that is a directory is refused", []string{"--proxier", dir}, `PROXIER="` + dir + `": want ours, kube-proxy or the path of an executable file`},
 		{"a proxier that is not executable is refused", []string{"--proxier", file}, `PROXIER="` + file + `": want ours, kube-proxy or the path of an executable file (` + file + `: not an executable file)`},
 		{"an unknown mode is refused", []string{"--mode", "bogus"}, `MODE="bogus": want iptables, nftables, ipvs or all`},
-		{"a provider not built yet is refused", []string{"--provider", "kind"}, `PROVIDER="kind": want local`},
+		{"an unknown provider is refused", []string{"--provider", "gke"}, `PROVIDER="gke": want one of `},
 		{"keep other than 1/0/true/false is refused", []string{"--keep", "yes"}, `KEEP="yes": want 1 or true`},
 		{"a run directory that is a file is refused", []string{"--run-dir", file}, `RUN_DIR="` + file + `": want a directory`},
 		{"a run directory holding a run is refused", []string{"--run-dir", used}, `RUN_DIR="` + used + `": want a directory holding no run yet (this one has run.log`},

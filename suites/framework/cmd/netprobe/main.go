@@ -1,6 +1,9 @@
-// Command netprobe is the suites' client inside pods and nodes (the local
-// provider runs host programs in their network namespaces; there is no
-// curl there). It tells a refusal from a timeout, which Service specs need.
+// Command netprobe is the suites' client inside pods, on nodes and outside
+// them (clusters.Probe): specs run it by name and each provider makes it
+// runnable (local runs its built copy in the namespaces; providers with
+// real containers ship it in the netserver image, so it must build with
+// CGO_ENABLED=0 and need nothing beyond the binary). It tells a refusal
+// from a timeout, which Service specs need.
 //
 //	netprobe [-timeout 2s] http URL    prints the body (a 2xx answer)
 //	netprobe [-timeout 2s] status URL  prints "<HTTP status code> <body>" for any answer

@@ -1,0 +1,213 @@
+package framework
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"reflect"
+	"strings"
+	"testing"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/rest"
+
+	"github.com/proxyproof/proxyproof/clusters"
+)
+
+// fakeCluster is a clusters.Cluster with no cluster behind it: it records
+// every exec and answers with answer, so the framework's plumbing is
+// tested without any provider.
+type fakeCluster struct {
+	server    string // the API server RestConfig points at
+	nodes     []clusters.Node
+	execs     []string // "<where>: <argv>"
+	answer    func(where string, cmd []string) ([]byte, error)
+	destroyed bool
+}
+
+var _ clusters.Cluster = (*fakeCluster)(nil)
+
+func (c *fakeCluster) Name() string       { return "fake" }
+func (c *fakeCluster) Provider() string   { return "fake" }
+func (c *fakeCluster) Kubeconfig() string { return "/nonexistent/kubeconfig" }
+func (c *fakeCluster) RestConfig() (*rest.Config, error) {
+	return &rest.Config{Host: c.server}, nil
+}
+func (c *fakeCluster) Nodes() []clusters.Node { return c.nodes }
+func (c *fakeCluster) OutsideIP() string      { return "192.0.2.1" }
+func (c *fakeCluster) RouteOutside(ctx context.Context, ip, node string) error {
+	c.execs = append(c.execs, fmt.Sprintf("route: %s via %s", ip, node))
+	return nil
+}
+func (c *fakeCluster) Destroy(ctx context.Context) error { c.destroyed = true; return nil }
+
+func (c *fakeCluster) exec(where string, cmd []string) ([]byte, error) {
+	c.execs = append(c.execs, where+": "+strings.Join(cmd, " "))
+	return c.answer(where, cmd)
+}
+func (c *fakeCluster) ExecOnNode(ctx context.Context, node string, cmd ...string) ([]byte, error) {
+	return c.exec("node "+node, cmd)
+}
+func (c *fakeCluster) ExecInPod(ctx context.Context, ns, name string, cmd ...string) ([]byte, error) {
+	return c.exec("pod "+ns+"/"+name, cmd)
+}
+func (c *fakeCluster) ExecOutside(ctx context.Context, cmd ...string) ([]byte, error) {
+	return c.exec("outside", cmd)
+}
+
+// fakeProvider makes one fakeCluster per Create and keeps the spec.
+type fakeProvider struct {
+	cluster  *fakeCluster
+	checkErr error
+	spec     clusters.Spec
+	created  bool
+}
+
+func (p *fakeProvider) Name() string { return "fake" }
+func (p *fakeProvider) Check(spec clusters.Spec) error {
+	p.spec = spec
+	return p.checkErr
+}
+func (p *fakeProvider) Create(ctx context.Context, spec clusters.Spec) (clusters.Cluster, error) {
+	p.created = true
+	for _, n := range spec.Nodes {
+		i := len(p.cluster.nodes) + 1
+		p.cluster.nodes = append(p.cluster.nodes, clusters.Node{Name: fmt.Sprintf("n%d", i), IP: fmt.Sprintf("192.0.2.%d", 10+i), Mode: n.Mode})
+	}
+	return p.cluster, nil
+}
+
+// apiServer answers /version only, as the version the environment records.
+func apiServer(t *testing.T) string {
+	t.Helper()
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path != "/version" {
+			http.NotFound(w, r)
+			return
+		}
+		fmt.Fprint(w, `{"major":"1","minor":"34","gitVersion":"v1.34.4"}`)
+	}))
+	t.Cleanup(srv.Close)
+	return srv.URL
+}
+
+func TestSetupAsksTheProviderForTheModesClusterAndRecordsWhatItGot(t *testing.T) {
+	fc := &fakeCluster{server: apiServer(t)}
+	prov := &fakeProvider{cluster: fc}
+	p := Params{Provider: "fake", Mode: clusters.ModeNFTables, Proxier: clusters.ProxierKubeProxy, Nodes: 3, RunDir: t.TempDir()}
+	f, err := SetupWith(context.Background(), p, prov)
+	if err != nil {
+		t.Fatalf("SetupWith: %v", err)
+	}
+	want := clusters.Spec{Name: ClusterName(p.Mode), Proxier: clusters.ProxierKubeProxy,
+		Nodes: []clusters.NodeSpec{{Mode: "nftables"}, {Mode: "nftables"}, {Mode: "nftables"}}}
+	if !reflect.DeepEqual(prov.spec, want) {
+		t.Errorf("the provider checked spec %+v, want %+v", prov.spec, want)
+	}
+	b, err := os.ReadFile(filepath.Join(p.ModeDir(), EnvironmentFile))
+	if err != nil {
+		t.Fatalf("environment not written: %v", err)
+	}
+	var env Environment
+	if err := json.Unmarshal(b, &env); err != nil {
+		t.Fatal(err)
+	}
+	wantEnv := Environment{Cluster: "fake", KubernetesVersion: "v1.34.4", Proxier: "kube-proxy",
+		Nodes: map[string]string{"n1": "nftables", "n2": "nftables", "n3": "nftables"}}
+	if !reflect.DeepEqual(env, wantEnv) {
+		t.Errorf("environment.json = %+v, want %+v", env, wantEnv)
+	}
+	if got := f.NodeNames(); !reflect.DeepEqual(got, []string{"n1", "n2", "n3"}) {
+		t.Errorf("NodeNames = %v", got)
+	}
+	if err := f.Teardown(context.Background()); err != nil || !fc.destroyed {
+		t.Errorf("Teardown without KEEP: err %v, destroyed %v; want the cluster destroyed", err, fc.destroyed)
+	}
+}
+
+func TestSetupCreatesNothingForASpecTheProviderRefuses(t *testing.T) {
+	prov := &fakeProvider{cluster: &fakeCluster{}, checkErr: errors.New("mode ipvs: no ip_vs")}
+	_, err := SetupWith(context.Background(), Params{Mode: "ipvs", Proxier: "ours", Nodes: 2, RunDir: t.TempDir()}, prov)
+	if err == nil || !strings.Contains(err.Error(), "no ip_vs") || !strings.Contains(err.Error(), "provider fake") {
+		t.Fatalf("error %v, want the provider's refusal naming the provider", err)
+	}
+	if prov.created {
+		t.Error("Create was called after Check refused the spec")
+	}
+}
+
+func TestKeptClusterIsNotDestroyed(t *testing.T) {
+	fc := &fakeCluster{}
+	f := &Framework{Params: Params{Keep: true}, Cluster: fc}
+	if err := f.Teardown(context.Background()); err != nil || fc.destroyed {
+		t.Fatalf("Teardown with KEEP=1: err %v, destroyed %v; want it kept", err, fc.destroyed)
+	}
+}
+
+func TestProbesRunTheProbeByNameWhereTheSourceSays(t *testing.T) {
+	fc := &fakeCluster{
+		nodes: []clusters.Node{{Name: "n1", Mode: "iptables"}},
+		answer: func(where string, cmd []string) ([]byte, error) {
+			if where == "outside" {
+				return []byte("refused 1.5 dial tcp: connection refused\n"), errors.New("exit status 1")
+			}
+			return []byte("backend-a 10.0.0.1:4000\n"), nil
+		},
+	}
+	f := &Framework{Cluster: fc}
+	pod := corev1.Pod{ObjectMeta: metav1.ObjectMeta{Namespace: "ns", Name: "client"}, Spec: corev1.PodSpec{NodeName: "n1"}}
+	ctx := context.Background()
+
+	for _, src := range []Source{f.FromPod(pod), f.FromNode("n1")} {
+		r := f.Probe(ctx, src, UDP, "10.96.0.10:81", time.Second)
+		if !r.OK || r.Backend() != "backend-a" {
+			t.Errorf("%s: %+v, want an answer from backend-a", src.Description, r)
+		}
+	}
+	out := f.FromOutside()
+	if !strings.Contains(out.Description, "192.0.2.1") {
+		t.Errorf("outside source %q does not name the cluster's outside IP", out.Description)
+	}
+	r := f.Probe(ctx, out, TCP, "192.0.2.11:30080", time.Second)
+	if r.OK || r.Class != "refused" || r.Elapsed != 1500*time.Microsecond {
+		t.Errorf("outside probe: %+v, want refused after 1.5ms as the probe measured", r)
+	}
+	want := []string{
+		"pod ns/client: netprobe -timeout 1s udp 10.96.0.10:81",
+		"node n1: netprobe -timeout 1s udp 10.96.0.10:81",
+		"outside: netprobe -timeout 1s tcp 192.0.2.11:30080",
+	}
+	if !reflect.DeepEqual(fc.execs, want) {
+		t.Errorf("execs:\n%s\nwant:\n%s", strings.Join(fc.execs, "\n"), strings.Join(want, "\n"))
+	}
+}
+
+func TestRuleDumpsRunEachNodesModeCommandsOnTheNode(t *testing.T) {
+	fc := &fakeCluster{
+		nodes: []clusters.Node{{Name: "n1", Mode: "nftables"}, {Name: "n2", Mode: "ipvs"}},
+		answer: func(where string, cmd []string) ([]byte, error) {
+			return []byte("rules of " + where), nil
+		},
+	}
+	f := &Framework{Params: Params{Mode: "mixed", RunDir: t.TempDir()}, Cluster: fc}
+	f.DumpRules(context.Background(), "Services a spec")
+	want := []string{"node n1: nft list ruleset", "node n2: ipvsadm -Ln", "node n2: iptables-save"}
+	if !reflect.DeepEqual(fc.execs, want) {
+		t.Errorf("dump commands %v, want %v", fc.execs, want)
+	}
+	dumps, _ := filepath.Glob(filepath.Join(f.ModeDir(), "dumps", "*", "n2.txt"))
+	if len(dumps) != 1 {
+		t.Fatalf("dump files of n2: %v, want one", dumps)
+	}
+	b, _ := os.ReadFile(dumps[0])
+	if !strings.Contains(string(b), "### ipvsadm -Ln\nrules of node n2") {
+		t.Errorf("n2's dump:\n%s\nwant the command and its output", b)
+	}
+}

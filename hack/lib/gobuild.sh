@@ -39,7 +39,9 @@ _go_build_count() {
       if ((now - last >= 20)); then
         last=$now
         left=""
-        if ((total > n && now > start)); then
+        # An estimate from a handful of packages is noise (on a warm
+        # cache most are never compiled at all): wait for 50.
+        if ((total > n && n >= 50)); then
           left=", about $(((total - n) * (now - start) / n)) s left"
         fi
         echo "$label: $n/$total packages compiled ($((total ? 100 * n / total : 0))%) in $((now - start)) s$left" >&2

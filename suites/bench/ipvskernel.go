@@ -120,7 +120,6 @@ func (k *ipvsKernel) counts(ctx context.Context) (int, int, error) {
 // vmProcess is a proxier the probe started in the kernel VM.
 type vmProcess struct {
 	probe  *probeClient
-	log    string // the proxier's log, on the shared directory
 	cancel context.CancelFunc
 	done   chan struct{}
 	res    kernelvm.Result
@@ -140,7 +139,7 @@ func (p *vmProcess) exited() bool { return p.vmEnded() || p.probe.lastReply().Ex
 
 func (p *vmProcess) exitReason() string {
 	if last := p.probe.lastReply(); last.Exited {
-		return fmt.Sprintf("proxier exited (%s): %s", last.Exit, logTail(p.log))
+		return fmt.Sprintf("proxier exited (%s)", last.Exit)
 	}
 	if p.vmEnded() {
 		return fmt.Sprintf("kernel VM ended (%v; job exit code %d): %s", p.err, p.res.ExitCode, strings.TrimSpace(string(p.res.Output)))

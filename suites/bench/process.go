@@ -14,7 +14,7 @@ import (
 // namespace here (process) or in the kernel VM (vmProcess).
 type proxierProcess interface {
 	exited() bool
-	// exitReason says how it ended, with its last log lines.
+	// exitReason says how it ended (the row adds the log's last errors).
 	exitReason() string
 	// usage is its peak RSS (MB) and CPU seconds, children included.
 	usage() (rssMB, cpuS float64, err error)
@@ -25,7 +25,6 @@ type proxierProcess interface {
 // execs the proxier in place, so the pid is the proxier's own.
 type process struct {
 	cmd  *exec.Cmd
-	log  string
 	done chan struct{}
 	err  error
 }
@@ -48,7 +47,7 @@ func startProcess(p Proxier, ns, config, pathDir, logFile string) (*process, err
 		f.Close()
 		return nil, fmt.Errorf("proxier %s: start %s: %w", p.Name, p.Path, err)
 	}
-	pr := &process{cmd: cmd, log: logFile, done: make(chan struct{})}
+	pr := &process{cmd: cmd, done: make(chan struct{})}
 	go func() {
 		pr.err = cmd.Wait()
 		f.Close()
@@ -66,19 +65,8 @@ func (p *process) exited() bool {
 	}
 }
 
-// exitReason is how it ended and its last log lines.
 func (p *process) exitReason() string {
-	return fmt.Sprintf("proxier exited (%v): %s", p.err, logTail(p.log))
-}
-
-// logTail is a log's last three lines, joined.
-func logTail(path string) string {
-	b, _ := os.ReadFile(path)
-	lines := strings.Split(strings.TrimSpace(string(b)), "\n")
-	if len(lines) > 3 {
-		lines = lines[len(lines)-3:]
-	}
-	return strings.Join(lines, " | ")
+	return fmt.Sprintf("proxier exited (%v)", p.err)
 }
 
 // usage is the peak RSS (VmHWM, MB) of the proxier itself and the CPU

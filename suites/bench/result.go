@@ -103,3 +103,23 @@ func WriteTable(w io.Writer, rows []Row, ours, upstream string) error {
 	}
 	return nil
 }
+
+// WriteReasons lists, under the table, why each row that was measured did
+// not finish or lacks a figure: the bench's account and the proxier's
+// last errors, indented under the row's name.
+func WriteReasons(w io.Writer, rows []Row) error {
+	for _, r := range rows {
+		if r.Reason == "" || r.NotMeasured {
+			continue
+		}
+		what := "did not finish"
+		if !r.DidNotFinish {
+			what = "finished, but"
+		}
+		reason := strings.ReplaceAll(r.Reason, "\n", "\n    ")
+		if _, err := fmt.Fprintf(w, "\n%s %s %s %s: %s\n", r.Proxier, r.Case(), r.Scale(), what, reason); err != nil {
+			return err
+		}
+	}
+	return nil
+}

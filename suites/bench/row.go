@@ -25,9 +25,11 @@ type rowRun struct {
 	server  string // apiserver host:port, also dialled inside the node
 	kubecfg string
 	dir     string
-	prefix  string
-	rng     *rand.Rand
-	row     *Row
+	// log is the proxier's log, whose last errors a failed row reports.
+	log    string
+	prefix string
+	rng    *rand.Rand
+	row    *Row
 	// readGap is the pause between two kernel reads while waiting for a
 	// change or the burst (IPVS: the probe shares the guest's one vCPU
 	// with the proxier; back-to-back reads would slow the proxier down).
@@ -68,7 +70,8 @@ func (r *rowRun) run(ctx context.Context) error {
 		return err
 	}
 	start := time.Now()
-	proc, err := startProcess(r.p, topo.node, cfg, pathDir, filepath.Join(r.dir, "proxier.log"))
+	r.log = filepath.Join(r.dir, "proxier.log")
+	proc, err := startProcess(r.p, topo.node, cfg, pathDir, r.log)
 	if err != nil {
 		return err
 	}
@@ -105,12 +108,14 @@ func (r *rowRun) readUsage(proc proxierProcess) {
 
 func (r *rowRun) name() string { return fmt.Sprintf("%s %s %s", r.p.Name, r.c, r.sc) }
 
+// fail marks the row unfinished; its reason is the bench's own account
+// followed by the proxier's last errors.
 func (r *rowRun) fail(reason string) {
 	r.row.DidNotFinish = true
 	if r.row.Reason == "" {
-		r.row.Reason = reason
+		r.row.Reason = reason + proxierSays(r.log)
 	}
-	klog.InfoS("Row did not finish", "row", r.name(), "reason", reason)
+	klog.InfoS("Row did not finish", "row", r.name(), "reason", r.row.Reason)
 }
 
 // config is the KubeProxyConfiguration both proxiers run from.
@@ -162,7 +167,7 @@ func (r *rowRun) firstSync(ctx context.Context, k kernel, proc proxierProcess, s
 			r.fail(proc.exitReason())
 			return nil, nil
 		case seen.After(deadline):
-			r.fail(fmt.Sprintf("first sync not complete after %s (%v)", r.spec.FirstSyncTimeout, err))
+			r.fail(fmt.Sprintf("first sync not complete after %s (the bench's last kernel read: %v)", r.spec.FirstSyncTimeout, err))
 			return nil, nil
 		case ctx.Err() != nil:
 			return nil, ctx.Err()
@@ -204,7 +209,7 @@ func (r *rowRun) changes(ctx context.Context, k kernel, proc proxierProcess, cha
 				return false
 			}
 			if now.Sub(t0) > r.spec.ChangeTimeout {
-				r.fail(fmt.Sprintf("change %d (service %s endpoint %s) not in the kernel after %s (last read: %v)", i, s.name, ip, r.spec.ChangeTimeout, err))
+				r.fail(fmt.Sprintf("change %d (service %s endpoint %s) not in the kernel after %s (the bench's last kernel read: %v)", i, s.name, ip, r.spec.ChangeTimeout, err))
 				r.summarizeChanges(lat, probes, writes, after)
 				return false
 			}
@@ -276,7 +281,7 @@ func (r *rowRun) burst(ctx context.Context, k kernel, proc proxierProcess, chain
 			r.fail(proc.exitReason())
 			return false
 		case time.Since(t0) > r.spec.ChangeTimeout:
-			r.fail(fmt.Sprintf("burst not converged after %s (%v)", r.spec.ChangeTimeout, err))
+			r.fail(fmt.Sprintf("burst not converged after %s (the bench's last kernel read: %v)", r.spec.ChangeTimeout, err))
 			return false
 		case ctx.Err() != nil:
 			return false

@@ -2,6 +2,7 @@ package bench
 
 import (
 	"fmt"
+	"path/filepath"
 	"strings"
 	"time"
 )
@@ -61,7 +62,9 @@ type Spec struct {
 	Cases    []Case
 	Proxiers []Proxier
 	// Dir receives bench.json, run.json, report.html, the control plane's
-	// state and each proxier's log. Required.
+	// state and each proxier's log. Required and absolute: paths under it
+	// go into the proxiers' PATH and argv (Go refuses a program found
+	// through a relative PATH entry), so a caller resolves it once.
 	Dir string
 	// Command is the command line that ran the bench, for the report.
 	Command string
@@ -134,6 +137,8 @@ func (s Spec) validate() error {
 	switch {
 	case s.Dir == "":
 		return fmt.Errorf("bench: Spec.Dir is required")
+	case !filepath.IsAbs(s.Dir):
+		return fmt.Errorf("bench: run directory %q is relative: the proxiers find their iptables through it and Go refuses a relative PATH entry; pass filepath.Abs of it", s.Dir)
 	case len(s.Scales) == 0 || len(s.Cases) == 0 || len(s.Proxiers) == 0:
 		return fmt.Errorf("bench: need at least one scale, mode and proxier")
 	}

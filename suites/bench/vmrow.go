@@ -42,10 +42,7 @@ const VMNote = "ipvs rows: both proxiers in the kernel VM (qemu TCG, one vCPU, 1
 func (r *rowRun) runInVM(ctx context.Context) error {
 	r.row.VM = true
 	r.readGap, r.changeCount, r.exactChange = vmReadGap, r.spec.IPVSChanges, true
-	dir, err := filepath.Abs(r.dir)
-	if err != nil {
-		return err
-	}
+	dir := r.dir // absolute (Spec.validate): the guest mounts it at this path
 	topo, err := newWire(r.prefix)
 	if err != nil {
 		return err
@@ -67,15 +64,15 @@ func (r *rowRun) runInVM(ctx context.Context) error {
 	if err := os.WriteFile(cfg, []byte(r.config(kubecfg)), 0o644); err != nil {
 		return err
 	}
-	log := filepath.Join(dir, "proxier.log")
-	args := []string{ProbeCommand, "--listen", net.JoinHostPort(nodeIP, strconv.Itoa(probePort)), "--log", log, "--", r.p.Path}
+	r.log = filepath.Join(dir, "proxier.log")
+	args := []string{ProbeCommand, "--listen", net.JoinHostPort(nodeIP, strconv.Itoa(probePort)), "--log", r.log, "--", r.p.Path}
 	args = append(args, r.p.Args...)
 	if !r.p.NoConfig {
 		args = append(args, "--config", cfg, "--v=1")
 	}
 	vmCtx, cancel := context.WithCancel(ctx)
 	probe := newProbeClient(topo.node, net.JoinHostPort(nodeIP, strconv.Itoa(probePort)))
-	proc := &vmProcess{probe: probe, log: log, cancel: cancel, done: make(chan struct{})}
+	proc := &vmProcess{probe: probe, cancel: cancel, done: make(chan struct{})}
 	go func() {
 		defer close(proc.done)
 		proc.res, proc.err = kernelvm.Run(vmCtx, kernelvm.Options{

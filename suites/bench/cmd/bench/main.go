@@ -5,6 +5,7 @@ package main
 import (
 	"context"
 	"fmt"
+	"io"
 	"os"
 	"os/signal"
 	"path/filepath"
@@ -29,13 +30,13 @@ func main() {
 		}
 		return
 	}
-	if err := run(); err != nil {
+	if err := run(os.Args[1:], os.Stdout); err != nil {
 		fmt.Fprintf(os.Stderr, "bench: %v\n", err)
 		os.Exit(1)
 	}
 }
 
-func run() error {
+func run(args []string, stdout io.Writer) error {
 	fs := pflag.NewFlagSet("bench", pflag.ContinueOnError)
 	scale := fs.String("scale", "2000x5,10000x10", "Services x endpoints, comma separated; 200x5 is the quick path")
 	modes := fs.String("modes", "iptables/nft,iptables/legacy,nftables,ipvs", "modes (iptables/BACKEND, nftables, ipvs)")
@@ -44,7 +45,7 @@ func run() error {
 	upstream := fs.String("upstream", "", "kube-proxy binary (default: the pinned build in the cache)")
 	ipvsScale := fs.String("ipvs-scale", "500x5", "largest scale of the ipvs rows, which run in the kernel VM (TCG): each --scale is capped to it")
 	out := fs.String("out", "", "run directory (default _output/bench/<time>)")
-	command := fs.String("command", "bench "+strings.Join(os.Args[1:], " "), "the command line the report names (make bench passes its own)")
+	command := fs.String("command", "bench "+strings.Join(args, " "), "the command line the report names (make bench passes its own)")
 	spec := bench.Spec{}
 	fs.IntVar(&spec.Changes, "changes", 100, "one-endpoint changes timed per row")
 	fs.IntVar(&spec.IPVSChanges, "ipvs-changes", 30, "one-endpoint changes timed per ipvs row (in the VM upstream takes ~15-30 s each)")
@@ -54,7 +55,7 @@ func run() error {
 	fs.DurationVar(&spec.MinSyncPeriod, "min-sync-period", time.Second, "minSyncPeriod of both proxiers (the default on a node)")
 	klogFlags := goflagSet()
 	fs.AddGoFlagSet(klogFlags)
-	if err := fs.Parse(os.Args[1:]); err != nil {
+	if err := fs.Parse(args); err != nil {
 		if err == pflag.ErrHelp {
 			return nil
 		}
@@ -78,48 +79,69 @@ func run() error {
 	if spec.Probe, err = os.Executable(); err != nil {
 		return fmt.Errorf("the in-VM probe is this binary: %w", err)
 	}
-	for _, name := range strings.Split(*which, ",") {
-		switch strings.TrimSpace(name) {
-		case "ours":
-			p, err := filepath.Abs(*ours)
-			if err != nil {
-				return err
-			}
-			if _, err := os.Stat(p); err != nil {
-				return fmt.Errorf("our proxier: %w (run make build)", err)
-			}
-			spec.Proxiers = append(spec.Proxiers, bench.Proxier{Name: "ours", Path: p})
-		case "upstream":
-			p := *upstream
-			if p == "" {
-				b, err := controlplane.Binaries("")
-				if err != nil {
-					return fmt.Errorf("upstream kube-proxy: %w (run hack/controlplane/build.sh)", err)
-				}
-				p = b.Proxy
-			}
-			spec.Proxiers = append(spec.Proxiers, bench.Proxier{Name: "upstream", Path: p})
-		default:
-			return fmt.Errorf("proxier %q: want ours or upstream", name)
-		}
+	if spec.Proxiers, err = proxiers(*which, *ours, *upstream); err != nil {
+		return err
 	}
-	spec.Dir, spec.Command = *out, *command
-	if spec.Dir == "" {
-		spec.Dir = filepath.Join("_output", "bench", time.Now().Format("20060102-150405"))
+	if spec.Dir, err = runDir(*out); err != nil {
+		return err
 	}
+	spec.Command = *command
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
 	defer stop()
 	defer klog.Flush()
 	rep, err := bench.Run(ctx, spec)
 	if rep != nil && len(rep.Rows) > 0 {
-		fmt.Printf("\nours vs upstream kube-proxy (%s)\n\n", rep.Note)
-		_ = bench.WriteTable(os.Stdout, rep.Rows, "ours", "upstream")
-		for _, r := range rep.Rows {
-			if r.Reason != "" && !r.NotMeasured {
-				fmt.Printf("\n%s %s/%s %dx%d: %s", r.Proxier, r.Mode, r.Backend, r.Services, r.Endpoints, r.Reason)
-			}
-		}
-		fmt.Printf("\n\nresults: %s\nreport:  %s\n", filepath.Join(spec.Dir, reportrun.BenchFile), filepath.Join(spec.Dir, reportrun.ReportFile))
+		fmt.Fprintf(stdout, "\nours vs upstream kube-proxy (%s)\n\n", rep.Note)
+		_ = bench.WriteTable(stdout, rep.Rows, "ours", "upstream")
+		_ = bench.WriteReasons(stdout, rep.Rows)
+		fmt.Fprintf(stdout, "\nresults: %s\nreport:  %s\n", filepath.Join(spec.Dir, reportrun.BenchFile), filepath.Join(spec.Dir, reportrun.ReportFile))
 	}
 	return err
+}
+
+// runDir is the run directory, absolute from here on: paths under it go
+// into the proxiers' PATH (the iptables backend's links) and argv, and Go
+// refuses a program found through a relative PATH entry.
+func runDir(out string) (string, error) {
+	if out == "" {
+		out = filepath.Join("_output", "bench", time.Now().Format("20060102-150405"))
+	}
+	dir, err := filepath.Abs(out)
+	if err != nil {
+		return "", fmt.Errorf("--out %q: %w", out, err)
+	}
+	return dir, nil
+}
+
+// proxiers are the programs --proxiers names, each at an absolute path.
+func proxiers(which, ours, upstream string) ([]bench.Proxier, error) {
+	var out []bench.Proxier
+	for _, name := range strings.Split(which, ",") {
+		var p string
+		var err error
+		switch strings.TrimSpace(name) {
+		case "ours":
+			if p, err = filepath.Abs(ours); err != nil {
+				return nil, fmt.Errorf("--ours %q: %w", ours, err)
+			}
+			if _, err := os.Stat(p); err != nil {
+				return nil, fmt.Errorf("our proxier: %w (run make build)", err)
+			}
+		case "upstream":
+			if upstream == "" {
+				b, err := controlplane.Binaries("")
+				if err != nil {
+					return nil, fmt.Errorf("upstream kube-proxy: %w (run hack/controlplane/build.sh)", err)
+				}
+				upstream = b.Proxy
+			}
+			if p, err = filepath.Abs(upstream); err != nil {
+				return nil, fmt.Errorf("--upstream %q: %w", upstream, err)
+			}
+		default:
+			return nil, fmt.Errorf("--proxiers: %q is none of ours, upstream", name)
+		}
+		out = append(out, bench.Proxier{Name: strings.TrimSpace(name), Path: p})
+	}
+	return out, nil
 }

@@ -140,7 +140,7 @@ if [[ ! -f "$out/done" ]]; then
 fi
 
 node_image=proxyproof/kind-node:$version
-"$root/hack/kind/node/build.sh" "$node_image" "$version" "$kube_bin" "$crictl" "$out/controlplane.tar"
+"$root/hack/kind/node/build.sh" "$node_image" "$version" "$kube_bin" "$crictl" "$out/controlplane.tar" "$images"
 for a in proxier kube-proxy netserver; do load_archive "$out/$a.tar"; done
 say "images ready in $(($(date +%s) - start)) s (archives in $out)"
 echo "$node_image"

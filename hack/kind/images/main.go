@@ -7,6 +7,8 @@
 //
 //	images names --version v1.34.4    kubeadm's image names, one a line
 //	images tool-packages              the Debian packages of the tools layer
+//	images rootfs --rootfs TAR --name IMAGE   the node's base image as a
+//	                                  docker archive on stdout
 //	images write --version ... --out DIR --kube-bin DIR ...
 package main
 
@@ -31,12 +33,14 @@ func main() {
 
 func run(args []string) error {
 	if len(args) == 0 {
-		return errors.New("usage: images names|tool-packages|write [flags]")
+		return errors.New("usage: images names|tool-packages|rootfs|write [flags]")
 	}
 	fs := pflag.NewFlagSet(args[0], pflag.ContinueOnError)
 	version := fs.String("version", "", "Kubernetes version, e.g. v1.34.4")
 	var in image.Inputs
 	out := fs.String("out", "", "directory the archives are written to")
+	rootfs := fs.String("rootfs", "", "rootfs: the root filesystem tarball")
+	ref := fs.String("name", "", "rootfs: the image name")
 	tools := fs.String("tools", "", "tree of the unpacked Debian tool packages")
 	fs.StringVar(&in.KubeBin, "kube-bin", "", "directory of kube-apiserver, kube-controller-manager, kube-scheduler, kube-proxy")
 	fs.StringVar(&in.Etcd, "etcd", "", "etcd binary")
@@ -57,19 +61,24 @@ func run(args []string) error {
 		}
 		fmt.Println(strings.Join(names.List(), "\n"))
 		return nil
+	case "rootfs":
+		if *rootfs == "" || *ref == "" {
+			return errors.New("rootfs needs --rootfs TARBALL --name IMAGE")
+		}
+		return image.WriteRootfsArchive(os.Stdout, *rootfs, *ref, image.NodeConfig)
 	case "tool-packages":
 		fmt.Println(strings.Join(image.ToolPackages, " "))
 		return nil
 	case "write":
 		return write(in, *tools, *out, fs)
 	}
-	return fmt.Errorf("unknown command %q: want names, tool-packages or write", args[0])
+	return fmt.Errorf("unknown command %q: want names, tool-packages, rootfs or write", args[0])
 }
 
 func write(in image.Inputs, tools, out string, fs *pflag.FlagSet) error {
 	var missing []string
 	fs.VisitAll(func(f *pflag.Flag) {
-		if f.Value.String() == "" {
+		if f.Value.String() == "" && f.Name != "rootfs" && f.Name != "name" {
 			missing = append(missing, "--"+f.Name)
 		}
 	})

@@ -1,13 +1,14 @@
 #!/usr/bin/env bash
 # Builds the kind node image from source and Debian packages, no registry:
 #
-#   hack/kind/node/build.sh IMAGE VERSION KUBE_BIN CRICTL CONTROLPLANE_TAR
+#   hack/kind/node/build.sh IMAGE VERSION KUBE_BIN CRICTL CONTROLPLANE_TAR IMAGES
 #
 # IMAGE (e.g. proxyproof/kind-node:v1.34.4) becomes a Docker image that
 # `kind create cluster --image` accepts as it accepts kindest/node:
 #   1. a bookworm rootfs by debootstrap (systemd, containerd, runc, CNI
-#      plugins, iptables, nftables, ...), cached as a tarball and imported
-#      into Docker once;
+#      plugins, iptables, nftables, ...), cached as a tarball and loaded
+#      into Docker once with kind's node config (IMAGES is the
+#      hack/kind/images program, which writes it);
 #   2. kind's node files (hack/kind/node/files), kubelet, kubeadm and
 #      kubectl from KUBE_BIN, crictl, /kind/version = VERSION;
 #   3. the control-plane images of CONTROLPLANE_TAR imported into the
@@ -20,11 +21,11 @@
 # source for bookworm).
 set -euo pipefail
 
-if (($# != 5)); then
-  echo "usage: $0 IMAGE VERSION KUBE_BIN CRICTL CONTROLPLANE_TAR" >&2
+if (($# != 6)); then
+  echo "usage: $0 IMAGE VERSION KUBE_BIN CRICTL CONTROLPLANE_TAR IMAGES" >&2
   exit 2
 fi
-image=$1 version=$2 kube_bin=$3 crictl=$4 controlplane=$5
+image=$1 version=$2 kube_bin=$3 crictl=$4 controlplane=$5 images=$6
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 cache=${PROXYPROOF_CACHE:-/var/cache/proxyproof}/kind
 suite=bookworm
@@ -92,8 +93,8 @@ rootfs_image() {
   fi
   mkdir -p "$cache/rootfs"
   [[ -f "$tar" ]] || make_rootfs "$tar"
-  say "docker import $tar as $ref"
-  docker import "$tar" "$ref" >/dev/null
+  say "docker load of $tar as $ref"
+  "$images" rootfs --rootfs "$tar" --name "$ref" | docker load -q >&2
   echo "$ref"
 }
 
@@ -129,7 +130,8 @@ configure() {
 
 # import_images runs in the build container: containerd just for the
 # import; --no-unpack keeps only the content (no snapshots on this
-# container's overlay), pinned so kubelet's image GC keeps them.
+# container's overlay). ctr 1.6 cannot pin (--label); kind's kubelet
+# config (imageGCHighThresholdPercent: 100) keeps them.
 import_images() {
   set -euo pipefail
   nohup containerd >/tmp/containerd.log 2>&1 &
@@ -139,7 +141,7 @@ import_images() {
     sleep 0.2
   done
   ctr version >/dev/null || { cat /tmp/containerd.log >&2; return 1; }
-  ctr --namespace=k8s.io images import --label=io.cri-containerd.pinned=pinned \
+  ctr --namespace=k8s.io images import \
     --all-platforms --no-unpack --digests - >&2
   ctr --namespace=k8s.io images list -q
   pkill containerd
@@ -147,6 +149,9 @@ import_images() {
   rm -rf /tmp/containerd.log /run/containerd
 }
 
+for f in "$kube_bin"/kubelet "$kube_bin"/kubeadm "$kube_bin"/kubectl "$crictl" "$controlplane" "$controlplane.ids" "$images"; do
+  [[ -f "$f" ]] || { say "no $f: run hack/kind/build-images.sh, which makes it"; exit 1; }
+done
 mirror=$(debian_mirror)
 base=$(rootfs_image)
 key=$(inputs_key)
@@ -174,9 +179,6 @@ while read -r name _; do
 done <"$controlplane.ids"
 docker commit \
   --change 'ENTRYPOINT ["/usr/local/bin/entrypoint", "/sbin/init"]' \
-  --change 'CMD []' \
-  --change 'ENV container=docker' \
-  --change 'STOPSIGNAL SIGRTMIN+3' \
   --change "LABEL proxyproof.inputs=$key" \
   "$ctr_name" "$image" >/dev/null
 say "built $image in $(($(date +%s) - start)) s"

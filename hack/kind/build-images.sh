@@ -50,16 +50,36 @@ build_etcd() {
   (cd "$root/hack/kind/etcd" && go build "${goflags[@]}" -o "$GOBIN/etcd" go.etcd.io/etcd/server/v3)
 }
 
+# lib_closure prints the packages named and, recursively, the libraries
+# they depend on (the first of alternatives). Only lib* packages are
+# followed: maintainer-script tools (dpkg, perl, debconf) have no place in
+# an image that never runs them.
+lib_closure() {
+  local -A seen=()
+  local queue=("$@") p dep
+  while ((${#queue[@]})); do
+    p=${queue[0]}
+    queue=("${queue[@]:1}")
+    [[ -z "${seen[$p]:-}" ]] || continue
+    seen[$p]=1
+    while read -r dep; do
+      if [[ "$dep" == lib* && -z "${seen[$dep]:-}" ]]; then queue+=("$dep"); fi
+    done < <(apt-cache depends --no-recommends --no-suggests --no-conflicts --no-breaks \
+      --no-replaces --no-enhances "$p" |
+      awk '/^ *[|]?(Pre)?Depends:/ { if (!skip) print $2; skip = ($1 ~ /^[|]/) }' | grep -v '^<')
+  done
+  printf '%s\n' "${!seen[@]}" | sort
+}
+
 # tools_tree prints a directory with the Debian packages image.ToolPackages
 # names (and the libraries they need) unpacked.
 tools_tree() {
   local pkgs closure uris key dir
   read -ra pkgs <<<"$("$images" tool-packages)"
-  closure=$(apt-cache depends --recurse --no-recommends --no-suggests --no-conflicts \
-    --no-breaks --no-replaces --no-enhances --no-pre-depends "${pkgs[@]}" | grep -v '^[ <]' | sort -u)
+  closure=$(lib_closure "${pkgs[@]}")
   # shellcheck disable=SC2086
   uris=$(apt-get download --print-uris $closure) || die "apt-get cannot find the tool packages ($closure); run apt-get update"
-  key=$(sha256sum <<<"$uris" | cut -c1-16)
+  key=$({ echo "$uris"; declare -f tools_tree lib_closure; } | sha256sum | cut -c1-16)
   dir=$cache/debs/$key
   if [[ ! -d "$dir/root" ]]; then
     say "unpacking Debian packages: $(echo $closure)"
@@ -68,6 +88,8 @@ tools_tree() {
     (cd "$dir/debs" && apt-get download -q $closure) >&2
     local d
     for d in "$dir"/debs/*.deb; do dpkg-deb -x "$d" "$dir/root.tmp"; done
+    # Documentation is a third of the bytes and nothing reads it.
+    rm -rf "$dir"/root.tmp/usr/share/{doc,info,lintian,locale,man}
     mv "$dir/root.tmp" "$dir/root"
   fi
   echo "$dir/root"
@@ -82,16 +104,22 @@ build_ours() {
 }
 
 # load_archive docker-loads an archive unless Docker has each of its
-# images under each name already.
+# images under each name already; the images the names pointed at before
+# are removed when nothing else uses them.
 load_archive() {
-  local tar=$1 name id
+  local tar=$1 name id old stale=()
   while read -r name id; do
-    if [[ "$(docker image inspect -f '{{.Id}}' "$name" 2>/dev/null)" != "$id" ]]; then
-      say "docker load $tar"
-      docker load -q -i "$tar" >&2
-      return
+    old=$(docker image inspect -f '{{.Id}}' "$name" 2>/dev/null || true)
+    if [[ "$old" != "$id" ]]; then
+      if [[ -n "$old" ]]; then stale+=("$old"); fi
     fi
   done <"$tar.ids"
+  if ((${#stale[@]} == 0)) && docker image inspect $(cut -d' ' -f1 "$tar.ids") >/dev/null 2>&1; then
+    return
+  fi
+  say "docker load $tar"
+  docker load -q -i "$tar" >/dev/null
+  if ((${#stale[@]})); then docker rmi "${stale[@]}" >/dev/null 2>&1 || true; fi
 }
 
 [[ "$(id -u)" -eq 0 ]] || die "need root (Docker, debootstrap): run sudo $0"

@@ -49,6 +49,13 @@ func fakeToolsTree(t *testing.T) string {
 	for _, f := range []string{"xtables-nft-multi", "xtables-legacy-multi", "nft", "ipset", "conntrack"} {
 		writeFile(t, sbin, f, "tool "+f)
 	}
+	for _, d := range []string{"sbin", "etc"} {
+		if err := os.MkdirAll(filepath.Join(root, d), 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	writeFile(t, filepath.Join(root, "sbin"), "sysctl", "tool sysctl")
+	writeFile(t, filepath.Join(root, "etc"), "protocols", "tcp 6 TCP")
 	for _, l := range []string{"iptables-nft", "iptables-legacy"} {
 		if err := os.Symlink("xtables-nft-multi", filepath.Join(sbin, l)); err != nil {
 			t.Fatal(err)
@@ -141,7 +148,7 @@ func TestProxierImagesCarryTheToolsTheyExec(t *testing.T) {
 		if !slices.Equal(entry, []string{tt.bin}) || files[tt.bin].mode != 0o755 {
 			t.Errorf("%s: entrypoint %q, %s = %+v; want it, executable", tt.name, entry, tt.bin, files[tt.bin])
 		}
-		for _, tool := range []string{"/usr/sbin/nft", "/usr/sbin/ipset", "/usr/sbin/conntrack", "/usr/sbin/xtables-legacy-multi"} {
+		for _, tool := range []string{"/usr/sbin/nft", "/usr/sbin/ipset", "/usr/sbin/conntrack", "/usr/sbin/xtables-legacy-multi", "/sbin/sysctl"} {
 			if files[tool].typ != tar.TypeReg {
 				t.Errorf("%s lacks %s", tt.name, tool)
 			}

@@ -4,8 +4,9 @@ import "fmt"
 
 // ToolPackages are the Debian packages whose files (with the libraries
 // they link, which hack/kind/build-images.sh adds) make the tools layer:
-// what a hostNetwork proxier or kube-proxy execs.
-var ToolPackages = []string{"iptables", "nftables", "ipset", "conntrack"}
+// what a hostNetwork proxier or kube-proxy execs (procps: sysctl), and
+// netbase's /etc/protocols and /etc/services the tools resolve names in.
+var ToolPackages = []string{"iptables", "nftables", "ipset", "conntrack", "procps", "netbase"}
 
 // toolLinks are what the packages' maintainer scripts would create with
 // update-alternatives, which unpacking does not run. The default backend
@@ -33,7 +34,7 @@ func ToolsLayer(root string) ([]Entry, error) {
 	for _, e := range entries {
 		have[e.Path] = true
 	}
-	for _, want := range []string{"/usr/sbin/xtables-nft-multi", "/usr/sbin/xtables-legacy-multi", "/usr/sbin/nft", "/usr/sbin/ipset", "/usr/sbin/conntrack"} {
+	for _, want := range []string{"/usr/sbin/xtables-nft-multi", "/usr/sbin/xtables-legacy-multi", "/usr/sbin/nft", "/usr/sbin/ipset", "/usr/sbin/conntrack", "/sbin/sysctl", "/etc/protocols"} {
 		if !have[want] {
 			return nil, fmt.Errorf("tools tree %s has no %s: unpack the Debian packages %v there", root, want, ToolPackages)
 		}

@@ -177,8 +177,11 @@ while read -r name _; do
   [[ "${name%%/*}" == *.* ]] || name=docker.io/$name
   grep -qxF "$name" <<<"$have" || { say "$name missing from the node's containerd after import"; exit 1; }
 done <"$controlplane.ids"
+previous=$(docker image inspect -f '{{.Id}}' "$image" 2>/dev/null || true)
 docker commit \
   --change 'ENTRYPOINT ["/usr/local/bin/entrypoint", "/sbin/init"]' \
   --change "LABEL proxyproof.inputs=$key" \
   "$ctr_name" "$image" >/dev/null
+# The image the name pointed at before goes, unless a node still runs it.
+if [[ -n "$previous" ]]; then docker rmi "$previous" >/dev/null 2>&1 || true; fi
 say "built $image in $(($(date +%s) - start)) s"

@@ -53,20 +53,23 @@ build_etcd() {
 # lib_closure prints the packages named and, recursively, the libraries
 # they depend on (the first of alternatives). Only lib* packages are
 # followed: maintainer-script tools (dpkg, perl, debconf) have no place in
-# an image that never runs them.
+# an image that never runs them. One apt-cache call per level: each call
+# loads the whole package cache.
 lib_closure() {
   local -A seen=()
-  local queue=("$@") p dep
-  while ((${#queue[@]})); do
-    p=${queue[0]}
-    queue=("${queue[@]:1}")
-    [[ -z "${seen[$p]:-}" ]] || continue
-    seen[$p]=1
+  local level=("$@") next dep
+  while ((${#level[@]})); do
+    for dep in "${level[@]}"; do seen[$dep]=1; done
+    next=()
     while read -r dep; do
-      if [[ "$dep" == lib* && -z "${seen[$dep]:-}" ]]; then queue+=("$dep"); fi
+      if [[ "$dep" == lib* && -z "${seen[$dep]:-}" ]]; then
+        seen[$dep]=1
+        next+=("$dep")
+      fi
     done < <(apt-cache depends --no-recommends --no-suggests --no-conflicts --no-breaks \
-      --no-replaces --no-enhances "$p" |
-      awk '/^ *[|]?(Pre)?Depends:/ { if (!skip) print $2; skip = ($1 ~ /^[|]/) }' | grep -v '^<')
+      --no-replaces --no-enhances "${level[@]}" |
+      awk '/^ *[|]?(Pre)?Depends:/ { if (!skip) print $2; skip = ($1 ~ /^[|]/) }' | grep -v '^<' | sort -u)
+    level=("${next[@]}")
   done
   printf '%s\n' "${!seen[@]}" | sort
 }
@@ -76,10 +79,22 @@ lib_closure() {
 tools_tree() {
   local pkgs closure uris key dir
   read -ra pkgs <<<"$("$images" tool-packages)"
-  closure=$(lib_closure "${pkgs[@]}")
-  # shellcheck disable=SC2086
-  uris=$(apt-get download --print-uris $closure) || die "apt-get cannot find the tool packages ($closure); run apt-get update"
-  key=$({ echo "$uris"; declare -f tools_tree lib_closure; } | sha256sum | cut -c1-16)
+  # apt reads every package list on each call (seconds); the answer only
+  # changes with the lists, so it is kept per lists state.
+  local lists
+  lists=$({ echo "${pkgs[*]}"; declare -f tools_tree lib_closure; stat -c '%n %Y %s' /var/lib/apt/lists/*Packages* 2>/dev/null; } |
+    sha256sum | cut -c1-16)
+  mkdir -p "$cache/debs"
+  if [[ ! -s "$cache/debs/lists-$lists" ]]; then
+    closure=$(lib_closure "${pkgs[@]}")
+    # shellcheck disable=SC2086
+    apt-get download --print-uris $closure >"$cache/debs/lists-$lists.tmp" ||
+      die "apt-get cannot find the tool packages ($closure); run apt-get update"
+    mv "$cache/debs/lists-$lists.tmp" "$cache/debs/lists-$lists"
+  fi
+  uris=$(<"$cache/debs/lists-$lists")
+  closure=$(awk '{ sub(/_.*/, "", $2); print $2 }' <<<"$uris")
+  key=$(sha256sum <<<"$uris" | cut -c1-16)
   dir=$cache/debs/$key
   if [[ ! -d "$dir/root" ]]; then
     say "unpacking Debian packages: $(echo $closure)"

@@ -8,7 +8,7 @@ TESTFLAGS ?=
 # only when it is truly missing.
 PKGS  ?= ./...
 
-.PHONY: help build test unit lint bench bench-kernel deps e2e e2e-smoke clean cluster-up cluster-down
+.PHONY: help build test unit lint bench bench-kernel deps e2e e2e-smoke clean cluster-up cluster-down kind-images
 
 help:
 	@echo "make build   build the proxier into $(BIN)/"
@@ -21,6 +21,7 @@ help:
 	@echo "make report RUN=<dir> / make report-compare A=<dir> B=<dir>"
 	@echo "make cluster-up   a local cluster (NAME=proxyproof NODES=3 MODE=iptables|nftables|ipvs or NODE_MODES=m1,m2 PROXIER=ours|kube-proxy|PATH)"
 	@echo "make cluster-down remove it (NAME=...)"
+	@echo "make kind-images  Docker engine + the kind node, proxier, kube-proxy and netserver images, no registry (root)"
 
 # Everything the tests need, each step cached and quick when done already:
 # Debian packages, the kernel VM image (IPVS), the pinned control plane,
@@ -117,6 +118,15 @@ cluster-up:
 cluster-down:
 	@$(GO) build -o $(BIN)/localcluster ./clusters/local/cmd/localcluster
 	@$(BIN)/localcluster down --name '$(NAME)'
+
+# The images kind clusters run, built here with no registry (hack/kind):
+# starts Docker if needed, builds the node image proxyproof/kind-node:<k8s
+# version> with kubeadm's control-plane images inside, and loads
+# proxyproof/proxier:dev, proxyproof/kube-proxy:<k8s version> and
+# proxyproof/netserver:latest into Docker. Cached under
+# /var/cache/proxyproof/kind; prints the image names. Needs root.
+kind-images:
+	@hack/kind/build-images.sh
 
 # The report of a suite run directory (reports/): report.html, junit.xml and
 # bundle.tar.gz written into RUN; `make report-compare A=<run> B=<run>` writes

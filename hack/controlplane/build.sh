@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Builds the pinned Kubernetes control plane (kube-apiserver,
 # kube-controller-manager, kube-scheduler, upstream kube-proxy as the
-# reference peer, kubectl) from source through the Go module proxy, into a
+# reference peer, kubectl; kubelet and kubeadm for the kind node image)
+# from source through the Go module proxy, into a
 # cache outside the checkout keyed by version, and installs Debian's etcd.
 #
 #   hack/controlplane/build.sh        -> prints the binary directory (stdout)
@@ -25,7 +26,7 @@ fi
 cache=${PROXYPROOF_CACHE:-/var/cache/proxyproof}/k8s/$version
 bin=$cache/bin
 stamp=$cache/stamp
-cmds=(kube-apiserver kube-controller-manager kube-scheduler kube-proxy kubectl)
+cmds=(kube-apiserver kube-controller-manager kube-scheduler kube-proxy kubectl kubelet kubeadm)
 
 # Both version packages are read: client-go's by kubectl, component-base's
 # by the servers (--version, /version).

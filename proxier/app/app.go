@@ -69,6 +69,8 @@ func Run(ctx context.Context, cfg *config.Config, client kubernetes.Interface) e
 		_ = err
 	}
 
+	startConntrackUsage(ctx, cfg)
+
 	clk := clock.RealClock{}
 	var health *healthz.ProxyHealth
 	if cfg.HealthzBindAddress.IsValid() {

@@ -222,6 +222,15 @@ func (p *Proxier) Sync(ctx context.Context, view *state.View, changes *state.Cha
 // canaryGone checks, at most every canaryInterval, that the empty canary
 // chains still exist; a flushed table loses them, and then our record of
 // the kernel is wrong.
+// RequestFull makes the next Sync rewrite everything, even within the
+// full-sync period: someone else (a migration's cleanup of the ipvs mode,
+// which shares our top-level chains) removed rules the canary does not see.
+func (p *Proxier) RequestFull() {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.needFull = true
+}
+
 func (p *Proxier) canaryGone(ctx context.Context) bool {
 	if p.now().Sub(p.lastCanary) < p.canaryInterval {
 		return false

@@ -102,7 +102,7 @@ func Run(ctx context.Context, cfg *config.Config, client kubernetes.Interface) e
 		Mode:          mode,
 		MinSyncPeriod: cfg.MinSyncPeriod,
 		SyncPeriod:    cfg.SyncPeriod,
-		Hooks:         hooks(cfg, mode, svcHealth),
+		Hooks:         hooks(cfg, svcHealth),
 		Observer:      &observer{family: string(family), health: health, clock: clk},
 		Events:        events{recorder: recorder},
 		Clock:         clk,
@@ -116,10 +116,10 @@ func Run(ctx context.Context, cfg *config.Config, client kubernetes.Interface) e
 
 // hooks are the steps after each successful sync. The migration goes
 // first: it is what keeps the old mode's rules in the kernel longest.
-func hooks(cfg *config.Config, mode modes.Mode, svcHealth *healthz.ServiceHealth) []daemon.Hook {
+func hooks(cfg *config.Config, svcHealth *healthz.ServiceHealth) []daemon.Hook {
 	var hs []daemon.Hook
 	if cfg.MigrateFrom != "" {
-		hs = append(hs, newMigration(cfg, mode))
+		hs = append(hs, newMigration(cfg))
 	}
 	return append(hs, svcHealth, conntrack.NewCleaner(cfg.NetNS))
 }
@@ -137,15 +137,16 @@ func runServer(ctx context.Context, name string, run func(context.Context) error
 func Cleanup(ctx context.Context, cfg *config.Config) error {
 	var errs []error
 	for _, name := range []string{config.ModeIPTables, config.ModeNFTables, config.ModeIPVS} {
-		errs = append(errs, cleanupMode(ctx, cfg, name))
+		errs = append(errs, cleanupMode(ctx, cfg, name, nil))
 	}
 	return errors.Join(errs...)
 }
 
-// cleanupMode removes what mode name (ours or upstream kube-proxy's) left.
-// A mode this kernel cannot run (no ip_vs) has nothing to remove.
-func cleanupMode(ctx context.Context, cfg *config.Config, name string) error {
-	m, err := newMode(ctx, cfg, name, false)
+// cleanupMode removes what mode name (ours or upstream kube-proxy's) left,
+// but the iptables chains in keep. A mode this kernel cannot run (no
+// ip_vs) has nothing to remove.
+func cleanupMode(ctx context.Context, cfg *config.Config, name string, keep map[string][]string) error {
+	m, err := newMode(ctx, cfg, name, false, keep)
 	if err != nil {
 		if errors.Is(err, errModeUnavailable) {
 			klog.V(2).InfoS("Nothing to clean up for mode", "mode", name, "reason", err)
@@ -163,5 +164,5 @@ func cleanupMode(ctx context.Context, cfg *config.Config, name string) error {
 
 // NewMode builds the configured mode, with its preflight checks.
 func NewMode(ctx context.Context, cfg *config.Config) (modes.Mode, error) {
-	return newMode(ctx, cfg, cfg.Mode, true)
+	return newMode(ctx, cfg, cfg.Mode, true, nil)
 }

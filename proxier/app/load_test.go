@@ -27,30 +27,27 @@ type load struct {
 	wg       sync.WaitGroup
 }
 
-// newConnEvery paces each of newConnWorkers: ~300 new connections/s in
-// all, several in flight at once so a gap is seen while one probe waits out
-// its timeout, without starving two cores.
-const (
-	newConnEvery   = 10 * time.Millisecond
-	newConnWorkers = 3
-)
+// newConnEvery paces each new-connection worker: with 3 workers ~300 new
+// connections/s, several in flight at once so a gap is seen while one probe
+// waits out its timeout, without starving two cores.
+const newConnEvery = 10 * time.Millisecond
 
 // startLoad opens the long-lived connection from namespace ns to addr and
 // starts both clients; it fails if the Service does not answer now.
-func startLoad(ns, addr string) (*load, error) {
+func startLoad(ns, addr string, workers int) (*load, error) {
 	c, err := netns.Dial(context.Background(), &net.Dialer{Timeout: 2 * time.Second}, ns, "tcp4", addr)
 	if err != nil {
 		return nil, fmt.Errorf("long-lived connection to %s: %w", addr, err)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	l := &load{stop: cancel}
-	l.wg.Add(1 + newConnWorkers)
+	l.wg.Add(1 + workers)
 	go func() {
 		defer l.wg.Done()
 		defer c.Close()
 		l.longLived(ctx, c, addr)
 	}()
-	for range newConnWorkers {
+	for range workers {
 		go func() {
 			defer l.wg.Done()
 			l.newConnections(ctx, ns, addr)

@@ -9,7 +9,8 @@ import (
 
 	"github.com/proxyproof/proxyproof/proxier/config"
 	"github.com/proxyproof/proxyproof/proxier/daemon"
-	"github.com/proxyproof/proxyproof/proxier/modes"
+	"github.com/proxyproof/proxyproof/proxier/modes/iptables"
+	"github.com/proxyproof/proxyproof/proxier/modes/ipvs"
 	"github.com/proxyproof/proxyproof/proxier/state"
 )
 
@@ -33,44 +34,33 @@ import (
 // rollout, a rollback), needs; removing them on a guess would break that
 // node. The operator says which mode the node is leaving.
 type migration struct {
-	cfg  *config.Config
-	mode modes.Mode
-	// clean removes the previous mode's rules; cleanupMode outside tests.
-	clean func(ctx context.Context, cfg *config.Config, name string) error
+	cfg *config.Config
+	// clean removes the previous mode's rules but the iptables chains in
+	// keep; cleanupMode outside tests.
+	clean func(ctx context.Context, cfg *config.Config, name string, keep map[string][]string) error
 	done  bool
 	start time.Time
 }
 
 var _ daemon.Hook = &migration{}
 
-func newMigration(cfg *config.Config, mode modes.Mode) *migration {
+func newMigration(cfg *config.Config) *migration {
 	klog.InfoS("Migrating: the previous mode's rules stay until this mode's first successful sync",
 		"from", cfg.MigrateFrom, "to", cfg.Mode)
-	return &migration{cfg: cfg, mode: mode, clean: cleanupMode, start: time.Now()}
+	return &migration{cfg: cfg, clean: cleanupMode, start: time.Now()}
 }
 
 func (m *migration) Name() string { return "migrate-from-" + m.cfg.MigrateFrom }
 
 // AfterSync removes the previous mode's rules once. A failed removal is
 // tried again after the next sync: the rules left are harmless, as above.
-func (m *migration) AfterSync(ctx context.Context, view *state.View, _ *state.Changes) error {
+func (m *migration) AfterSync(ctx context.Context, _ *state.View, _ *state.Changes) error {
 	if m.done {
 		return nil
 	}
 	synced := time.Now()
-	if err := m.clean(ctx, m.cfg, m.cfg.MigrateFrom); err != nil {
+	if err := m.clean(ctx, m.cfg, m.cfg.MigrateFrom, sharedChains(m.cfg.MigrateFrom, m.cfg.Mode)); err != nil {
 		return fmt.Errorf("remove the rules of mode %s after migrating to %s: %w", m.cfg.MigrateFrom, m.cfg.Mode, err)
-	}
-	if sharesIPTablesChains(m.cfg.MigrateFrom, m.cfg.Mode) {
-		// iptables and ipvs modes both own KUBE-SERVICES, KUBE-POSTROUTING,
-		// ...: the previous mode's cleanup just deleted ours too, so write
-		// them again at once rather than at the next sync.
-		if r, ok := m.mode.(fullRequester); ok {
-			r.RequestFull()
-		}
-		if _, err := m.mode.Sync(ctx, view, &state.Changes{Full: true}); err != nil {
-			return fmt.Errorf("rewrite the %s rules shared with mode %s after removing them: %w", m.cfg.Mode, m.cfg.MigrateFrom, err)
-		}
 	}
 	m.done = true
 	klog.InfoS("Migrated: removed the previous mode's rules after this mode's first sync",
@@ -78,12 +68,18 @@ func (m *migration) AfterSync(ctx context.Context, view *state.View, _ *state.Ch
 	return nil
 }
 
-// fullRequester is a mode that may otherwise turn a Full sync into a
-// partial one (iptables, within its full-sync period).
-type fullRequester interface{ RequestFull() }
-
-// sharesIPTablesChains says whether two modes write the same iptables
-// chains (kube-proxy's IPVS mode uses iptables for masquerade and filters).
-func sharesIPTablesChains(a, b string) bool {
-	return (a == config.ModeIPTables && b == config.ModeIPVS) || (a == config.ModeIPVS && b == config.ModeIPTables)
+// sharedChains are the iptables chains the new mode writes too, which the
+// old mode's cleanup must leave: kube-proxy's ipvs mode uses iptables for
+// masquerade and filtering under the iptables mode's names (KUBE-SERVICES,
+// KUBE-POSTROUTING, KUBE-MARK-MASQ, ...). Deleting them would undo the new
+// mode's first sync; the iptables cleanup even fails on them ("Device or
+// resource busy": the new mode's own chains jump to KUBE-MARK-MASQ).
+func sharedChains(from, to string) map[string][]string {
+	switch {
+	case from == config.ModeIPTables && to == config.ModeIPVS:
+		return ipvs.FixedChains()
+	case from == config.ModeIPVS && to == config.ModeIPTables:
+		return iptables.FixedChains()
+	}
+	return nil
 }

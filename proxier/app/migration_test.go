@@ -7,39 +7,28 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/google/go-cmp/cmp"
+
 	"github.com/proxyproof/proxyproof/proxier/config"
-	"github.com/proxyproof/proxyproof/proxier/modes"
+	"github.com/proxyproof/proxyproof/proxier/modes/iptables"
+	"github.com/proxyproof/proxyproof/proxier/modes/ipvs"
 	"github.com/proxyproof/proxyproof/proxier/state"
 )
 
-// journal records, in order, what the migration did to the kernel.
-type journal struct{ steps []string }
-
-// fakeMode is the new mode; it only writes to the journal.
-type fakeMode struct {
-	j    *journal
-	name string
+// cleanCall is one removal the migration asked for.
+type cleanCall struct {
+	mode string
+	keep map[string][]string
 }
 
-func (f *fakeMode) Name() string { return f.name }
-func (f *fakeMode) Sync(_ context.Context, _ *state.View, c *state.Changes) (modes.Result, error) {
-	step := "sync " + f.name
-	if c.Full {
-		step += " full"
-	}
-	f.j.steps = append(f.j.steps, step)
-	return modes.Result{Full: c.Full}, nil
-}
-func (f *fakeMode) Cleanup(context.Context) error { return nil }
-func (f *fakeMode) RequestFull()                  { f.j.steps = append(f.j.steps, "request full") }
-
-func testMigrationHook(from, to string, cleanErr ...error) (*migration, *journal) {
-	j := &journal{}
+// testMigrationHook returns a migration whose removals are recorded and
+// fail with cleanErr in turn.
+func testMigrationHook(from, to string, cleanErr ...error) (*migration, *[]cleanCall) {
+	var calls []cleanCall
 	m := &migration{
-		cfg:  &config.Config{Mode: to, MigrateFrom: from},
-		mode: &fakeMode{j: j, name: to},
-		clean: func(_ context.Context, _ *config.Config, name string) error {
-			j.steps = append(j.steps, "clean "+name)
+		cfg: &config.Config{Mode: to, MigrateFrom: from},
+		clean: func(_ context.Context, _ *config.Config, name string, keep map[string][]string) error {
+			calls = append(calls, cleanCall{name, keep})
 			if len(cleanErr) > 0 {
 				err := cleanErr[0]
 				cleanErr = cleanErr[1:]
@@ -48,52 +37,61 @@ func testMigrationHook(from, to string, cleanErr ...error) (*migration, *journal
 			return nil
 		},
 	}
-	return m, j
+	return m, &calls
+}
+
+func afterSync(m *migration) error {
+	return m.AfterSync(context.Background(), &state.View{}, &state.Changes{})
 }
 
 func TestMigrationRemovesThePreviousModeOnceAfterTheFirstSync(t *testing.T) {
-	m, j := testMigrationHook(config.ModeIPTables, config.ModeNFTables)
+	m, calls := testMigrationHook(config.ModeIPTables, config.ModeNFTables)
+	if len(*calls) != 0 {
+		t.Fatal("the previous mode was removed before any sync")
+	}
 	for range 3 {
-		if err := m.AfterSync(context.Background(), &state.View{}, &state.Changes{}); err != nil {
+		if err := afterSync(m); err != nil {
 			t.Fatal(err)
 		}
 	}
-	if want := []string{"clean iptables"}; !slices.Equal(j.steps, want) {
-		t.Errorf("steps over three syncs = %q, want %q", j.steps, want)
+	if want := []cleanCall{{mode: config.ModeIPTables}}; !cmp.Equal(*calls, want, cmp.AllowUnexported(cleanCall{})) {
+		t.Errorf("removals over three syncs = %+v, want %+v", *calls, want)
 	}
 }
 
 func TestAFailedRemovalIsTriedAgainAfterTheNextSync(t *testing.T) {
-	m, j := testMigrationHook(config.ModeNFTables, config.ModeIPTables, errors.New("nft: busy"))
-	err := m.AfterSync(context.Background(), &state.View{}, &state.Changes{})
-	if err == nil || !containsAll(err.Error(), "nftables", "iptables", "nft: busy") {
-		t.Fatalf("err = %v, want both modes and the cause named", err)
+	m, calls := testMigrationHook(config.ModeNFTables, config.ModeIPTables, errors.New("nft: busy"))
+	err := afterSync(m)
+	for _, want := range []string{"nftables", "iptables", "nft: busy"} {
+		if err == nil || !strings.Contains(err.Error(), want) {
+			t.Fatalf("err = %v, want it to name %q", err, want)
+		}
 	}
-	_ = m.AfterSync(context.Background(), &state.View{}, &state.Changes{})
-	_ = m.AfterSync(context.Background(), &state.View{}, &state.Changes{})
-	if want := []string{"clean nftables", "clean nftables"}; !slices.Equal(j.steps, want) {
-		t.Errorf("steps = %q, want a retry after the failure and nothing once done: %q", j.steps, want)
+	_, _ = afterSync(m), afterSync(m)
+	if len(*calls) != 2 {
+		t.Errorf("removals = %+v, want a retry after the failure and nothing once done", *calls)
 	}
 }
 
-func TestModesSharingIPTablesChainsAreRewrittenRightAfterTheRemoval(t *testing.T) {
-	for _, c := range [][2]string{{config.ModeIPTables, config.ModeIPVS}, {config.ModeIPVS, config.ModeIPTables}} {
-		m, j := testMigrationHook(c[0], c[1])
-		if err := m.AfterSync(context.Background(), &state.View{}, &state.Changes{}); err != nil {
+func TestTheOldModesCleanupKeepsTheChainsTheNewModeShares(t *testing.T) {
+	for _, c := range []struct {
+		from, to string
+		keep     map[string][]string
+	}{
+		{config.ModeIPTables, config.ModeIPVS, ipvs.FixedChains()},
+		{config.ModeIPVS, config.ModeIPTables, iptables.FixedChains()},
+		{config.ModeIPTables, config.ModeNFTables, nil},
+		{config.ModeIPVS, config.ModeNFTables, nil},
+	} {
+		m, calls := testMigrationHook(c.from, c.to)
+		if err := afterSync(m); err != nil {
 			t.Fatal(err)
 		}
-		want := []string{"clean " + c[0], "request full", "sync " + c[1] + " full"}
-		if !slices.Equal(j.steps, want) {
-			t.Errorf("%s -> %s: steps = %q, want %q", c[0], c[1], j.steps, want)
+		if got := (*calls)[0].keep; !cmp.Equal(got, c.keep) {
+			t.Errorf("%s -> %s: cleanup keeps %v, want %v", c.from, c.to, got, c.keep)
+		}
+		if c.keep != nil && !slices.Contains(c.keep["nat"], "KUBE-MARK-MASQ") {
+			t.Errorf("%s -> %s: KUBE-MARK-MASQ, which both modes jump to, is not kept", c.from, c.to)
 		}
 	}
-}
-
-func containsAll(s string, subs ...string) bool {
-	for _, sub := range subs {
-		if !strings.Contains(s, sub) {
-			return false
-		}
-	}
-	return true
 }

@@ -42,6 +42,10 @@ type Options struct {
 	// KUBE-SERVICES dispatches through KUBE-SVCB-* bucket chains (see
 	// buckets.go): 0 means 1000, negative never.
 	BucketThreshold int
+	// KeepChains, by table, are chains Cleanup leaves alone (with the jumps
+	// to them): another mode on the node owns them now. A migration into
+	// ipvs, which writes the same top-level chains, sets them.
+	KeepChains map[string][]string
 
 	// Runner, Sysctl and NodeAddresses are seams for tests; nil means the
 	// real thing in NetNS.
@@ -222,15 +226,6 @@ func (p *Proxier) Sync(ctx context.Context, view *state.View, changes *state.Cha
 // canaryGone checks, at most every canaryInterval, that the empty canary
 // chains still exist; a flushed table loses them, and then our record of
 // the kernel is wrong.
-// RequestFull makes the next Sync rewrite everything, even within the
-// full-sync period: someone else (a migration's cleanup of the ipvs mode,
-// which shares our top-level chains) removed rules the canary does not see.
-func (p *Proxier) RequestFull() {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	p.needFull = true
-}
-
 func (p *Proxier) canaryGone(ctx context.Context) bool {
 	if p.now().Sub(p.lastCanary) < p.canaryInterval {
 		return false

@@ -43,7 +43,8 @@ func programmed(t *testing.T, ns, mode, clusterIP string) bool {
 }
 
 // leftovers says whether anything only mode writes is still in the kernel
-// of ns: what the old mode's removal must take, to the last chain.
+// of ns: what the old mode's removal must take, to the last chain. (No
+// reader for ipvs yet: no test leaves ipvs, see README.)
 func leftovers(t *testing.T, ns, mode string) bool {
 	t.Helper()
 	switch mode {
@@ -57,9 +58,6 @@ func leftovers(t *testing.T, ns, mode string) bool {
 			}
 		}
 		return false
-	case config.ModeIPVS:
-		return strings.Contains(kernelText(t, ns, "ipvsadm", "-Ln"), "  -> ") ||
-			strings.Contains(kernelText(t, ns, "ip", "link"), "kube-ipvs0")
 	}
 	t.Fatalf("no reader for mode %s", mode)
 	return false
@@ -76,7 +74,7 @@ type pace struct {
 
 var (
 	hostPace = pace{settle: 15 * time.Second, workers: 3, poll: 20 * time.Millisecond}
-	vmPace   = pace{settle: tcgSettle, workers: 1, poll: 250 * time.Millisecond}
+	vmPace   = pace{settle: 4 * tcgSettle, workers: 1, poll: 250 * time.Millisecond}
 )
 
 // switchTimes is what an observer polling the kernel every pace.poll saw: when

@@ -6,6 +6,7 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/google/go-cmp/cmp"
 
@@ -26,7 +27,8 @@ type cleanCall struct {
 func testMigrationHook(from, to string, cleanErr ...error) (*migration, *[]cleanCall) {
 	var calls []cleanCall
 	m := &migration{
-		cfg: &config.Config{Mode: to, MigrateFrom: from},
+		cfg:   &config.Config{Mode: to, MigrateFrom: from},
+		start: time.Now(),
 		clean: func(_ context.Context, _ *config.Config, name string, keep map[string][]string) error {
 			calls = append(calls, cleanCall{name, keep})
 			if len(cleanErr) > 0 {

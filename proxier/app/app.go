@@ -69,6 +69,8 @@ func Run(ctx context.Context, cfg *config.Config, client kubernetes.Interface) e
 		_ = err
 	}
 
+	startConntrackUsage(ctx, cfg)
+
 	clk := clock.RealClock{}
 	var health *healthz.ProxyHealth
 	if cfg.HealthzBindAddress.IsValid() {
@@ -100,7 +102,7 @@ func Run(ctx context.Context, cfg *config.Config, client kubernetes.Interface) e
 		Mode:          mode,
 		MinSyncPeriod: cfg.MinSyncPeriod,
 		SyncPeriod:    cfg.SyncPeriod,
-		Hooks:         []daemon.Hook{svcHealth, conntrack.NewCleaner(cfg.NetNS)},
+		Hooks:         hooks(cfg, svcHealth),
 		Observer:      &observer{family: string(family), health: health, clock: clk},
 		Events:        events{recorder: recorder},
 		Clock:         clk,
@@ -110,6 +112,16 @@ func Run(ctx context.Context, cfg *config.Config, client kubernetes.Interface) e
 	}
 	klog.InfoS("Starting proxier", "mode", cfg.Mode, "node", cfg.NodeName, "netns", cfg.NetNS)
 	return d.Run(ctx)
+}
+
+// hooks are the steps after each successful sync. The migration goes
+// first: it is what keeps the old mode's rules in the kernel longest.
+func hooks(cfg *config.Config, svcHealth *healthz.ServiceHealth) []daemon.Hook {
+	var hs []daemon.Hook
+	if cfg.MigrateFrom != "" {
+		hs = append(hs, newMigration(cfg))
+	}
+	return append(hs, svcHealth, conntrack.NewCleaner(cfg.NetNS))
 }
 
 // runServer keeps a server's failure visible: the proxier goes on proxying
@@ -125,25 +137,32 @@ func runServer(ctx context.Context, name string, run func(context.Context) error
 func Cleanup(ctx context.Context, cfg *config.Config) error {
 	var errs []error
 	for _, name := range []string{config.ModeIPTables, config.ModeNFTables, config.ModeIPVS} {
-		m, err := newMode(ctx, cfg, name, false)
-		if err != nil {
-			if errors.Is(err, errModeUnavailable) {
-				klog.V(2).InfoS("Nothing to clean up for mode", "mode", name, "reason", err)
-				continue
-			}
-			errs = append(errs, err)
-			continue
-		}
-		cctx, cancel := context.WithTimeout(ctx, time.Minute)
-		if err := m.Cleanup(cctx); err != nil {
-			errs = append(errs, fmt.Errorf("clean up %s: %w", name, err))
-		}
-		cancel()
+		errs = append(errs, cleanupMode(ctx, cfg, name, nil))
 	}
 	return errors.Join(errs...)
 }
 
+// cleanupMode removes what mode name (ours or upstream kube-proxy's) left,
+// but the iptables chains in keep. A mode this kernel cannot run (no
+// ip_vs) has nothing to remove.
+func cleanupMode(ctx context.Context, cfg *config.Config, name string, keep map[string][]string) error {
+	m, err := newMode(ctx, cfg, name, false, keep)
+	if err != nil {
+		if errors.Is(err, errModeUnavailable) {
+			klog.V(2).InfoS("Nothing to clean up for mode", "mode", name, "reason", err)
+			return nil
+		}
+		return err
+	}
+	cctx, cancel := context.WithTimeout(ctx, time.Minute)
+	defer cancel()
+	if err := m.Cleanup(cctx); err != nil {
+		return fmt.Errorf("clean up %s: %w", name, err)
+	}
+	return nil
+}
+
 // NewMode builds the configured mode, with its preflight checks.
 func NewMode(ctx context.Context, cfg *config.Config) (modes.Mode, error) {
-	return newMode(ctx, cfg, cfg.Mode, true)
+	return newMode(ctx, cfg, cfg.Mode, true, nil)
 }

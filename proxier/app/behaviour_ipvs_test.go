@@ -30,3 +30,13 @@ func runSlow(t *testing.T, start behaviour.StartFunc, settle time.Duration) {
 		t.Run(c.Name, func(t *testing.T) { c.Run(t, env) })
 	}
 }
+
+// TestKernelMigrationIPTablesToIPVSDropsNothing is the live switch into
+// ipvs, in the kernel VM: the two modes share iptables chains, so this is
+// the pair where the old mode's cleanup touches the new mode's rules.
+func TestKernelMigrationIPTablesToIPVSDropsNothing(t *testing.T) {
+	if !kernelvm.InsideVM(t) {
+		return
+	}
+	testMigration(t, config.ModeIPTables, config.ModeIPVS, vmPace)
+}

@@ -18,8 +18,9 @@ import (
 var errModeUnavailable = errors.New("mode unavailable")
 
 // newMode builds mode name from cfg. preflight=false is for --cleanup, which
-// must work even where the mode could not run.
-func newMode(ctx context.Context, cfg *config.Config, name string, preflight bool) (modes.Mode, error) {
+// must work even where the mode could not run. keep lists iptables chains,
+// by table, the mode's Cleanup must leave to another mode (migration).
+func newMode(ctx context.Context, cfg *config.Config, name string, preflight bool, keep map[string][]string) (modes.Mode, error) {
 	local, err := localMode(cfg)
 	if err != nil {
 		return nil, err
@@ -35,6 +36,7 @@ func newMode(ctx context.Context, cfg *config.Config, name string, preflight boo
 			LocalDetect:        iptables.LocalDetect{Mode: iptables.LocalMode(local), ClusterCIDRs: cfg.ClusterCIDRs},
 			NodePortAddresses:  cfg.NodePortAddresses,
 			LocalhostNodePorts: cfg.LocalhostNodePorts,
+			KeepChains:         keep,
 		})
 	case config.ModeNFTables:
 		m, err := nftables.New(nftables.Options{
@@ -54,7 +56,7 @@ func newMode(ctx context.Context, cfg *config.Config, name string, preflight boo
 		}
 		return m, nil
 	case config.ModeIPVS:
-		return newIPVS(ctx, cfg, local, preflight)
+		return newIPVS(ctx, cfg, local, preflight, keep)
 	}
 	return nil, fmt.Errorf("proxy mode %q is unknown; use iptables, nftables or ipvs", name)
 }
@@ -62,7 +64,7 @@ func newMode(ctx context.Context, cfg *config.Config, name string, preflight boo
 // newIPVS builds the ipvs mode. A kernel without ip_vs stops the proxier
 // with the module to load; for --cleanup (preflight=false) it makes the
 // mode unavailable instead, as there is nothing of it to clean.
-func newIPVS(ctx context.Context, cfg *config.Config, local string, preflight bool) (modes.Mode, error) {
+func newIPVS(ctx context.Context, cfg *config.Config, local string, preflight bool, keep map[string][]string) (modes.Mode, error) {
 	bit := int32(cfg.MasqueradeBit)
 	m, err := ipvs.New(ctx, ipvs.Options{
 		NetNS:             cfg.NetNS,
@@ -78,6 +80,7 @@ func newIPVS(ctx context.Context, cfg *config.Config, local string, preflight bo
 		LocalDetect:       iptables.LocalDetect{Mode: iptables.LocalMode(local), ClusterCIDRs: cfg.ClusterCIDRs},
 		NodePortAddresses: cfg.NodePortAddresses,
 		NoPreflight:       !preflight,
+		KeepChains:        keep,
 	})
 	if err != nil {
 		if !preflight && ipvs.IsKernelError(err) {

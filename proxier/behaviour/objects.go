@@ -3,6 +3,7 @@ package behaviour
 import (
 	"context"
 	"fmt"
+	"testing"
 
 	v1 "k8s.io/api/core/v1"
 	discoveryv1 "k8s.io/api/discovery/v1"
@@ -149,4 +150,15 @@ func nodes() []*v1.Node {
 		mk("node1", Node1IP.String(), Node1CIDR.String()),
 		mk("node2", Node2IP.String(), Node2CIDR.String()),
 	}
+}
+
+// ClusterIPService creates a one-port TCP ClusterIP Service "name" at ip
+// with endpoints on pods, removed when the test ends, and returns the
+// address clients dial ("ip:80"). Tests outside the table (a mode switch
+// under load) use it to share the table's objects.
+func (e *Env) ClusterIPService(t *testing.T, name, ip string, pods ...string) string {
+	t.Helper()
+	svc := service(name, ip)
+	e.must(t, svc, pods...)
+	return clusterAddr(svc)
 }

@@ -82,6 +82,9 @@ func (o *Options) Complete() (*Config, error) {
 	cfg.Cleanup = o.Cleanup
 	cfg.WriteConfigTo = o.WriteConfigTo
 	cfg.NetNS = o.NetNS
+	if err := o.completeExtensions(cfg); err != nil {
+		return nil, err
+	}
 	return cfg, nil
 }
 

@@ -50,9 +50,10 @@ func TestNoFlagsGiveUpstreamsEffectiveConfig(t *testing.T) {
 		SyncPeriod:         30 * time.Second, MinSyncPeriod: time.Second, ConfigSyncPeriod: 15 * time.Minute,
 		MasqueradeBit: 14, LocalhostNodePorts: true,
 		DetectLocalMode: "ClusterCIDR", OOMScoreAdj: -999,
-		Conntrack:        Conntrack{MaxPerCore: 32768, Min: 131072, TCPEstablishedTimeout: 24 * time.Hour, TCPCloseWaitTimeout: time.Hour},
-		IPVS:             IPVS{Scheduler: "rr"},
-		ClientConnection: ClientConnection{QPS: 5, Burst: 10, ContentType: "application/vnd.kubernetes.protobuf"},
+		Conntrack:            Conntrack{MaxPerCore: 32768, Min: 131072, TCPEstablishedTimeout: 24 * time.Hour, TCPCloseWaitTimeout: time.Hour},
+		IPVS:                 IPVS{Scheduler: "rr"},
+		ConntrackWarnPercent: 70,
+		ClientConnection:     ClientConnection{QPS: 5, Burst: 10, ContentType: "application/vnd.kubernetes.protobuf"},
 	}
 	if d := cmp.Diff(want, got, cmp.Comparer(func(a, b netip.Addr) bool { return a == b }), cmp.Comparer(func(a, b netip.AddrPort) bool { return a == b })); d != "" {
 		t.Errorf("(-want +got):\n%s", d)

@@ -35,6 +35,9 @@ type Options struct {
 	Cleanup       bool
 	Master        string
 	NetNS         string
+	// ConntrackWarnPercent and MigrateFrom are ours (see extensions.go).
+	ConntrackWarnPercent int
+	MigrateFrom          string
 
 	hostnameOverride string
 	clusterCIDR      string
@@ -56,13 +59,14 @@ type Options struct {
 func NewOptions() *Options {
 	obj := &v1alpha1.KubeProxyConfiguration{}
 	SetDefaults(obj)
-	return &Options{flagObj: obj}
+	return &Options{flagObj: obj, ConntrackWarnPercent: DefaultConntrackWarnPercent}
 }
 
 // processFlags are not config fields: they apply with or without --config.
 var processFlags = map[string]bool{
 	"config": true, "write-config-to": true, "cleanup": true, "master": true,
 	"netns": true, "hostname-override": true, "v": true, "vmodule": true,
+	"conntrack-usage-warn-percent": true, "migrate-from": true,
 }
 
 // AddFlags registers the flags on fs and remembers fs, so Complete can tell
@@ -78,6 +82,7 @@ func (o *Options) AddFlags(fs *pflag.FlagSet) {
 	fs.StringVar(&o.WriteConfigTo, "write-config-to", o.WriteConfigTo, "If set, write the effective configuration values to this file and exit.")
 	fs.BoolVar(&o.Cleanup, "cleanup", o.Cleanup, "If true cleanup iptables, nftables and ipvs rules and exit.")
 	fs.StringVar(&o.NetNS, "netns", o.NetNS, "Program the kernel of network namespace /run/netns/NAME instead of the current one (tests, local provider).")
+	addExtensionFlags(fs, o)
 
 	fs.StringVar(&c.ClientConnection.Kubeconfig, "kubeconfig", c.ClientConnection.Kubeconfig, "Path to kubeconfig file with authorization information (the master location can be overridden by the master flag).")
 	fs.StringVar(&o.Master, "master", o.Master, "The address of the Kubernetes API server (overrides any value in kubeconfig)")

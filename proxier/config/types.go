@@ -64,6 +64,13 @@ type Config struct {
 	// NetNS is the network namespace (/run/netns/NAME) whose kernel to
 	// program; "" is the current one.
 	NetNS string
+	// ConntrackWarnPercent is the share of nf_conntrack_max (1..100) above
+	// which the proxier warns in its log; 0 never warns. Ours.
+	ConntrackWarnPercent int
+	// MigrateFrom is the mode ("iptables", "nftables", "ipvs") whose rules
+	// the node still carries and the proxier removes after its own first
+	// successful sync; "" removes nothing. Ours.
+	MigrateFrom string
 
 	// Raw is the effective v1alpha1 object, for /configz and
 	// --write-config-to. Treat it as read-only.

@@ -43,7 +43,20 @@ func (p *Proxier) Cleanup(ctx context.Context) error {
 	return errors.Join(errs...)
 }
 
+// FixedChains are the chains of each table this mode always writes, for a
+// mode that shares them to keep (Options.KeepChains) when cleaning up.
+func FixedChains() map[string][]string {
+	out := map[string][]string{}
+	for t, cs := range topLevelChains {
+		out[t] = slices.Clone(cs)
+	}
+	return out
+}
+
 func (p *Proxier) ours(table, chain string) bool {
+	if slices.Contains(p.opts.KeepChains[table], chain) {
+		return false
+	}
 	if slices.Contains(topLevelChains[table], chain) || isServiceChain(chain) || strings.HasPrefix(chain, prefixXLB) {
 		return true
 	}

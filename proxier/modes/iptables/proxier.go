@@ -42,6 +42,10 @@ type Options struct {
 	// KUBE-SERVICES dispatches through KUBE-SVCB-* bucket chains (see
 	// buckets.go): 0 means 1000, negative never.
 	BucketThreshold int
+	// KeepChains, by table, are chains Cleanup leaves alone (with the jumps
+	// to them): another mode on the node owns them now. A migration into
+	// ipvs, which writes the same top-level chains, sets them.
+	KeepChains map[string][]string
 
 	// Runner, Sysctl and NodeAddresses are seams for tests; nil means the
 	// real thing in NetNS.

@@ -332,3 +332,34 @@ func TestUpstreamChainNamesForUnnamedPorts(t *testing.T) {
 		t.Errorf("endpoint chain is %s, upstream's is KUBE-SEP-SXIVWICOYRO3J4NJ", got)
 	}
 }
+
+// A migration into ipvs: the ipvs mode has rewritten KUBE-SERVICES and
+// friends and its own chains jump to KUBE-MARK-MASQ. Cleanup with those
+// kept removes the Services' chains and leaves the new mode working.
+func TestCleanupLeavesTheChainsAnotherModeNowOwns(t *testing.T) {
+	ctx := context.Background()
+	keep := map[string][]string{tableNAT: {chainServices, chainPostrouting, chainMarkMasq}}
+	p, f := newTestProxier(t, Options{KeepChains: keep})
+	v, _, _ := twoServices()
+	mustSync(t, p, v, &state.Changes{Full: true})
+	ipvsRules := "*nat\n:KUBE-SERVICES - [0:0]\n:KUBE-NODE-PORT - [0:0]\n" +
+		"-A KUBE-SERVICES -j KUBE-NODE-PORT\n-A KUBE-NODE-PORT -j KUBE-MARK-MASQ\nCOMMIT\n"
+	if err := f.Restore(ctx, []byte(ipvsRules), RestoreFlags{}); err != nil {
+		t.Fatal(err)
+	}
+	if err := p.Cleanup(ctx); err != nil {
+		t.Fatalf("cleanup: %v", err)
+	}
+	nat, _ := f.Save(ctx, tableNAT)
+	for _, want := range []string{"-A PREROUTING", "-j KUBE-SERVICES", "-A KUBE-SERVICES -j KUBE-NODE-PORT",
+		"-A KUBE-NODE-PORT -j KUBE-MARK-MASQ", ":KUBE-POSTROUTING", ":KUBE-MARK-MASQ"} {
+		if !strings.Contains(string(nat), want) {
+			t.Errorf("cleanup took %q from the mode that owns it now; nat:\n%s", want, nat)
+		}
+	}
+	for _, gone := range []string{"KUBE-SVC-", "KUBE-SEP-", "KUBE-NODEPORTS"} {
+		if strings.Contains(string(nat), gone) {
+			t.Errorf("cleanup left %s; nat:\n%s", gone, nat)
+		}
+	}
+}

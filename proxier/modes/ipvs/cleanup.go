@@ -77,6 +77,16 @@ func (p *Proxier) cleanupIPVS() error {
 	return errors.Join(errs...)
 }
 
+// FixedChains are the iptables chains of each table this mode writes, for
+// a mode that shares them to keep (Options.KeepChains) when cleaning up.
+func FixedChains() map[string][]string {
+	out := map[string][]string{}
+	for t, cs := range ourChains {
+		out[t] = slices.Clone(cs)
+	}
+	return out
+}
+
 // cleanupTable unlinks every rule jumping into our chains (whatever its
 // exact form) and deletes the chains in one iptables-restore.
 func (p *Proxier) cleanupTable(ctx context.Context, table string) error {
@@ -91,7 +101,8 @@ func (p *Proxier) cleanupTable(ctx context.Context, table string) error {
 	for sc.Scan() {
 		line := sc.Text()
 		if strings.HasPrefix(line, ":") {
-			if f := strings.Fields(line[1:]); len(f) > 0 && slices.Contains(ourChains[table], f[0]) {
+			if f := strings.Fields(line[1:]); len(f) > 0 && slices.Contains(ourChains[table], f[0]) &&
+				!slices.Contains(p.opts.KeepChains[table], f[0]) {
 				del[f[0]] = true
 			}
 		}

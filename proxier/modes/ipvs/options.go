@@ -51,6 +51,10 @@ type Options struct {
 	// NoPreflight skips the kernel checks of New, for --cleanup: Cleanup
 	// must work where the mode cannot run.
 	NoPreflight bool
+	// KeepChains, by table, are iptables chains Cleanup leaves alone (with
+	// the jumps to them): the iptables mode owns them now (a migration
+	// from ipvs to iptables, which write the same top-level chains).
+	KeepChains map[string][]string
 
 	// WeightFor returns the weight of one real server (0 = 1). A seam for
 	// weighted schedulers in tests; Kubernetes endpoints have no weight.

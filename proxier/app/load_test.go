@@ -1,0 +1,113 @@
+package app
+
+import (
+	"bufio"
+	"context"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"sync"
+	"time"
+
+	"github.com/proxyproof/proxyproof/proxier/behaviour"
+	"github.com/proxyproof/proxyproof/proxier/netns"
+)
+
+// load is what a Service's clients do during a mode switch: a stream of new
+// connections (each a new NAT decision) and one long-lived connection that
+// keeps asking on the flow it opened before the switch.
+type load struct {
+	mu       sync.Mutex
+	newOK    int
+	newFail  []string
+	longOK   int
+	longFail []string
+	stop     context.CancelFunc
+	wg       sync.WaitGroup
+}
+
+// newConnEvery paces each new-connection worker: with 3 workers ~300 new
+// connections/s, several in flight at once so a gap is seen while one probe
+// waits out its timeout, without starving two cores.
+const newConnEvery = 10 * time.Millisecond
+
+// startLoad opens the long-lived connection from namespace ns to addr and
+// starts both clients; it fails if the Service does not answer now.
+func startLoad(ns, addr string, workers int) (*load, error) {
+	c, err := netns.Dial(context.Background(), &net.Dialer{Timeout: 2 * time.Second}, ns, "tcp4", addr)
+	if err != nil {
+		return nil, fmt.Errorf("long-lived connection to %s: %w", addr, err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	l := &load{stop: cancel}
+	l.wg.Add(1 + workers)
+	go func() {
+		defer l.wg.Done()
+		defer c.Close()
+		l.longLived(ctx, c, addr)
+	}()
+	for range workers {
+		go func() {
+			defer l.wg.Done()
+			l.newConnections(ctx, ns, addr)
+		}()
+	}
+	return l, nil
+}
+
+func (l *load) newConnections(ctx context.Context, ns, addr string) {
+	for ctx.Err() == nil {
+		_, _, err := behaviour.HTTP(ns, addr)
+		l.mu.Lock()
+		if err != nil {
+			l.newFail = append(l.newFail, time.Now().Format("15:04:05.000")+" "+err.Error())
+		} else {
+			l.newOK++
+		}
+		l.mu.Unlock()
+		time.Sleep(newConnEvery)
+	}
+}
+
+// longLived asks over the same TCP connection (HTTP/1.1 keep-alive) until
+// ctx ends or the connection breaks; a break is one failure and the end.
+func (l *load) longLived(ctx context.Context, c net.Conn, addr string) {
+	r := bufio.NewReader(c)
+	for ctx.Err() == nil {
+		err := ask(c, r, addr)
+		l.mu.Lock()
+		if err != nil {
+			l.longFail = append(l.longFail, err.Error())
+			l.mu.Unlock()
+			return
+		}
+		l.longOK++
+		l.mu.Unlock()
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+func ask(c net.Conn, r *bufio.Reader, addr string) error {
+	_ = c.SetDeadline(time.Now().Add(2 * time.Second))
+	if _, err := fmt.Fprintf(c, "GET / HTTP/1.1\r\nHost: %s\r\n\r\n", addr); err != nil {
+		return fmt.Errorf("long-lived connection %s: write: %w", c.LocalAddr(), err)
+	}
+	resp, err := http.ReadResponse(r, nil)
+	if err != nil {
+		return fmt.Errorf("long-lived connection %s: read: %w", c.LocalAddr(), err)
+	}
+	_, err = io.Copy(io.Discard, resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK || err != nil {
+		return fmt.Errorf("long-lived connection %s: status %s, %v", c.LocalAddr(), resp.Status, err)
+	}
+	return nil
+}
+
+// finish stops the clients and returns what they saw.
+func (l *load) finish() (newOK int, newFail []string, longOK int, longFail []string) {
+	l.stop()
+	l.wg.Wait()
+	return l.newOK, l.newFail, l.longOK, l.longFail
+}

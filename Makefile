@@ -21,6 +21,7 @@ help:
 	@echo "make report RUN=<dir> / make report-compare A=<dir> B=<dir>"
 	@echo "make cluster-up   a local cluster (NAME=proxyproof NODES=3 MODE=iptables|nftables|ipvs or NODE_MODES=m1,m2 PROXIER=ours|kube-proxy|PATH)"
 	@echo "make cluster-down remove it (NAME=...)"
+	@echo "make cluster-up PROVIDER=kind  the same on kind (NAME NODES MODE=iptables|nftables NODE_MODES PROXIER=ours|kube-proxy; KIND_NODE_IMAGE)"
 
 # Everything the tests need, each step cached and quick when done already:
 # Debian packages, the kernel VM image (IPVS), the pinned control plane.
@@ -97,14 +98,26 @@ NODE_MODES ?=
 PROXIER    ?= ours
 PROVIDER   ?= local
 
+# PROVIDER=kind: the same parameters on a kind cluster (clusters/kind; the
+# images from make kind-images, or KIND_NODE_IMAGE=kindest/node:<version>).
 cluster-up:
+ifeq ($(PROVIDER),kind)
+	@$(GO) build -o $(BIN)/kindcluster ./clusters/kind/cmd/kindcluster
+	@$(BIN)/kindcluster up --name '$(NAME)' --nodes '$(NODES)' --mode '$(MODE)' $(if $(NODE_MODES),--node-modes '$(NODE_MODES)') --proxier '$(PROXIER)'
+else
 	@hack/controlplane/build.sh >/dev/null
 	@$(GO) build -o $(BIN)/localcluster ./clusters/local/cmd/localcluster
 	@$(BIN)/localcluster up --name '$(NAME)' --nodes '$(NODES)' --mode '$(MODE)' $(if $(NODE_MODES),--node-modes '$(NODE_MODES)') --proxier '$(PROXIER)'
+endif
 
 cluster-down:
+ifeq ($(PROVIDER),kind)
+	@$(GO) build -o $(BIN)/kindcluster ./clusters/kind/cmd/kindcluster
+	@$(BIN)/kindcluster down --name '$(NAME)'
+else
 	@$(GO) build -o $(BIN)/localcluster ./clusters/local/cmd/localcluster
 	@$(BIN)/localcluster down --name '$(NAME)'
+endif
 
 # The report of a suite run directory (reports/): report.html, junit.xml and
 # bundle.tar.gz written into RUN; `make report-compare A=<run> B=<run>` writes

@@ -15,6 +15,7 @@ import (
 	"k8s.io/klog/v2"
 	kindcluster "sigs.k8s.io/kind/pkg/cluster"
 	"sigs.k8s.io/kind/pkg/cluster/nodes"
+	kindexec "sigs.k8s.io/kind/pkg/exec"
 
 	"github.com/proxyproof/proxyproof/clusters"
 )
@@ -111,13 +112,47 @@ func kindCreate(spec clusters.Spec, image, network, kubeconfig string) error {
 		kindcluster.CreateWithV1Alpha4Config(kindConfig(spec, image)),
 		// kind writes its kubeconfig here, never into the user's.
 		kindcluster.CreateWithKubeconfigPath(kubeconfig),
+		// KEEP=1 keeps failed nodes for a look, as it keeps the rest.
+		kindcluster.CreateWithRetain(spec.Keep),
 		kindcluster.CreateWithDisplayUsage(false),
 		kindcluster.CreateWithDisplaySalutation(false),
 	)
-	if err != nil {
-		return fmt.Errorf("cluster %s: kind create (node image %s): %w", spec.Name, image, err)
+	if err != nil && !exportFailedOnly(err) {
+		return fmt.Errorf("cluster %s: kind create (node image %s): %w%s", spec.Name, image, err, commandOutput(err))
 	}
 	return nil
+}
+
+// exportFailedOnly reports whether kind create failed only at its last
+// step, writing a kubeconfig for the API server port published on the
+// host: on an internal network Docker publishes no port, so kind cannot
+// find one. Every node and kubeadm step was done by then (kind reads that
+// port nowhere else); writeKubeconfig writes the kubeconfig that works.
+func exportFailedOnly(err error) bool {
+	return strings.Contains(err.Error(), "failed to get api server port")
+}
+
+// commandOutput is the tail of the output of the node command behind a
+// kind error (kubeadm's own account of why it failed), or "".
+func commandOutput(err error) string {
+	run := kindexec.RunErrorForError(err)
+	if run == nil || len(run.Output) == 0 {
+		return ""
+	}
+	var lines []string
+	all := strings.Split(strings.TrimSpace(string(run.Output)), "\n")
+	for i, l := range all {
+		// Leave out Go stack traces: a frame's function, then its file
+		// on a line starting with a tab.
+		if strings.HasPrefix(l, "\t") || (i+1 < len(all) && strings.HasPrefix(all[i+1], "\t")) {
+			continue
+		}
+		lines = append(lines, l)
+	}
+	if len(lines) > 20 {
+		lines = lines[len(lines)-20:]
+	}
+	return "; its output ends:\n" + strings.Join(lines, "\n")
 }
 
 // findNodes records the nodes in spec order with their addresses.

@@ -69,10 +69,11 @@ func TestAKindClusterServesAClusterIPFromPodsNodesAndOutsideThenLeavesNothing(t 
 	t.Run("a ClusterIP answers from a pod, a node and the outside client's view of the proxier", func(t *testing.T) {
 		checkClusterIP(ctx, t, client, c)
 	})
+	t.Run("an external IP routed to a node answers the outside client", func(t *testing.T) { checkExternalIP(ctx, t, client, c) })
 
-	// A second cluster beside the first: its own network and API server,
-	// and the first still answers.
-	spec2 := clusters.Spec{Name: testName("ppk2"), Proxier: clusters.ProxierOurs, Nodes: []clusters.NodeSpec{{Mode: clusters.ModeNFTables}}}
+	// A second cluster beside the first, with upstream kube-proxy: its own
+	// network and API server, and the first still answers.
+	spec2 := clusters.Spec{Name: testName("ppk2"), Proxier: clusters.ProxierKubeProxy, Nodes: []clusters.NodeSpec{{Mode: clusters.ModeNFTables}}}
 	c2 := mustCreate(t, p, spec2)
 	if c2.rec.Network == c.rec.Network || c2.rec.APIServer == c.rec.APIServer {
 		t.Errorf("second cluster shares network %s or API server %s with the first", c2.rec.Network, c2.rec.APIServer)
@@ -80,7 +81,9 @@ func TestAKindClusterServesAClusterIPFromPodsNodesAndOutsideThenLeavesNothing(t 
 	if _, err := client.CoreV1().Nodes().List(ctx, metav1.ListOptions{}); err != nil {
 		t.Errorf("first cluster's API server stopped answering beside the second: %v", err)
 	}
-	checkNodes(t, mustClient(t, c2), c2)
+	client2 := mustClient(t, c2)
+	checkNodes(t, client2, c2)
+	t.Run("upstream kube-proxy serves a ClusterIP on the second cluster", func(t *testing.T) { checkClusterIP(ctx, t, client2, c2) })
 
 	// A killed suite leaves its state dir or not: Down finds the rest by
 	// name alone.

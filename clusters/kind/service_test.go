@@ -17,10 +17,11 @@ import (
 	"k8s.io/utils/ptr"
 )
 
-// checkClusterIP runs two netservers behind a ClusterIP Service and asks
-// it from a netserver pod (through the API's exec), from every node
-// (through the container runtime), and asks the proxier's health on a
-// node from the outside client.
+// checkClusterIP runs a netserver per node behind a ClusterIP Service
+// and asks it from a netserver pod (through the API's exec) and from
+// every node (through the container runtime) until every backend has
+// answered each; then asks each node's proxier health from the outside
+// client.
 func checkClusterIP(ctx context.Context, t *testing.T, client kubernetes.Interface, c *Cluster) {
 	ns := "kind-test"
 	if _, err := client.CoreV1().Namespaces().Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ns}}, metav1.CreateOptions{}); err != nil {
@@ -41,32 +42,64 @@ func checkClusterIP(ctx context.Context, t *testing.T, client kubernetes.Interfa
 	}
 	pods := readyPods(ctx, t, client, ns, "app=web", len(c.Nodes()))
 	url := fmt.Sprintf("http://%s:80/hostname", svc.Spec.ClusterIP)
-	answered := func(who string, out []byte, err error) {
+	// One backend per node: a source that reaches every backend has
+	// crossed to the other node through the pod network.
+	reachesAll := func(who string, probe func() ([]byte, error)) {
 		t.Helper()
-		got := strings.TrimSpace(string(out))
-		if err != nil || !slices.Contains(pods, got) {
-			t.Errorf("%s: %s answered %q (%v), want one of %v", who, url, got, err, pods)
+		seen := map[string]bool{}
+		var last string
+		deadline := time.Now().Add(30 * time.Second) // the proxier syncs a new Service within its minSyncPeriod
+		for len(seen) < len(pods) && time.Now().Before(deadline) {
+			out, err := probe()
+			got := strings.TrimSpace(string(out))
+			if err == nil && slices.Contains(pods, got) {
+				seen[got] = true
+			} else {
+				last = fmt.Sprintf("%q (%v)", got, err)
+				time.Sleep(500 * time.Millisecond)
+			}
+		}
+		if len(seen) < len(pods) {
+			t.Errorf("%s: %s reached %v of backends %v; last failure %s", who, url, seen, pods, last)
 		}
 	}
-	// The proxier programs a new Service within its minSyncPeriod.
-	deadline := time.Now().Add(30 * time.Second)
-	for {
-		out, err := c.ExecInPod(ctx, ns, pods[0], "netprobe", "http", url)
-		if err == nil || time.Now().After(deadline) {
-			answered("pod "+pods[0], out, err)
-			break
-		}
-		time.Sleep(time.Second)
-	}
+	reachesAll("pod "+pods[0], func() ([]byte, error) { return c.ExecInPod(ctx, ns, pods[0], "netprobe", "http", url) })
 	for _, n := range c.Nodes() {
-		out, err := c.ExecOnNode(ctx, n.Name, "netprobe", "http", url)
-		answered("node "+n.Name, out, err)
+		reachesAll("node "+n.Name, func() ([]byte, error) { return c.ExecOnNode(ctx, n.Name, "netprobe", "http", url) })
 	}
 	for _, n := range c.Nodes() {
 		out, err := c.ExecOutside(ctx, "netprobe", "status", fmt.Sprintf("http://%s:10256/healthz", n.IP))
 		if err != nil || !strings.HasPrefix(string(out), "200 ") {
 			t.Errorf("outside client: proxier health on node %s (%s): %q (%v), want 200", n.Name, n.IP, out, err)
 		}
+	}
+}
+
+// checkExternalIP routes the outside client's traffic for an external IP
+// to the last node, as the network in front of a cluster would, and asks
+// the Service there; the address never leaves the cluster network.
+func checkExternalIP(ctx context.Context, t *testing.T, client kubernetes.Interface, c *Cluster) {
+	const externalIP = "203.0.113.10"
+	svc, err := client.CoreV1().Services("kind-test").Get(ctx, "web", metav1.GetOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	svc.Spec.ExternalIPs = []string{externalIP}
+	if _, err := client.CoreV1().Services("kind-test").Update(ctx, svc, metav1.UpdateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	nodes := c.Nodes()
+	if err := c.RouteOutside(ctx, externalIP, nodes[len(nodes)-1].Name); err != nil {
+		t.Fatal(err)
+	}
+	url := "http://" + externalIP + ":80/hostname"
+	var out []byte
+	err = wait.PollUntilContextTimeout(ctx, 500*time.Millisecond, 30*time.Second, true, func(ctx context.Context) (bool, error) {
+		out, err = c.ExecOutside(ctx, "netprobe", "http", url)
+		return err == nil, nil
+	})
+	if err != nil {
+		t.Errorf("outside client through node %s: %s: %q (%v)", nodes[len(nodes)-1].Name, url, out, err)
 	}
 }
 
@@ -80,6 +113,12 @@ func netservers(labels map[string]string, replicas int32) *appsv1.Deployment {
 				ObjectMeta: metav1.ObjectMeta{Labels: labels},
 				Spec: corev1.PodSpec{
 					TerminationGracePeriodSeconds: ptr.To[int64](1),
+					Affinity: &corev1.Affinity{PodAntiAffinity: &corev1.PodAntiAffinity{
+						RequiredDuringSchedulingIgnoredDuringExecution: []corev1.PodAffinityTerm{{
+							LabelSelector: &metav1.LabelSelector{MatchLabels: labels},
+							TopologyKey:   corev1.LabelHostname,
+						}},
+					}},
 					Containers: []corev1.Container{{
 						Name:            "netserver",
 						Image:           NetserverImage,

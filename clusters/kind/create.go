@@ -75,9 +75,11 @@ func (p *Provider) create(ctx context.Context, spec clusters.Spec) (*Cluster, er
 	if err != nil {
 		return nil, err
 	}
+	began := time.Now()
 	if err := kindCreate(spec, p.NodeImage, net.Name, filepath.Join(dir, kubeconfigFile)); err != nil {
 		return nil, err
 	}
+	klog.V(1).InfoS("kind cluster step done", "cluster", spec.Name, "step", "kind create", "took", time.Since(began).Round(10*time.Millisecond))
 	c := &Cluster{dir: dir, rec: record{Name: spec.Name, Network: net.Name, NodeImage: p.NodeImage, Proxier: spec.Proxier, Outside: outsideName(spec.Name)}}
 	if err := c.findNodes(ctx, spec); err != nil {
 		return nil, err
@@ -206,22 +208,25 @@ func (c *Cluster) setUp(ctx context.Context, spec clusters.Spec) error {
 		}
 		names[i] = n.Name
 	}
-	if err := loadImages(ctx, kindNodes, []string{proxierImage(spec.Proxier), NetserverImage}); err != nil {
-		return fmt.Errorf("cluster %s: %w", c.Name(), err)
+	for _, st := range []struct {
+		name string
+		run  func() error
+	}{
+		{"load images", func() error { return loadImages(ctx, kindNodes, []string{proxierImage(spec.Proxier), NetserverImage}) }},
+		{"install probe", func() error { return installProbe(ctx, c.Name(), NetserverImage, names) }},
+		{"pod network", func() error { return c.podNetwork(ctx, client, kindNodes) }},
+		{"deploy proxier", func() error { return c.deployProxier(ctx, client, spec) }},
+		{"outside client", func() error { return c.startOutside(ctx) }},
+		{"wait ready", func() error { return c.waitReady(ctx, client) }},
+	} {
+		began := time.Now()
+		if err := st.run(); err != nil {
+			return fmt.Errorf("cluster %s: %s: %w", c.Name(), st.name, err)
+		}
+		// The figures behind the README's create time (-v=1).
+		klog.V(1).InfoS("kind cluster step done", "cluster", c.Name(), "step", st.name, "took", time.Since(began).Round(10*time.Millisecond))
 	}
-	if err := installProbe(ctx, c.Name(), NetserverImage, names); err != nil {
-		return fmt.Errorf("cluster %s: %w", c.Name(), err)
-	}
-	if err := c.podNetwork(ctx, client, kindNodes); err != nil {
-		return err
-	}
-	if err := c.deployProxier(ctx, client, spec); err != nil {
-		return err
-	}
-	if err := c.startOutside(ctx); err != nil {
-		return err
-	}
-	return c.waitReady(ctx, client)
+	return nil
 }
 
 // startOutside runs the outside client: the netserver image (it carries
@@ -229,11 +234,11 @@ func (c *Cluster) setUp(ctx context.Context, spec clusters.Spec) error {
 func (c *Cluster) startOutside(ctx context.Context) error {
 	if _, err := docker(ctx, "run", "--detach", "--name", c.rec.Outside, "--hostname", "outside",
 		"--network", c.rec.Network, "--label", labelCluster+"="+c.Name(), NetserverImage); err != nil {
-		return fmt.Errorf("cluster %s: outside client: %w", c.Name(), err)
+		return fmt.Errorf("container %s: %w", c.rec.Outside, err)
 	}
 	ip, err := containerIP(ctx, c.rec.Outside, c.rec.Network)
 	if err != nil {
-		return fmt.Errorf("cluster %s: outside client: %w", c.Name(), err)
+		return fmt.Errorf("container %s: %w", c.rec.Outside, err)
 	}
 	c.rec.OutsideIP = ip
 	return nil

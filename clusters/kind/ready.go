@@ -101,19 +101,19 @@ func (c *Cluster) deployProxier(ctx context.Context, client kubernetes.Interface
 	}
 	sa, crb := objs.ServiceAccount, objs.Binding
 	if _, err := client.CoreV1().ServiceAccounts(sa.Namespace).Create(ctx, sa, metav1.CreateOptions{}); err != nil {
-		return fmt.Errorf("cluster %s: serviceaccount %s/%s: %w", c.Name(), sa.Namespace, sa.Name, err)
+		return fmt.Errorf("serviceaccount %s/%s: %w", sa.Namespace, sa.Name, err)
 	}
 	if _, err := client.RbacV1().ClusterRoleBindings().Create(ctx, crb, metav1.CreateOptions{}); err != nil {
-		return fmt.Errorf("cluster %s: clusterrolebinding %s: %w", c.Name(), crb.Name, err)
+		return fmt.Errorf("clusterrolebinding %s: %w", crb.Name, err)
 	}
 	for _, cm := range objs.ConfigMaps {
 		if _, err := client.CoreV1().ConfigMaps(cm.Namespace).Create(ctx, cm, metav1.CreateOptions{}); err != nil {
-			return fmt.Errorf("cluster %s: configmap %s/%s: %w", c.Name(), cm.Namespace, cm.Name, err)
+			return fmt.Errorf("configmap %s/%s: %w", cm.Namespace, cm.Name, err)
 		}
 	}
 	for _, ds := range objs.DaemonSets {
 		if _, err := client.AppsV1().DaemonSets(ds.Namespace).Create(ctx, ds, metav1.CreateOptions{}); err != nil {
-			return fmt.Errorf("cluster %s: daemonset %s/%s: %w", c.Name(), ds.Namespace, ds.Name, err)
+			return fmt.Errorf("daemonset %s/%s: %w", ds.Namespace, ds.Name, err)
 		}
 	}
 	return nil
@@ -129,7 +129,7 @@ func (c *Cluster) waitReady(ctx context.Context, client kubernetes.Interface) er
 		return len(pending) == 0, nil
 	})
 	if err != nil {
-		return fmt.Errorf("cluster %s: not ready: %s: %w", c.Name(), strings.Join(pending, "; "), err)
+		return fmt.Errorf("%s: %w", strings.Join(pending, "; "), err)
 	}
 	return nil
 }

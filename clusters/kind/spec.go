@@ -77,6 +77,11 @@ func (p *Provider) Check(spec clusters.Spec) error {
 	if err := checkSpec(spec, p.hasIPVS()); err != nil {
 		return err
 	}
+	if os.Geteuid() != 0 {
+		// The host rule for the cluster's bridge and the outside client's
+		// routes (nsenter) need root, whatever the Docker socket allows.
+		return errors.New("PROVIDER=kind needs root (a host firewall rule per cluster network, routes in the outside client's namespace)")
+	}
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	if _, err := p.docker(ctx, "info", "--format", "{{.ServerVersion}}"); err != nil {

@@ -22,6 +22,7 @@ help:
 	@echo "make cluster-up   a local cluster (NAME=proxyproof NODES=3 MODE=iptables|nftables|ipvs or NODE_MODES=m1,m2 PROXIER=ours|kube-proxy|PATH)"
 	@echo "make cluster-down remove it (NAME=...)"
 	@echo "make kind-images  Docker engine + the kind node, proxier, kube-proxy and netserver images, no registry (root)"
+	@echo "make cluster-up PROVIDER=kind  the same on kind (NAME NODES MODE=iptables|nftables NODE_MODES PROXIER=ours|kube-proxy; KIND_NODE_IMAGE)"
 
 # Everything the tests need, each step cached and quick when done already:
 # Debian packages, the kernel VM image (IPVS), the pinned control plane,
@@ -106,18 +107,31 @@ NODE_MODES ?=
 PROXIER    ?= ours
 PROVIDER   ?= local
 
-# Its own set-up first, as make e2e does: packages, the control plane, and
-# the kernel VM image when a node runs ipvs (this kernel has no ip_vs).
+# Its own set-up first, as make e2e does. PROVIDER=kind: the same
+# parameters on a kind cluster (clusters/kind; the images from make
+# kind-images, or KIND_NODE_IMAGE=kindest/node:<version>). Local: packages,
+# the control plane, and the kernel VM image when a node runs ipvs.
 cluster-up:
 	@hack/install-deps.sh
+ifeq ($(PROVIDER),kind)
+	@hack/kind/build-images.sh >/dev/null
+	@$(GO) build -o $(BIN)/kindcluster ./clusters/kind/cmd/kindcluster
+	@$(BIN)/kindcluster up --name '$(NAME)' --nodes '$(NODES)' --mode '$(MODE)' $(if $(NODE_MODES),--node-modes '$(NODE_MODES)') --proxier '$(PROXIER)'
+else
 	@hack/controlplane/build.sh >/dev/null
 	$(if $(findstring ipvs,$(MODE) $(NODE_MODES)),@hack/vm/build-image.sh >/dev/null)
 	@$(GO) build -o $(BIN)/localcluster ./clusters/local/cmd/localcluster
 	@$(BIN)/localcluster up --name '$(NAME)' --nodes '$(NODES)' --mode '$(MODE)' $(if $(NODE_MODES),--node-modes '$(NODE_MODES)') --proxier '$(PROXIER)'
+endif
 
 cluster-down:
+ifeq ($(PROVIDER),kind)
+	@$(GO) build -o $(BIN)/kindcluster ./clusters/kind/cmd/kindcluster
+	@$(BIN)/kindcluster down --name '$(NAME)'
+else
 	@$(GO) build -o $(BIN)/localcluster ./clusters/local/cmd/localcluster
 	@$(BIN)/localcluster down --name '$(NAME)'
+endif
 
 # The images kind clusters run, built here with no registry (hack/kind):
 # starts Docker if needed, builds the node image proxyproof/kind-node:<k8s

@@ -6,6 +6,7 @@ package clusters
 
 import (
 	"context"
+	"errors"
 
 	"k8s.io/client-go/rest"
 )
@@ -99,3 +100,25 @@ type Provider interface {
 	// Create brings the cluster up with the proxier deployed on every node.
 	Create(ctx context.Context, spec Spec) (Cluster, error)
 }
+
+// Prechecker is a provider that can refuse a spec before any set-up has
+// run: no engine, image or binary needed yet, only the machine and the
+// parameters (a mode this host's kernel cannot give the provider's nodes, a
+// proxier it cannot deploy). The runner asks it before it builds anything;
+// Check, after set-up, asks the rest.
+type Prechecker interface {
+	Precheck(spec Spec) error
+}
+
+// SetupNeeder is a provider with set-up of its own on this machine before
+// Check can pass (images, an engine): commands from the repository root,
+// each idempotent and quick when done, that the runner runs after the
+// parameters are checked.
+type SetupNeeder interface {
+	SetupSteps(modes []string) []string
+}
+
+// ErrModeUnsupported is wrapped by a provider's error for a mode this
+// machine cannot give its nodes (ipvs where the nodes share a kernel
+// without ip_vs): MODE=all leaves such a mode out, saying why.
+var ErrModeUnsupported = errors.New("mode not supported by the host kernel")

@@ -10,12 +10,13 @@ import (
 	"testing"
 	"time"
 
+	"github.com/proxyproof/proxyproof/clusters/hostkernel"
 	"github.com/proxyproof/proxyproof/clusters/local/controlplane"
 )
 
 func TestAnIPVSNodeWithoutIPVSOrAKernelVMIsAClearErrorAndLeavesNothing(t *testing.T) {
-	if hostHasIPVS() {
-		t.Skipf("this kernel has ip_vs (%s exists): the error cannot happen here", ipvsProcFile)
+	if hostkernel.HasIPVS() {
+		t.Skipf("this kernel has ip_vs (%s exists): the error cannot happen here", hostkernel.IPVSProcFile)
 	}
 	// An empty cache: no kernel VM image, as on a machine without make deps.
 	t.Setenv("PROXYPROOF_CACHE", t.TempDir())

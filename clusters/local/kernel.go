@@ -1,19 +1,15 @@
 package local
 
 import (
-	"errors"
 	"fmt"
+	"github.com/proxyproof/proxyproof/clusters"
 
+	"github.com/proxyproof/proxyproof/clusters/hostkernel"
 	"github.com/proxyproof/proxyproof/proxier/kernelvm"
 )
 
-// ipvsProcFile exists once the kernel has ip_vs (built in or loaded), in
-// every network namespace; a variable so tests can point it elsewhere.
-var ipvsProcFile = "/proc/net/ip_vs"
-
-// ErrModeUnsupported is wrapped by the error for a mode the host kernel
-// cannot run.
-var ErrModeUnsupported = errors.New("mode not supported by the host kernel")
+// ErrModeUnsupported is the clusters package's, named here for callers.
+var ErrModeUnsupported = clusters.ErrModeUnsupported
 
 // kernelSupports reports whether nodes of mode can run here: in a
 // namespace of this host, or (ipvs without ip_vs) in the kernel VM. It
@@ -23,14 +19,14 @@ func kernelSupports(mode string) error {
 	case ModeIPTables, ModeNFTables:
 		return nil
 	case ModeIPVS:
-		if hostHasIPVS() {
+		if hostkernel.HasIPVS() {
 			return nil
 		}
 		// No ip_vs here (and no module loading): the node runs in the
 		// kernel VM, which must be ready.
 		if err := kernelvm.Available(); err != nil {
 			return fmt.Errorf("mode ipvs: %w: the kernel has no IP Virtual Server (%s missing, and modules cannot be loaded here), "+
-				"so IPVS nodes run in the kernel VM, which is not ready (run make deps): %w", ErrModeUnsupported, ipvsProcFile, err)
+				"so IPVS nodes run in the kernel VM, which is not ready (run make deps): %w", ErrModeUnsupported, hostkernel.IPVSProcFile, err)
 		}
 		return nil
 	default:

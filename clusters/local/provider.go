@@ -3,6 +3,7 @@ package local
 import (
 	"context"
 	"fmt"
+	"slices"
 
 	"github.com/proxyproof/proxyproof/clusters"
 )
@@ -99,4 +100,21 @@ func (s seamCluster) resolve(cmd []string) []string {
 		return cmd
 	}
 	return append([]string{s.Bin(clusters.Probe)}, cmd[1:]...)
+}
+
+var _ clusters.SetupNeeder = Provider{}
+
+// SetupSteps are the scripts a run of modes needs here: the Debian
+// packages, the control plane, and the kernel VM image only when a mode's
+// nodes run in the VM (ipvs on a kernel without ip_vs).
+func (Provider) SetupSteps(modes []string) []string {
+	return setupSteps(modes, RunsInVM)
+}
+
+func setupSteps(modes []string, runsInVM func(mode string) bool) []string {
+	steps := []string{"hack/install-deps.sh", "hack/controlplane/build.sh"}
+	if slices.ContainsFunc(modes, runsInVM) {
+		steps = append(steps, "hack/vm/build-image.sh")
+	}
+	return steps
 }

@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/proxyproof/proxyproof/clusters/hostkernel"
 	"github.com/proxyproof/proxyproof/clusters/local/controlplane"
 
 	appsv1 "k8s.io/api/apps/v1"
@@ -39,8 +40,8 @@ func TestTheServiceIsReachableFromAPodOnEveryNode(t *testing.T) {
 			for _, n := range c.Nodes() {
 				// On a kernel without ip_vs an ipvs node must be a VM node:
 				// the test would otherwise prove nothing about IPVS.
-				if n.Mode == ModeIPVS && n.VM == hostHasIPVS() {
-					t.Fatalf("node %s (ipvs): VM=%v on a host where ip_vs present=%v", n.Name, n.VM, hostHasIPVS())
+				if n.Mode == ModeIPVS && n.VM == hostkernel.HasIPVS() {
+					t.Fatalf("node %s (ipvs): VM=%v on a host where ip_vs present=%v", n.Name, n.VM, hostkernel.HasIPVS())
 				}
 			}
 			serviceReachableFromEveryNode(t, c)

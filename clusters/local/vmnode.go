@@ -11,6 +11,7 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/proxyproof/proxyproof/clusters/hostkernel"
 	"github.com/proxyproof/proxyproof/clusters/local/nodeexec"
 	"github.com/proxyproof/proxyproof/proxier/kernelvm"
 )
@@ -29,15 +30,9 @@ import (
 // vmMemoryMB is each node VM's memory: agent, proxier and a few pods.
 const vmMemoryMB = 1024
 
-// hostHasIPVS reports whether this kernel has ip_vs (built in or loaded).
-func hostHasIPVS() bool {
-	_, err := os.Stat(ipvsProcFile)
-	return err == nil
-}
-
 // RunsInVM reports whether a node of mode runs in the kernel VM here (and
 // so needs its image, hack/vm/build-image.sh).
-func RunsInVM(mode string) bool { return mode == ModeIPVS && !hostHasIPVS() }
+func RunsInVM(mode string) bool { return mode == ModeIPVS && !hostkernel.HasIPVS() }
 
 // tapName is the node VM's tap on the underlay bridge.
 func tapName(node string) string { return "t-" + node }

@@ -7,6 +7,7 @@ import (
 	"slices"
 
 	"github.com/proxyproof/proxyproof/clusters"
+	"github.com/proxyproof/proxyproof/clusters/kind"
 	"github.com/proxyproof/proxyproof/clusters/local"
 )
 
@@ -17,11 +18,12 @@ const Default = local.ProviderName
 // gives.
 var registered = map[string]clusters.Provider{
 	local.ProviderName: local.Provider{},
+	kind.ProviderName:  kind.NewProvider(),
 }
 
 // planned are the providers the design names that are not built yet:
 // refused by name, never replaced by another.
-var planned = []string{"kind", "kubeconfig", "terraform"}
+var planned = []string{"kubeconfig", "terraform"}
 
 // Get is the provider called name.
 func Get(name string) (clusters.Provider, bool) {

@@ -79,7 +79,10 @@ func (f *Framework) DeployNetserver(ctx context.Context, b Backends) error {
 		Containers: []corev1.Container{{
 			Name:  "netserver",
 			Image: NetserverImage,
-			Args:  []string{fmt.Sprintf("--http-port=%d", httpPort), fmt.Sprintf("--udp-port=%d", udpPort), "--shutdown-delay=1s"},
+			// :latest would default to Always; on kind the image is loaded
+			// into the nodes and there is no registry to pull from.
+			ImagePullPolicy: corev1.PullIfNotPresent,
+			Args:            []string{fmt.Sprintf("--http-port=%d", httpPort), fmt.Sprintf("--udp-port=%d", udpPort), "--shutdown-delay=1s"},
 			Ports: []corev1.ContainerPort{
 				{Name: "http", ContainerPort: httpPort, Protocol: corev1.ProtocolTCP},
 				{Name: "udp", ContainerPort: udpPort, Protocol: corev1.ProtocolUDP},

@@ -20,7 +20,6 @@ import (
 	"time"
 
 	"github.com/proxyproof/proxyproof/clusters"
-	"github.com/proxyproof/proxyproof/clusters/local"
 	"github.com/proxyproof/proxyproof/reports/run"
 	"github.com/proxyproof/proxyproof/suites/framework"
 )
@@ -91,7 +90,7 @@ func mainErr(argv []string, setup func(steps []string) error) error {
 	if err != nil {
 		return err
 	}
-	if err := setup(setupSteps(modesOf(params), local.RunsInVM)); err != nil {
+	if err := setup(setupSteps(params[0].Provider, modesOf(params))); err != nil {
 		return err
 	}
 	return runModes(o, params)

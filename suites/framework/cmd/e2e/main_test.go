@@ -2,6 +2,7 @@ package main
 
 import (
 	"errors"
+	"github.com/proxyproof/proxyproof/clusters/hostkernel"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -112,7 +113,7 @@ func TestGoodParametersRunSetUpBeforeTheRunDirectoryExists(t *testing.T) {
 	if !errors.Is(err, stop) {
 		t.Fatalf("mainErr = %v, want set-up's error", err)
 	}
-	if want := []string{installDeps, buildControlPlane}; !slices.Equal(got, want) {
+	if want := []string{"hack/install-deps.sh", "hack/controlplane/build.sh"}; !slices.Equal(got, want) {
 		t.Errorf("set-up steps %q, want %q", got, want)
 	}
 	if exitCode(err) != 1 {
@@ -120,29 +121,6 @@ func TestGoodParametersRunSetUpBeforeTheRunDirectoryExists(t *testing.T) {
 	}
 	if _, err := os.Stat(runDir); !os.IsNotExist(err) {
 		t.Errorf("run directory exists after set-up failed (stat: %v)", err)
-	}
-}
-
-func TestSetUpBuildsTheVMImageOnlyWhenAModeRunsInTheVM(t *testing.T) {
-	noIPVS := func(m string) bool { return m == "ipvs" }
-	hostIPVS := func(string) bool { return false }
-	tests := []struct {
-		name     string
-		modes    []string
-		runsInVM func(string) bool
-		want     []string
-	}{
-		{"nftables alone needs no VM", []string{"nftables"}, noIPVS, []string{installDeps, buildControlPlane}},
-		{"ipvs on a kernel without ip_vs needs the VM image", []string{"ipvs"}, noIPVS, []string{installDeps, buildControlPlane, buildVMImage}},
-		{"all modes include ipvs, so the VM image", []string{"iptables", "nftables", "ipvs"}, noIPVS, []string{installDeps, buildControlPlane, buildVMImage}},
-		{"ipvs on a kernel with ip_vs needs no VM", []string{"ipvs"}, hostIPVS, []string{installDeps, buildControlPlane}},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			if got := setupSteps(tt.modes, tt.runsInVM); !slices.Equal(got, tt.want) {
-				t.Errorf("setupSteps(%q) = %q, want %q", tt.modes, got, tt.want)
-			}
-		})
 	}
 }
 
@@ -211,5 +189,29 @@ func TestARGSSplitsAsAUserWhoTypedItIntoMakeMeansIt(t *testing.T) {
 	}
 	if _, err := splitArgs("UDP --focus x"); err == nil || !strings.Contains(err.Error(), `"UDP" is not a flag`) {
 		t.Errorf("a leading word that is no flag: err = %v, want it named", err)
+	}
+}
+
+// kind nodes share this host's kernel: without ip_vs, MODE=ipvs is refused
+// before any set-up and MODE=all runs the other modes, saying so.
+func TestKindRefusesIPVSBeforeSetUpWhereTheKernelHasNoIPVS(t *testing.T) {
+	if hostkernel.HasIPVS() {
+		t.Skip("this kernel has ip_vs: kind can run ipvs nodes here")
+	}
+	setupRan := false
+	err := mainErr([]string{"--provider", "kind", "--mode", "ipvs", "--run-dir", filepath.Join(t.TempDir(), "r")},
+		func([]string) error { setupRan = true; return nil })
+	if exitCode(err) != 2 || setupRan || err == nil || !strings.Contains(err.Error(), `MODE="ipvs": want a mode PROVIDER=kind can run here`) || !strings.Contains(err.Error(), "PROVIDER=local") {
+		t.Errorf("MODE=ipvs on kind: err %v (exit %d, set-up ran %v); want exit 2 before set-up, naming ip_vs and PROVIDER=local", err, exitCode(err), setupRan)
+	}
+	var steps []string
+	stop := errors.New("stop")
+	err = mainErr([]string{"--provider", "kind", "--mode", "all", "--run-dir", filepath.Join(t.TempDir(), "r")},
+		func(s []string) error { steps = s; return stop })
+	if !errors.Is(err, stop) {
+		t.Fatalf("MODE=all on kind: %v, want it to reach set-up", err)
+	}
+	if !slices.Contains(steps, "hack/kind/build-images.sh") {
+		t.Errorf("kind's set-up steps %q lack hack/kind/build-images.sh", steps)
 	}
 }

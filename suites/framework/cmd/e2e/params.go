@@ -3,6 +3,8 @@ package main
 import (
 	"errors"
 	"fmt"
+	"github.com/proxyproof/proxyproof/clusters"
+	"github.com/proxyproof/proxyproof/clusters/providers"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -36,10 +38,46 @@ func checkParams(o *options) ([]framework.Params, error) {
 	if err != nil {
 		return nil, err
 	}
+	if ps, err = precheck(ps, o.mode == framework.ModeAll); err != nil {
+		return nil, err
+	}
 	if err := checkNoRunIn(o.runDir); err != nil {
 		return nil, err
 	}
 	return ps, checkArgs(o.args)
+}
+
+// precheck asks the provider, before any set-up, whether it can run each
+// mode here (kind cannot run ipvs on a kernel without ip_vs). MODE=all
+// keeps the modes it can run, saying which it leaves out and why; a mode
+// named alone that it cannot run refuses the run.
+func precheck(ps []framework.Params, all bool) ([]framework.Params, error) {
+	p, ok := providers.Get(ps[0].Provider)
+	pc, can := p.(clusters.Prechecker)
+	if !ok || !can {
+		return ps, nil
+	}
+	var keep []framework.Params
+	for _, m := range ps {
+		spec := clusters.Spec{Name: "e2e", Proxier: m.Proxier}
+		for range m.Nodes {
+			spec.Nodes = append(spec.Nodes, clusters.NodeSpec{Mode: m.Mode})
+		}
+		err := pc.Precheck(spec)
+		switch {
+		case err == nil:
+			keep = append(keep, m)
+		case all && errors.Is(err, clusters.ErrModeUnsupported):
+			fmt.Printf("e2e: MODE=all on PROVIDER=%s leaves out %s: %v\n", m.Provider, m.Mode, err)
+		default:
+			return nil, &framework.ParamError{Name: framework.EnvMode, Value: m.Mode,
+				Want: fmt.Sprintf("a mode PROVIDER=%s can run here (%v)", m.Provider, err)}
+		}
+	}
+	if len(keep) == 0 {
+		return nil, &framework.ParamError{Name: framework.EnvMode, Value: framework.ModeAll, Want: "a mode PROVIDER=" + ps[0].Provider + " can run here"}
+	}
+	return keep, nil
 }
 
 // checkNoRunIn refuses a run directory that holds a run already: a second

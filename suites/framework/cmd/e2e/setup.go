@@ -2,31 +2,25 @@ package main
 
 import (
 	"fmt"
+	"github.com/proxyproof/proxyproof/clusters"
+	"github.com/proxyproof/proxyproof/clusters/providers"
 	"os"
 	"os/exec"
-	"slices"
 	"strings"
 )
 
-// Set-up scripts, from the repository root (where make runs the runner).
-// Each is idempotent and returns at once when its work is done, so make
-// e2e runs them every time and works as the first command on a fresh
-// machine.
-const (
-	installDeps       = "hack/install-deps.sh"
-	buildControlPlane = "hack/controlplane/build.sh"
-	buildVMImage      = "hack/vm/build-image.sh"
-)
-
-// setupSteps are the scripts a run of modes needs: the Debian packages,
-// the control plane, and the kernel VM image only when a mode's nodes run
-// in the VM here (runsInVM: ipvs on a kernel without ip_vs).
-func setupSteps(modes []string, runsInVM func(mode string) bool) []string {
-	steps := []string{installDeps, buildControlPlane}
-	if slices.ContainsFunc(modes, runsInVM) {
-		steps = append(steps, buildVMImage)
+// setupSteps are the provider's set-up commands for modes (from the
+// repository root, each idempotent and quick when done), so make e2e
+// works as the first command on a fresh machine.
+func setupSteps(provider string, modes []string) []string {
+	p, ok := providers.Get(provider)
+	if !ok {
+		return nil
 	}
-	return steps
+	if n, ok := p.(clusters.SetupNeeder); ok {
+		return n.SetupSteps(modes)
+	}
+	return nil
 }
 
 // runSetup runs each step with its output streamed, so a long build is

@@ -1,0 +1,115 @@
+package kind
+
+import (
+	"context"
+	"errors"
+	"strings"
+	"testing"
+
+	"github.com/proxyproof/proxyproof/clusters"
+)
+
+// fakeEngine answers docker commands from a set of present images.
+func fakeEngine(running bool, images ...string) func(context.Context, ...string) ([]byte, error) {
+	return func(_ context.Context, args ...string) ([]byte, error) {
+		if !running {
+			return nil, errors.New("docker info: Cannot connect to the Docker daemon")
+		}
+		if len(args) > 1 && args[0] == "image" && args[1] == "inspect" {
+			for _, img := range images {
+				if img == args[len(args)-1] {
+					return []byte("sha256:1\n"), nil
+				}
+			}
+			return nil, errors.New("No such image: " + args[len(args)-1])
+		}
+		return []byte("20.10.24\n"), nil
+	}
+}
+
+func testProvider(hasIPVS, running bool, images ...string) *Provider {
+	return &Provider{NodeImage: DefaultNodeImage, StateRoot: "/nonexistent", hasIPVS: func() bool { return hasIPVS }, docker: fakeEngine(running, images...)}
+}
+
+func spec(proxier string, modes ...string) clusters.Spec {
+	s := clusters.Spec{Name: "c1", Proxier: proxier}
+	for _, m := range modes {
+		s.Nodes = append(s.Nodes, clusters.NodeSpec{Mode: m})
+	}
+	return s
+}
+
+var allImages = []string{DefaultNodeImage, ProxierImage, KubeProxyImage, NetserverImage}
+
+func TestAnIPVSNodeOnAKernelWithoutIPVSIsRefusedNamingIPVSAndTheLocalProvider(t *testing.T) {
+	p := testProvider(false, true, allImages...)
+	err := p.Check(spec(clusters.ProxierOurs, clusters.ModeIPTables, clusters.ModeIPVS))
+	if err == nil {
+		t.Fatal("Check accepted an ipvs node on a kernel without ip_vs")
+	}
+	for _, want := range []string{"node 2", "mode ipvs", "ip_vs", "/proc/net/ip_vs", "PROVIDER=local", "kernel VM"} {
+		if !strings.Contains(err.Error(), want) {
+			t.Errorf("error %q does not mention %q", err, want)
+		}
+	}
+	if !errors.Is(err, ErrModeUnsupported) {
+		t.Errorf("error %v is not ErrModeUnsupported", err)
+	}
+	if err := testProvider(true, true, allImages...).Check(spec(clusters.ProxierOurs, clusters.ModeIPVS)); err != nil {
+		t.Errorf("on a kernel with ip_vs, an ipvs node was refused: %v", err)
+	}
+}
+
+func TestCheckRefusesWhatKindCannotRunBeforeAnythingExists(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		p    *Provider
+		spec clusters.Spec
+		want []string
+	}{
+		{"no Docker engine", testProvider(true, false), spec(clusters.ProxierOurs, clusters.ModeIPTables), []string{"Docker engine", "make kind-images"}},
+		{"our images missing", testProvider(true, true, DefaultNodeImage), spec(clusters.ProxierOurs, clusters.ModeIPTables),
+			[]string{ProxierImage, NetserverImage, "make kind-images"}},
+		{"kube-proxy's image missing", testProvider(true, true, DefaultNodeImage, ProxierImage, NetserverImage), spec(clusters.ProxierKubeProxy, clusters.ModeNFTables),
+			[]string{KubeProxyImage, "make kind-images"}},
+		{"a proxier binary by path", testProvider(true, true, allImages...), spec("/usr/local/bin/my-proxy", clusters.ModeIPTables),
+			[]string{"PROXIER=/usr/local/bin/my-proxy", "image", "PROVIDER=local"}},
+		{"no nodes", testProvider(true, true, allImages...), spec(clusters.ProxierOurs), []string{"NODES"}},
+		{"an unknown mode", testProvider(true, true, allImages...), spec(clusters.ProxierOurs, "userspace"), []string{`"userspace"`, "iptables"}},
+		{"a name kind cannot use", testProvider(true, true, allImages...), clusters.Spec{Name: "My_Cluster", Proxier: clusters.ProxierOurs, Nodes: []clusters.NodeSpec{{Mode: "iptables"}}},
+			[]string{`"My_Cluster"`}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			err := tc.p.Check(tc.spec)
+			if err == nil {
+				t.Fatal("accepted")
+			}
+			for _, w := range tc.want {
+				if !strings.Contains(err.Error(), w) {
+					t.Errorf("error %q does not mention %q", err, w)
+				}
+			}
+		})
+	}
+}
+
+// Users with a registry name kindest/node: kind pulls it, Check must not
+// ask them to build ours.
+func TestAPublicNodeImageNeedNotBeInTheEngine(t *testing.T) {
+	p := testProvider(true, true, ProxierImage, NetserverImage)
+	p.NodeImage = "kindest/node:v1.34.0"
+	if err := p.Check(spec(clusters.ProxierOurs, clusters.ModeIPTables, clusters.ModeNFTables)); err != nil {
+		t.Errorf("Check refused a missing public node image: %v", err)
+	}
+}
+
+func TestTheNodeImageComesFromKindNodeImage(t *testing.T) {
+	t.Setenv(EnvNodeImage, "")
+	if got := NewProvider().NodeImage; got != DefaultNodeImage {
+		t.Errorf("default node image %q, want %q", got, DefaultNodeImage)
+	}
+	t.Setenv(EnvNodeImage, "kindest/node:v1.34.0")
+	if got := NewProvider().NodeImage; got != "kindest/node:v1.34.0" {
+		t.Errorf("node image %q, want KIND_NODE_IMAGE's", got)
+	}
+}

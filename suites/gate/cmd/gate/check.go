@@ -26,11 +26,11 @@ func checkMain(args []string, stdout io.Writer) (int, error) {
 	}
 	th, base, err := o.loadInputs()
 	if err != nil {
-		return gate.NotRun, stepSummary(o, err)
+		return gate.NotRun, stepSummary(o, err, "")
 	}
 	r, err := run.Load(dir)
 	if err != nil {
-		return gate.NotRun, stepSummary(o, err)
+		return gate.NotRun, stepSummary(o, err, "")
 	}
 	return judge(o, base, r, th, stdout)
 }

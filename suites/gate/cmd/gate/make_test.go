@@ -14,8 +14,8 @@ import (
 
 // worseProxier is our proxier made worse on purpose, as a wrapper any
 // kube-proxy-compatible path may be: UDP to Services is dropped before it
-// reaches the proxier's rules, and the proxier may run only a quarter of
-// the time (stopped 300 ms of every 400), so it programs changes late.
+// reaches the proxier's rules, and the proxier may run only a tenth of
+// the time (stopped 1.8 s of every 2), so it programs changes late.
 const worseProxier = `#!/bin/sh
 nft -f - <<'NFT'
 table inet gate-worse {
@@ -24,7 +24,7 @@ table inet gate-worse {
 }
 NFT
 me=$$
-( while kill -0 $me 2>/dev/null; do kill -STOP $me; sleep 0.3; kill -CONT $me; sleep 0.1; done ) >/dev/null 2>&1 &
+( while kill -0 $me 2>/dev/null; do kill -STOP $me; sleep 1.8; kill -CONT $me; sleep 0.2; done ) >/dev/null 2>&1 &
 exec %s "$@"
 `
 

@@ -30,11 +30,11 @@ func runMain(args []string, stdout io.Writer) (int, error) {
 		return gate.NotRun, fmt.Errorf("unexpected arguments %q", fs.Args())
 	}
 	if err := o.check(); err != nil {
-		return gate.NotRun, stepSummary(o, err)
+		return gate.NotRun, stepSummary(o, err, "")
 	}
 	th, base, err := o.loadInputs()
 	if err != nil {
-		return gate.NotRun, stepSummary(o, err)
+		return gate.NotRun, stepSummary(o, err, "")
 	}
 	if o.runDir == "" {
 		o.runDir = filepath.Join("runs", time.Now().UTC().Format("20060102-150405")+"-gate")
@@ -45,7 +45,7 @@ func runMain(args []string, stdout io.Writer) (int, error) {
 	began := time.Now()
 	r, err := o.runAll(stdout)
 	if err != nil {
-		return gate.NotRun, stepSummary(o, err)
+		return gate.NotRun, stepSummary(o, err, o.runDir)
 	}
 	fmt.Fprintf(stdout, "gate: suite and bench took %s\n", time.Since(began).Round(time.Second))
 	if base == nil {
@@ -144,10 +144,15 @@ func judge(o options, base, r *run.Run, th gate.Thresholds, stdout io.Writer) (i
 }
 
 // stepSummary puts an error that stopped the gate where CI shows the
-// summary, and returns the error.
-func stepSummary(o options, err error) error {
+// summary, and into runDir's summary.md when the run got that far (the
+// directory is the gate's own, fresh); it returns the error.
+func stepSummary(o options, err error, runDir string) error {
 	md := fmt.Sprintf("## proxyproof gate: COULD NOT RUN (exit 2)\n\n`%s`\n\n%s\n", o.command, err)
-	return errors.Join(err, appendStepSummary(md), stepOutput(gate.NotRun))
+	errs := []error{err, appendStepSummary(md), stepOutput(gate.NotRun)}
+	if _, serr := os.Stat(runDir); runDir != "" && serr == nil {
+		errs = append(errs, writeFile(filepath.Join(runDir, gate.SummaryFile), []byte(md)))
+	}
+	return errors.Join(errs...)
 }
 
 // appendStepSummary appends to $GITHUB_STEP_SUMMARY, as GitHub asks.

@@ -6,6 +6,7 @@ import (
 
 	"github.com/spf13/pflag"
 
+	"github.com/proxyproof/proxyproof/reports/compare"
 	"github.com/proxyproof/proxyproof/reports/run"
 	"github.com/proxyproof/proxyproof/suites/gate"
 )
@@ -55,6 +56,9 @@ func baselineMain(args []string, stdout io.Writer) error {
 	if r.Bench == nil {
 		return fmt.Errorf("run %s has no %s: a baseline needs the bench's figures; take it from a make gate run", dir, run.BenchFile)
 	}
+	if ratios := compare.BenchRatios(r.Bench, r.Bench, "ours", "upstream"); !anyMeasured(ratios) {
+		return fmt.Errorf("run %s: its bench has no figure of both ours and upstream (a row did not finish?), so the baseline would gate no figure; take it from another run", dir)
+	}
 	passed := 0
 	for _, m := range r.Modes {
 		passed += m.Counts.Passed
@@ -67,4 +71,13 @@ func baselineMain(args []string, stdout io.Writer) error {
 	}
 	fmt.Fprintf(stdout, "gate: baseline %s written from %s (%d modes, %d specs passed); review and commit it\n", out, r.Dir, len(r.Modes), passed)
 	return nil
+}
+
+func anyMeasured(ratios []compare.Ratio) bool {
+	for _, r := range ratios {
+		if r.A.Measured() {
+			return true
+		}
+	}
+	return false
 }

@@ -120,7 +120,7 @@ func TestABaselineFromABadRunOverwritesNothing(t *testing.T) {
 	if err := os.WriteFile(baseline, []byte("reviewed\n"), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	for run, want := range map[string]string{"corrupt": "ginkgo.json", "after": "has no bench.json"} {
+	for run, want := range map[string]string{"corrupt": "ginkgo.json", "after": "has no bench.json", "benchonly": "no spec passed"} {
 		code, out := gateMain(t, "baseline", "--run", copyRun(t, run), "--out", baseline)
 		if code != gate.NotRun || !strings.Contains(out, want) {
 			t.Errorf("baseline from %s: exit %d %s, want 2 and %q", run, code, out, want)

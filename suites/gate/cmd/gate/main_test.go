@@ -2,12 +2,14 @@ package main
 
 import (
 	"bytes"
+	"encoding/json"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
 
+	"github.com/proxyproof/proxyproof/reports/run"
 	"github.com/proxyproof/proxyproof/suites/gate"
 )
 
@@ -125,6 +127,25 @@ func TestABaselineFromABadRunOverwritesNothing(t *testing.T) {
 		if code != gate.NotRun || !strings.Contains(out, want) {
 			t.Errorf("baseline from %s: exit %d %s, want 2 and %q", run, code, out, want)
 		}
+	}
+	// A run whose upstream rows all did not finish has no ratio to gate.
+	stalled := copyRun(t, "before")
+	b, err := run.LoadBench(stalled)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := range b.Rows {
+		if b.Rows[i].Proxier == "upstream" {
+			b.Rows[i] = run.BenchRow{Mode: b.Rows[i].Mode, Backend: b.Rows[i].Backend, Proxier: "upstream",
+				Services: b.Rows[i].Services, Endpoints: b.Rows[i].Endpoints, DidNotFinish: true}
+		}
+	}
+	data, _ := json.Marshal(b)
+	if err := os.WriteFile(filepath.Join(stalled, run.BenchFile), data, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if code, out := gateMain(t, "baseline", "--run", stalled, "--out", baseline); code != gate.NotRun || !strings.Contains(out, "no figure of both ours and upstream") {
+		t.Errorf("baseline from a run where upstream never finished: exit %d %s", code, out)
 	}
 	if b, _ := os.ReadFile(baseline); string(b) != "reviewed\n" {
 		t.Errorf("the baseline was overwritten: %q", b)

@@ -84,6 +84,7 @@ func TestMakeGatePassesOnTheSameBuildAndFailsOnAWorseProxier(t *testing.T) {
 		t.Fatalf("make gate with a worse proxier: %v, want the gate's status 1 (make: Error 1)\n%s", err, tail(out))
 	}
 	md := readFile(t, filepath.Join(worse, gate.SummaryFile))
+	t.Logf("summary of the worse proxier's gate:\n%s", md)
 	for _, want := range []string{"FAIL", "| iptables | clusterip |", "over ClusterIP UDP", "| **regressed** | 200x5 | iptables/nft | rss |"} {
 		if !strings.Contains(md, want) {
 			t.Errorf("summary lacks %q:\n%s", want, md)

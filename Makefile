@@ -19,6 +19,9 @@ help:
 	@echo "make e2e     the conformance suite on the local provider, set-up included (MODE=iptables|nftables|ipvs|all PROXIER=ours|kube-proxy|PATH NODES=2 KEEP=1 RUN_DIR=dir ARGS=ginkgo flags)"
 	@echo "make e2e-smoke    the suite's ClusterIP specs on every mode (part of make test)"
 	@echo "make report RUN=<dir> / make report-compare A=<dir> B=<dir>"
+	@echo "make gate    PR gate: suite + small bench judged against BASELINE (gate/baseline.json or a run dir) and gate/thresholds.yaml"
+	@echo "             (LABEL=feature:clusterip MODE=all PROXIER=ours|kube-proxy|PATH SCALE=200x5 CHANGES=30 RUN_DIR=...); gate exits 0 pass, 1 regression, 2 could not run"
+	@echo "make gate-baseline RUN=<gate run dir> [BASELINE=gate/baseline.json]   write the baseline from a run, on purpose"
 	@echo "make cluster-up   a local cluster (NAME=proxyproof NODES=3 MODE=iptables|nftables|ipvs or NODE_MODES=m1,m2 PROXIER=ours|kube-proxy|PATH)"
 	@echo "make cluster-down remove it (NAME=...)"
 	@echo "make kind-images  Docker engine + the kind node, proxier, kube-proxy and netserver images, no registry (root)"
@@ -155,3 +158,39 @@ report:
 report-compare:
 	@test -n '$(A)' -a -n '$(B)' || { echo "make report-compare A=<run dir> B=<run dir> [OUT=file.html]" >&2; exit 2; }
 	@$(GO) run ./reports/cmd/report compare --out '$(or $(OUT),$(A)/compare.html)' '$(A)' '$(B)'
+
+# PR gating (suites/gate): the suite (LABEL, default the full suite; MODE,
+# default every mode the provider runs) and a small side-by-side bench
+# (SCALE=200x5, CHANGES=30) into RUN_DIR (default runs/<time>-gate, never
+# an existing run), judged against BASELINE (a baseline file or a run
+# directory) and the reviewed THRESHOLDS. summary.md lands in the run
+# directory and in $$GITHUB_STEP_SUMMARY. The gate program exits 0 pass, 1
+# regression, 2 could not run; make itself exits 2 for any failing recipe,
+# so the recipe names the gate's status ("Error 1" / "Error 2" in make's
+# line) and CI reads it from steps.<id>.outputs.status.
+.PHONY: gate gate-baseline gate-tools
+BASELINE   ?= gate/baseline.json
+THRESHOLDS ?= gate/thresholds.yaml
+LABEL      ?=
+CHANGES    ?= 30
+GATE_FLAGS  = --provider '$(PROVIDER)' --mode '$(if $(filter file default,$(origin MODE)),all,$(MODE))' --label '$(LABEL)' \
+	--proxier '$(PROXIER)' --nodes '$(if $(filter file default,$(origin NODES)),2,$(NODES))' --thresholds '$(THRESHOLDS)' \
+	--run-dir '$(RUN_DIR)' --scale '$(if $(filter file default,$(origin SCALE)),200x5,$(SCALE))' --changes '$(CHANGES)' \
+	--bench-flags '$(BENCH_FLAGS)' --e2e $(BIN)/e2e --bench $(BIN)/bench --ours $(BIN)/proxier
+
+gate-tools: deps build
+	@$(GO) build -o $(BIN)/e2e ./suites/framework/cmd/e2e
+	@$(GO) build -o $(BIN)/bench ./suites/bench/cmd/bench
+	@$(GO) build -o $(BIN)/gate ./suites/gate/cmd/gate
+
+gate: gate-tools
+	@$(BIN)/gate run $(GATE_FLAGS) --baseline '$(BASELINE)' \
+		--command "make gate$(if $(LABEL), LABEL='$(LABEL)')$(if $(filter command line,$(origin MODE)), MODE=$(MODE))$(if $(filter command line,$(origin PROXIER)), PROXIER=$(PROXIER)) BASELINE=$(BASELINE)"
+
+# With RUN, the baseline of that run; without, a fresh run (same parameters
+# as make gate) and its baseline. Either way only when asked.
+gate-baseline: $(if $(RUN),,gate-tools)
+	@$(GO) build -o $(BIN)/gate ./suites/gate/cmd/gate
+	@run='$(RUN)'; if [ -z "$$run" ]; then run='$(or $(RUN_DIR),runs/$(shell date -u +%Y%m%d-%H%M%S)-baseline)'; \
+		$(BIN)/gate run $(GATE_FLAGS) --run-dir "$$run" --baseline '' --command "make gate-baseline" || exit; fi; \
+		$(BIN)/gate baseline --run "$$run" --out '$(BASELINE)'

@@ -43,6 +43,9 @@ type Diff struct {
 	Flips []Flip
 	// Figures are every stat both runs have, moved ones first.
 	Figures []Move
+	// Ratios are the bench figures as ours/upstream in each run, when both
+	// runs have a bench.json.
+	Ratios []Ratio
 }
 
 // Verdict is one pair's verdict line in both runs.
@@ -90,6 +93,11 @@ func Runs(a, b *run.Run, opt Options) (*Diff, error) {
 		d.Verdicts = append(d.Verdicts, Verdict{Pair: p, A: ma.Counts.Verdict(p.String()), B: mb.Counts.Verdict(p.String()), OK: [2]bool{ma.Counts.OK(), mb.Counts.OK()}})
 		d.Flips = append(d.Flips, flips(p, ma, mb)...)
 		d.Figures = append(d.Figures, moves(p, a, b, d.Threshold)...)
+	}
+	if a.Bench != nil && b.Bench != nil {
+		if _, proxiers := run.GroupBench(a.Bench.Rows); len(proxiers) >= 2 {
+			d.Ratios = BenchRatios(a.Bench, b.Bench, proxiers[0], proxiers[1])
+		}
 	}
 	sort.SliceStable(d.Figures, func(i, j int) bool {
 		x, y := d.Figures[i], d.Figures[j]
@@ -312,6 +320,14 @@ func (d *Diff) WriteText(w io.Writer) error {
 	for _, m := range d.Figures {
 		if m.Moved {
 			fmt.Fprintf(&b, "  %-10s %s %s: %s -> %s %s (%s)\n", m.Pair, m.Figure, m.Stat, Num(m.A), Num(m.B), m.Unit, PctText(m.Pct))
+		}
+	}
+	if len(d.Ratios) > 0 {
+		fmt.Fprintf(&b, "bench ratios (ours/upstream) that moved %.0f%% or more:\n", d.Threshold)
+	}
+	for _, r := range d.Ratios {
+		if math.IsNaN(r.Pct) || math.Abs(r.Pct) >= d.Threshold {
+			fmt.Fprintf(&b, "  %s %s %s: %s -> %s\n", r.Scale, r.Case, r.Figure, r.A.Text(), r.B.Text())
 		}
 	}
 	_, err := io.WriteString(w, b.String())

@@ -108,3 +108,37 @@ func TestComparePairsModes(t *testing.T) {
 		t.Error("a run compared with itself changed")
 	}
 }
+
+func TestCompareBenchRatiosOursOverUpstream(t *testing.T) {
+	before := load(t, "before")
+	after := load(t, "before")
+	// ours's change p50 doubles in B: its ratio to upstream doubles.
+	for i, r := range after.Bench.Rows {
+		if r.Proxier == "ours" && r.Mode == "iptables" && r.Backend == "nft" && r.Services == 2000 {
+			after.Bench.Rows[i].ChangeP50Ms *= 2
+		}
+	}
+	d, err := Runs(before, after, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var moved []Ratio
+	for _, r := range d.Ratios {
+		if !math.IsNaN(r.Pct) && math.Abs(r.Pct) >= 10 {
+			moved = append(moved, r)
+		}
+	}
+	if len(moved) != 1 || moved[0].Figure != "change p50" || moved[0].Case != "iptables/nft" || math.Abs(moved[0].Pct-100) > 0.01 {
+		t.Fatalf("moved ratios %+v, want iptables/nft change p50 at +100%%", moved)
+	}
+	if r := moved[0]; math.Abs(r.A.Ratio-116.0/147) > 0.001 || r.A.Ours != 116 {
+		t.Errorf("baseline side %+v, want 116/147", r.A)
+	}
+	var buf bytes.Buffer
+	if err := d.WriteText(&buf); err != nil {
+		t.Fatal(err)
+	}
+	if want := "2000x5 iptables/nft change p50: 0.79 -> 1.58"; !strings.Contains(buf.String(), want) {
+		t.Errorf("text lacks %q:\n%s", want, buf.String())
+	}
+}

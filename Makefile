@@ -17,7 +17,7 @@ help:
 	@echo "make bench   ours vs upstream kube-proxy side by side: table, bench.json, report.html (SCALE=2000x5,10000x10 BENCH_MODES=...; needs root)"
 	@echo "make bench-kernel Go benchmarks: render and state-to-kernel apply per mode (BENCH=regexp)"
 	@echo "make e2e     the conformance suite on the local provider, set-up included (MODE=iptables|nftables|ipvs|all PROXIER=ours|kube-proxy|PATH NODES=2 KEEP=1 RUN_DIR=dir ARGS=ginkgo flags)"
-	@echo "make e2e-smoke    the suite's ClusterIP specs on every mode (part of make test)"
+	@echo "make e2e-smoke    the suite's ClusterIP specs on every mode, local and kind (part of make test)"
 	@echo "make report RUN=<dir> / make report-compare A=<dir> B=<dir>"
 	@echo "make gate    PR gate: suite + small bench judged against BASELINE (gate/baseline.json or a run dir) and gate/thresholds.yaml"
 	@echo "             (LABEL=feature:clusterip MODE=all PROXIER=ours|kube-proxy|PATH SCALE=200x5 CHANGES=30 RUN_DIR=...); gate exits 0 pass, 1 regression, 2 could not run"
@@ -29,12 +29,14 @@ help:
 
 # Everything the tests need, each step cached and quick when done already:
 # Debian packages, the kernel VM image (IPVS), the pinned control plane,
-# and a warm Go build cache for the programs each local cluster builds.
+# a warm Go build cache for the programs each local cluster builds, and
+# the Docker engine with the kind images (built here, no registry).
 deps:
 	@hack/install-deps.sh
 	@hack/vm/build-image.sh >/dev/null
 	@hack/controlplane/build.sh >/dev/null
 	@hack/build-programs.sh
+	@hack/kind/build-images.sh >/dev/null
 
 build:
 	$(GO) build -o $(BIN)/proxier ./proxier/cmd/proxier
@@ -44,9 +46,12 @@ test: deps
 	$(MAKE) e2e-smoke
 
 # The smoke subset of the conformance suite `make test` runs: the ClusterIP
-# specs on fresh local clusters, every mode the local provider runs.
+# specs on fresh local clusters, every mode the local provider runs, then on
+# kind clusters (iptables and nftables: kind nodes share this kernel, which
+# has no ip_vs).
 e2e-smoke:
 	$(MAKE) e2e MODE=all PROXIER=ours ARGS='--label-filter=feature:clusterip'
+	$(MAKE) e2e PROVIDER=kind MODE=all PROXIER=ours ARGS='--label-filter=feature:clusterip'
 
 lint:
 	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt would change:"; echo "$$out"; exit 1; fi

@@ -6,6 +6,8 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+
+	"github.com/proxyproof/proxyproof/clusters"
 )
 
 // DefaultVersion is the Kubernetes version hack/controlplane pins.
@@ -59,7 +61,7 @@ func Binaries(version string) (Paths, error) {
 	}
 	var missing []error
 	for _, f := range []string{p.APIServer, p.ControllerManager, p.Scheduler, p.Proxy, p.Kubectl} {
-		if err := executable(f); err != nil {
+		if err := clusters.Executable(f); err != nil {
 			missing = append(missing, err)
 		}
 	}
@@ -72,15 +74,4 @@ func Binaries(version string) (Paths, error) {
 		return p, fmt.Errorf("kubernetes %s control plane binaries incomplete (%s): %w", version, buildHint, errors.Join(missing...))
 	}
 	return p, nil
-}
-
-func executable(path string) error {
-	fi, err := os.Stat(path)
-	if err != nil {
-		return err
-	}
-	if fi.IsDir() || fi.Mode()&0o111 == 0 {
-		return fmt.Errorf("%s: not an executable file", path)
-	}
-	return nil
 }

@@ -17,6 +17,8 @@ set -euo pipefail
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 # shellcheck source=../lib/gobuild.sh
 . "$here/../lib/gobuild.sh"
+# shellcheck source=../lib/apt.sh
+. "$here/../lib/apt.sh"
 # The pinned version is the one go.mod requires (in or out of a block).
 version=$(awk '{ sub(/^require[ \t]+/, "") } $1 == "k8s.io/kubernetes" && $2 ~ /^v[0-9]/ { print $2; exit }' "$here/go.mod")
 if [[ -z "$version" ]]; then
@@ -74,19 +76,8 @@ install_etcd() {
     exit 1
   fi
   echo "controlplane: installing Debian etcd-server" >&2
-  # The package would start a system etcd on :2379; the control plane runs
-  # its own per cluster, so forbid service starts during the install.
-  local policy=/usr/sbin/policy-rc.d made_policy=
-  if [[ ! -e "$policy" ]]; then
-    printf '#!/bin/sh\nexit 101\n' >"$policy"
-    chmod 755 "$policy"
-    made_policy=1
-  fi
-  export DEBIAN_FRONTEND=noninteractive
   local rc=0
-  apt-get install -y -qq --no-install-recommends etcd-server >/dev/null ||
-    { apt-get update -qq && apt-get install -y -qq --no-install-recommends etcd-server >/dev/null; } || rc=$?
-  if [[ -n "$made_policy" ]]; then rm -f "$policy"; fi
+  apt_install_quiet etcd-server || rc=$?
   if ((rc)); then
     echo "controlplane: apt-get install etcd-server failed (exit $rc)" >&2
     exit "$rc"

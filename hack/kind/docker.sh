@@ -15,6 +15,8 @@
 set -euo pipefail
 
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
+# shellcheck source=../lib/apt.sh
+. "$root/hack/lib/apt.sh"
 shim=/usr/local/libexec/proxyproof/runcshim
 runtime_name=proxyproof-runc
 daemon_json=/etc/docker/daemon.json
@@ -41,19 +43,10 @@ install_engine() {
   command -v dockerd >/dev/null && return 0
   need_root "install docker.io"
   say "installing Debian's docker.io (dockerd, containerd, runc)"
-  # The package would start dockerd through its init script before the
-  # runtime shim is in place; this script starts it itself.
-  local policy=/usr/sbin/policy-rc.d made_policy=
-  if [[ ! -e "$policy" ]]; then
-    printf '#!/bin/sh\nexit 101\n' >"$policy"
-    chmod 755 "$policy"
-    made_policy=1
-  fi
-  export DEBIAN_FRONTEND=noninteractive
+  # apt_install_quiet: the package would start dockerd through its init
+  # script before the runtime shim is in place; this script starts it.
   local rc=0
-  apt-get install -y -qq --no-install-recommends docker.io >/dev/null ||
-    { apt-get update -qq && apt-get install -y -qq --no-install-recommends docker.io >/dev/null; } || rc=$?
-  if [[ -n "$made_policy" ]]; then rm -f "$policy"; fi
+  apt_install_quiet docker.io || rc=$?
   ((rc == 0)) || die "apt-get install docker.io failed (exit $rc)"
 }
 

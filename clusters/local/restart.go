@@ -84,7 +84,9 @@ func applyChange(n NodeStatus, change clusters.ProxierChange) (NodeStatus, error
 	return n, nil
 }
 
-func (p paths) vmProxierPid(node string) string { return filepath.Join(p.nodeDir(node), "proxier.vmpid") }
+func (p paths) vmProxierPid(node string) string {
+	return filepath.Join(p.nodeDir(node), "proxier.vmpid")
+}
 
 // vmProxierStart is the shell line that starts VM node n's proxier in the
 // background with its output in its log, and writes its pid (the VM's)

@@ -31,3 +31,15 @@ type ProxierRestarter interface {
 // IPVSSchedulers are the schedulers kube-proxy's ipvs.scheduler accepts
 // (every one Linux IPVS ships); "" means rr.
 var IPVSSchedulers = []string{"rr", "wrr", "lc", "wlc", "lblc", "lblcr", "sh", "dh", "sed", "nq", "mh"}
+
+// ExtensionIPVSSchedulerAnnotation is our proxier's per-Service IPVS
+// scheduler: the Service annotation of that name overrides ipvs.scheduler.
+const ExtensionIPVSSchedulerAnnotation = "ipvs.proxyproof.dev/scheduler"
+
+// ProxierExtensions is an optional capability of a Cluster: the
+// extensions beyond kube-proxy's behaviour that its proxier declares
+// (ExtensionIPVSSchedulerAnnotation, ...). Specs of an extension skip on
+// a cluster that does not declare it.
+type ProxierExtensions interface {
+	ProxierExtensions() []string
+}

@@ -120,3 +120,14 @@ done
 	}
 	return nil
 }
+
+var _ clusters.ProxierExtensions = seamCluster{}
+
+// ProxierExtensions are what our proxier declares; upstream kube-proxy and
+// a proxier given by path declare none.
+func (c *Cluster) ProxierExtensions() []string {
+	if c.rec.Spec.Proxier == ProxierOurs {
+		return []string{clusters.ExtensionIPVSSchedulerAnnotation}
+	}
+	return nil
+}

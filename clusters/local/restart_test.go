@@ -7,6 +7,7 @@ import (
 	"testing"
 
 	"github.com/proxyproof/proxyproof/clusters"
+	"github.com/proxyproof/proxyproof/proxier/state"
 )
 
 func TestARestartChangeKeepsWhatItDoesNotSayAndRefusesWhatTheNodeCannotRun(t *testing.T) {
@@ -72,5 +73,16 @@ func TestTheProxierConfigCarriesTheNodesSchedulerAndTheVMStartItsFlags(t *testin
 		if b, _ := os.ReadFile(cfg); strings.Contains(string(b), "ipvs:") {
 			t.Errorf("no scheduler asked, yet the config sets one:\n%s", b)
 		}
+	}
+}
+
+func TestTheDeclaredSchedulerExtensionIsTheAnnotationOurProxierReads(t *testing.T) {
+	if clusters.ExtensionIPVSSchedulerAnnotation != state.SchedulerAnnotation {
+		t.Errorf("declared %q, our proxier reads %q", clusters.ExtensionIPVSSchedulerAnnotation, state.SchedulerAnnotation)
+	}
+	ours := &Cluster{rec: record{Spec: Spec{Proxier: ProxierOurs}}}
+	upstream := &Cluster{rec: record{Spec: Spec{Proxier: ProxierKubeProxy}}}
+	if len(ours.ProxierExtensions()) != 1 || len(upstream.ProxierExtensions()) != 0 {
+		t.Errorf("extensions: ours %v, kube-proxy %v; want the annotation for ours only", ours.ProxierExtensions(), upstream.ProxierExtensions())
 	}
 }

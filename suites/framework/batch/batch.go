@@ -1,0 +1,88 @@
+// Package batch is the output of netprobe's batch modes (spread, hold,
+// load), shared by the probe that writes it and the specs that read it.
+// It must stay free of dependencies: the probe ships in test images.
+package batch
+
+import (
+	"sort"
+	"time"
+)
+
+// Request is one request's outcome in a batch.
+type Request struct {
+	// At is when it started, ms since the batch began; Ms how long it took.
+	At float64 `json:"at"`
+	Ms float64 `json:"ms"`
+	// Conn is the held connection it used (hold), from 0.
+	Conn int `json:"conn,omitempty"`
+	// Backend answered, or Class says how it failed: refused, reset,
+	// timeout, unreachable or error.
+	Backend string `json:"backend,omitempty"`
+	Class   string `json:"class,omitempty"`
+	Error   string `json:"error,omitempty"`
+}
+
+// OK is true when a backend answered.
+func (r Request) OK() bool { return r.Class == "" }
+
+// Time is when the request started.
+func (b Batch) Time(r Request) time.Time {
+	return b.Start.Add(time.Duration(r.At * float64(time.Millisecond)))
+}
+
+// Batch is a batch mode's output.
+type Batch struct {
+	Start    time.Time `json:"start"`
+	Requests []Request `json:"requests"`
+}
+
+// Counts is how many requests each backend answered.
+func (b Batch) Counts() map[string]int {
+	c := map[string]int{}
+	for _, r := range b.Requests {
+		if r.OK() {
+			c[r.Backend]++
+		}
+	}
+	return c
+}
+
+// Failures is how many requests failed, by class.
+func (b Batch) Failures() map[string]int {
+	c := map[string]int{}
+	for _, r := range b.Requests {
+		if !r.OK() {
+			c[r.Class]++
+		}
+	}
+	return c
+}
+
+// Answers are the backends in the order they answered ("" for a failure).
+func (b Batch) Answers() []string {
+	var out []string
+	for _, r := range b.Requests {
+		out = append(out, r.Backend)
+	}
+	return out
+}
+
+// CountsOf lists counts for backends in order (0 for one never seen),
+// then any other backend that answered, sorted.
+func CountsOf(counts map[string]int, backends []string) (names []string, n []int) {
+	seen := map[string]bool{}
+	for _, b := range backends {
+		names, n, seen[b] = append(names, b), append(n, counts[b]), true
+	}
+	var stray []string
+	for b := range counts {
+		if !seen[b] {
+			stray = append(stray, b)
+		}
+	}
+	sort.Strings(stray)
+	for _, b := range stray {
+		names, n = append(names, b), append(n, counts[b])
+	}
+	return names, n
+}

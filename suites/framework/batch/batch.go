@@ -20,6 +20,10 @@ type Request struct {
 	Backend string `json:"backend,omitempty"`
 	Class   string `json:"class,omitempty"`
 	Error   string `json:"error,omitempty"`
+	// Reconnected is set on a held connection's request that found the
+	// connection closed by the server between requests and was answered
+	// on a new one, as HTTP clients retry an idempotent request.
+	Reconnected bool `json:"reconnected,omitempty"`
 }
 
 // OK is true when a backend answered.

@@ -88,48 +88,38 @@ func load(start time.Time, target string, rate float64, dur, timeout time.Durati
 }
 
 // hold opens count keep-alive connections and asks each again every
-// 200 ms until dur ends; a connection that fails once is not reopened.
+// 200 ms until dur ends. A connection the server closed between requests
+// (reset or EOF on a connection that answered before) is reopened once
+// for that request, as HTTP clients do; any other failure ends it.
 func hold(start time.Time, target string, count int, dur, timeout time.Duration) ([]batch.Request, error) {
 	u, err := url.Parse(target)
 	if err != nil {
 		return nil, err
 	}
-	type held struct {
-		conn net.Conn
-		rd   *bufio.Reader
-	}
 	conns := make([]*held, count)
-	var out []batch.Request
-	ask := func(i int) {
-		h := conns[i]
-		r := batch.Request{At: since(start), Conn: i}
-		if h == nil {
-			c, err := net.DialTimeout("tcp", u.Host, timeout)
-			if err != nil {
-				r.Class, r.Error, r.Ms = class(err), err.Error(), since(start)-r.At
-				out = append(out, r)
-				conns[i] = &held{}
-				return
-			}
-			h = &held{conn: c, rd: bufio.NewReader(c)}
-			conns[i] = h
-		}
-		if h.conn == nil {
-			return // failed before: not asked again
-		}
-		backend, err := keepAliveGet(h.conn, h.rd, u, timeout)
-		r.Ms = since(start) - r.At
-		if err != nil {
-			r.Class, r.Error = class(err), err.Error()
-			h.conn.Close()
-			h.conn = nil
-		}
-		r.Backend = backend
-		out = append(out, r)
+	for i := range conns {
+		conns[i] = &held{}
 	}
+	var out []batch.Request
 	for end := time.Now().Add(dur); ; {
-		for i := range conns {
-			ask(i)
+		for i, h := range conns {
+			if h.dead {
+				continue
+			}
+			r := batch.Request{At: since(start), Conn: i}
+			backend, err := h.get(u, timeout)
+			if err != nil && h.answered && class(err) == "reset" {
+				h.close()
+				r.Reconnected = true
+				backend, err = h.get(u, timeout)
+			}
+			r.Ms, r.Backend = since(start)-r.At, backend
+			if err != nil {
+				r.Class, r.Error = class(err), err.Error()
+				h.close()
+				h.dead = true
+			}
+			out = append(out, r)
 		}
 		if time.Now().After(end) {
 			break
@@ -137,11 +127,40 @@ func hold(start time.Time, target string, count int, dur, timeout time.Duration)
 		time.Sleep(200 * time.Millisecond)
 	}
 	for _, h := range conns {
-		if h != nil && h.conn != nil {
-			h.conn.Close()
-		}
+		h.close()
 	}
 	return out, nil
+}
+
+// held is one held connection.
+type held struct {
+	conn     net.Conn
+	rd       *bufio.Reader
+	answered bool // it answered a request before
+	dead     bool // it failed: not asked again
+}
+
+// get asks on the connection, opening it first if needed.
+func (h *held) get(u *url.URL, timeout time.Duration) (string, error) {
+	if h.conn == nil {
+		c, err := net.DialTimeout("tcp", u.Host, timeout)
+		if err != nil {
+			return "", err
+		}
+		h.conn, h.rd, h.answered = c, bufio.NewReader(c), false
+	}
+	backend, err := keepAliveGet(h.conn, h.rd, u, timeout)
+	if err == nil {
+		h.answered = true
+	}
+	return backend, err
+}
+
+func (h *held) close() {
+	if h.conn != nil {
+		h.conn.Close()
+		h.conn = nil
+	}
 }
 
 // keepAliveGet sends one GET on an open connection and reads the answer,

@@ -36,6 +36,8 @@ func (b Batch) Time(r Request) time.Time {
 
 // Batch is a batch mode's output.
 type Batch struct {
+	// Kind is the mode: spread, hold or load.
+	Kind     string    `json:"kind"`
 	Start    time.Time `json:"start"`
 	Requests []Request `json:"requests"`
 }

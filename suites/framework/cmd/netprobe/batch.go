@@ -27,7 +27,7 @@ import (
 //	    R new connections a second for D, each its own request
 
 func runBatch(kind, target string, count int, rate float64, dur, timeout time.Duration) error {
-	b := batch.Batch{Start: time.Now()}
+	b := batch.Batch{Kind: kind, Start: time.Now()}
 	var err error
 	switch kind {
 	case "spread":

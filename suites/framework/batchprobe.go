@@ -12,6 +12,11 @@ import (
 	"github.com/proxyproof/proxyproof/suites/framework/batch"
 )
 
+// batchTimeout bounds one request of a batch: a kernel-VM node (TCG) on a
+// busy machine takes over a second for what a namespace node does in
+// milliseconds, and a request cut short there is no proxier's failure.
+const batchTimeout = 5 * time.Second
+
 // Spread makes n requests from src to url, each on a new connection, one
 // after another (netprobe spread).
 func (f *Framework) Spread(ctx context.Context, src Source, url string, n int) (batch.Batch, error) {
@@ -19,9 +24,28 @@ func (f *Framework) Spread(ctx context.Context, src Source, url string, n int) (
 }
 
 // Hold opens conns keep-alive connections from src to url and asks each
-// again every 200 ms for d (netprobe hold). It blocks for d.
-func (f *Framework) Hold(ctx context.Context, src Source, url string, conns int, d time.Duration) (batch.Batch, error) {
-	return f.runBatch(ctx, src, "-count", strconv.Itoa(conns), "-for", d.String(), "hold", url)
+// again every 200 ms for d (netprobe hold). It blocks for d. With a
+// readyFile, the probe creates that file (where src runs) once every
+// connection is open: see HoldReady.
+func (f *Framework) Hold(ctx context.Context, src Source, url string, conns int, d time.Duration, readyFile string) (batch.Batch, error) {
+	args := []string{"-count", strconv.Itoa(conns), "-for", d.String()}
+	if readyFile != "" {
+		args = append(args, "-ready-file", readyFile)
+	}
+	return f.runBatch(ctx, src, append(args, "hold", url)...)
+}
+
+// HoldReady waits until a Hold's ready file exists where src runs:
+// starting a probe costs seconds on a busy kernel-VM node, so "it
+// started" is no proof that its connections are open.
+func (f *Framework) HoldReady(ctx context.Context, src Source, readyFile string, timeout time.Duration) error {
+	return Poll(ctx, src.Description+": held connections open ("+readyFile+")", timeout, 200*time.Millisecond, func(ctx context.Context) (bool, string) {
+		out, err := src.exec(ctx, "test", "-e", readyFile)
+		if err != nil {
+			return false, fmt.Sprintf("%v %s", err, out)
+		}
+		return true, ""
+	})
 }
 
 // Load starts rate new connections a second from src to url for d
@@ -32,7 +56,7 @@ func (f *Framework) Load(ctx context.Context, src Source, url string, rate float
 
 func (f *Framework) runBatch(ctx context.Context, src Source, args ...string) (batch.Batch, error) {
 	var b batch.Batch
-	cmd := append([]string{clusters.Probe, "-timeout", "2s"}, args...)
+	cmd := append([]string{clusters.Probe, "-timeout", batchTimeout.String()}, args...)
 	out, err := src.exec(ctx, cmd...)
 	what := fmt.Sprintf("%s: netprobe %s", src.Description, strings.Join(args, " "))
 	if err != nil {

@@ -10,7 +10,8 @@ import (
 
 	discoveryv1 "k8s.io/api/discovery/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/apimachinery/pkg/watch"
+	"k8s.io/client-go/informers"
+	"k8s.io/client-go/tools/cache"
 )
 
 // EndpointEvent is a pod's endpoint becoming ready or ceasing to be
@@ -32,24 +33,36 @@ type Timeline struct {
 }
 
 // WatchEndpoints records the ready endpoints of Service ns/svc until ctx
-// ends. Pods ready when it starts get an event at the start.
+// ends. Pods ready when it starts get an event at the start. An informer,
+// not a bare watch: under load the API server's watch cache answers a
+// fresh watch "too large resource version", which its reflector retries.
 func (f *Framework) WatchEndpoints(ctx context.Context, ns, svc string) (*Timeline, error) {
-	w, err := f.Client.DiscoveryV1().EndpointSlices(ns).Watch(ctx, metav1.ListOptions{LabelSelector: discoveryv1.LabelServiceName + "=" + svc})
+	t := &Timeline{slices: map[string]map[string]string{}, ready: map[string]string{}}
+	factory := informers.NewSharedInformerFactoryWithOptions(f.Client, 0, informers.WithNamespace(ns),
+		informers.WithTweakListOptions(func(o *metav1.ListOptions) { o.LabelSelector = discoveryv1.LabelServiceName + "=" + svc }))
+	inf := factory.Discovery().V1().EndpointSlices().Informer()
+	_, err := inf.AddEventHandler(cache.ResourceEventHandlerFuncs{
+		AddFunc:    func(o any) { t.updateObj(o, false) },
+		UpdateFunc: func(_, o any) { t.updateObj(o, false) },
+		DeleteFunc: func(o any) { t.updateObj(o, true) },
+	})
 	if err != nil {
 		return nil, fmt.Errorf("watch endpointslices of %s/%s: %w", ns, svc, err)
 	}
-	t := &Timeline{slices: map[string]map[string]string{}, ready: map[string]string{}}
-	go func() {
-		defer w.Stop()
-		for ev := range w.ResultChan() {
-			s, ok := ev.Object.(*discoveryv1.EndpointSlice)
-			if !ok {
-				continue
-			}
-			t.update(s, ev.Type == watch.Deleted)
-		}
-	}()
+	factory.Start(ctx.Done())
+	if !cache.WaitForCacheSync(ctx.Done(), inf.HasSynced) {
+		return nil, fmt.Errorf("watch endpointslices of %s/%s: not synced: %w", ns, svc, context.Cause(ctx))
+	}
 	return t, nil
+}
+
+func (t *Timeline) updateObj(o any, deleted bool) {
+	if d, ok := o.(cache.DeletedFinalStateUnknown); ok {
+		o = d.Obj
+	}
+	if s, ok := o.(*discoveryv1.EndpointSlice); ok {
+		t.update(s, deleted)
+	}
 }
 
 func (t *Timeline) update(s *discoveryv1.EndpointSlice, deleted bool) {

@@ -166,7 +166,7 @@ func rollUnderLoad(ctx SpecContext, ns string, src corev1.Pod, c framework.Churn
 	run(func(ctx context.Context) (batch.Batch, error) { return f.Load(ctx, client, target, c.Rate, churnChunk) })
 	if c.Keepalive > 0 {
 		run(func(ctx context.Context) (batch.Batch, error) {
-			return f.Hold(ctx, client, target, c.Keepalive, churnChunk)
+			return f.Hold(ctx, client, target, c.Keepalive, churnChunk, "")
 		})
 	}
 	var latency map[string][]time.Duration
@@ -304,7 +304,7 @@ func restartUnderLoad(ctx SpecContext, ns string, src corev1.Pod, c framework.Ch
 	var wg sync.WaitGroup
 	wg.Add(2)
 	go func() { defer wg.Done(); load, loadErr = f.Load(ctx, client, target, c.Rate, window) }()
-	go func() { defer wg.Done(); held, heldErr = f.Hold(ctx, client, target, max(c.Keepalive, 1), window) }()
+	go func() { defer wg.Done(); held, heldErr = f.Hold(ctx, client, target, max(c.Keepalive, 1), window, "") }()
 	time.Sleep(5 * time.Second)
 	began := time.Now()
 	served, err := restarter.RestartProxier(ctx, src.Spec.NodeName, clusters.ProxierChange{})

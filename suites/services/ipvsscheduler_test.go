@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"slices"
 	"strings"
-	"sync"
 	"time"
 
 	. "github.com/onsi/ginkgo/v2"
@@ -30,14 +29,15 @@ const (
 
 // ipvsSchedulerSpecs are the IPVS scheduler specs, in the load-balancing
 // fixture. The cluster-wide scheduler is the proxier's configuration
-// (ipvs.scheduler): a spec restarts every node's proxier with it, and the
-// last restores rr.
+// (ipvs.scheduler): a spec restarts the proxier of the node that balances
+// its clients' connections (the first client pod's) with it, every client
+// runs on or enters through that node, and the last restores rr.
 func ipvsSchedulerSpecs(fx *lbFixture) {
 	ipvsOnly := func() { fx.onlyIn("IPVS schedulers apply to IPVS nodes only", clusters.ModeIPVS) }
 	changed := false
 	AfterAll(func(ctx SpecContext) {
 		if changed {
-			useScheduler(ctx, "rr")
+			useScheduler(ctx, fx, "rr")
 		}
 	}, NodeTimeout(3*time.Minute))
 
@@ -70,7 +70,7 @@ func ipvsSchedulerSpecs(fx *lbFixture) {
 	It("wrr: with the equal weights the proxier sets (1 per ready endpoint) rotates exactly like rr (40 requests)", Label("tcp"), func(ctx SpecContext) {
 		ipvsOnly()
 		changed = true
-		useScheduler(ctx, "wrr")
+		useScheduler(ctx, fx, "wrr")
 		exactRotation(ctx, fx, fx.spread, 40, "wrr")
 	}, SpecTimeout(3*time.Minute))
 
@@ -78,7 +78,7 @@ func ipvsSchedulerSpecs(fx *lbFixture) {
 		It(fmt.Sprintf("%s: sends new connections away from a backend holding %d open ones (none of %d new connections reaches it)", sched, heldConns, heldNew), Label("tcp"), func(ctx SpecContext) {
 			ipvsOnly()
 			changed = true
-			useScheduler(ctx, sched)
+			useScheduler(ctx, fx, sched)
 			leastConnection(ctx, fx, sched)
 		}, SpecTimeout(4*time.Minute))
 	}
@@ -86,9 +86,9 @@ func ipvsSchedulerSpecs(fx *lbFixture) {
 	It("sh: keeps each source on one backend (every source 8 requests) and spreads sources (at least 2 backends among them)", Label("tcp"), func(ctx SpecContext) {
 		ipvsOnly()
 		changed = true
-		useScheduler(ctx, "sh")
+		useScheduler(ctx, fx, "sh")
 		perBackend := map[string]int{}
-		for _, src := range fx.sources(fx.spread) {
+		for _, src := range fx.sourcesOn(fx.spread, fx.clientNode()) {
 			b, err := f.Spread(ctx, src.Source, src.url, 8)
 			Expect(err).NotTo(HaveOccurred())
 			fx.judged(b, src.Description)
@@ -100,28 +100,27 @@ func ipvsSchedulerSpecs(fx *lbFixture) {
 		Expect(len(perBackend)).To(BeNumerically(">=", 2), "every source hashed to one backend: %v", perBackend)
 	}, SpecTimeout(3*time.Minute))
 
-	It("dh: sends every connection to the Service's address to one backend per node, whatever the source (every source 8 requests)", Label("tcp"), func(ctx SpecContext) {
+	It("dh: sends every connection to the Service's address to one backend, whatever the source (every source on the balancing node 8 requests)", Label("tcp"), func(ctx SpecContext) {
 		ipvsOnly()
 		changed = true
-		useScheduler(ctx, "dh")
-		byNode := map[string]map[string]int{}
-		for _, src := range fx.sources(fx.spread) {
+		useScheduler(ctx, fx, "dh")
+		counts := map[string]int{}
+		var seen []string
+		for _, src := range fx.sourcesOn(fx.spread, fx.clientNode()) {
 			if src.Node == "" {
-				continue // the outside client goes through a NodePort: another destination
+				continue // the outside client's NodePort is another destination
 			}
 			b, err := f.Spread(ctx, src.Source, src.url, 8)
 			Expect(err).NotTo(HaveOccurred())
 			fx.judged(b, src.Description)
-			if byNode[src.Node] == nil {
-				byNode[src.Node] = map[string]int{}
-			}
 			for k, v := range b.Counts() {
-				byNode[src.Node][k] += v
+				counts[k] += v
 			}
+			seen = append(seen, fmt.Sprintf("%s: %v", src.Description, b.Counts()))
 		}
-		for node, counts := range byNode {
-			Expect(counts).To(HaveLen(1), "node %s: dh spread one destination over %v", node, counts)
-		}
+		_, n := batch.CountsOf(counts, fx.backends)
+		fx.recordSpread("dh connections", "new connections per backend under dh, every source on "+fx.clientNode(), n)
+		Expect(counts).To(HaveLen(1), "dh spread one destination over several backends: %s", strings.Join(seen, "; "))
 	}, SpecTimeout(3*time.Minute))
 }
 
@@ -142,31 +141,18 @@ func exactRotation(ctx SpecContext, fx *lbFixture, svc *corev1.Service, n int, s
 	}
 }
 
-// useScheduler restarts every node's proxier with IPVS scheduler sched,
-// in parallel, and records how long each took to serve again.
-func useScheduler(ctx context.Context, sched string) {
+// useScheduler restarts the balancing node's proxier with IPVS scheduler
+// sched and records how long it took to serve again.
+func useScheduler(ctx context.Context, fx *lbFixture, sched string) {
 	r, ok := f.Cluster.(clusters.ProxierRestarter)
 	if !ok {
 		Skip(fmt.Sprintf("provider %s cannot restart a node's proxier", f.Cluster.Provider()))
 	}
-	nodes := f.NodeNames()
-	took := make([]float64, len(nodes))
-	errs := make([]error, len(nodes))
-	var wg sync.WaitGroup
-	for i, n := range nodes {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			began := time.Now()
-			served, err := r.RestartProxier(ctx, n, clusters.ProxierChange{Scheduler: sched})
-			took[i], errs[i] = float64(served.Sub(began).Milliseconds()), err
-		}()
-	}
-	wg.Wait()
-	for _, err := range errs {
-		Expect(err).NotTo(HaveOccurred(), "restart with scheduler %s", sched)
-	}
-	f.RecordFigure(entry.Figure{Name: "proxier restart to serving " + sched, Title: "proxier restarted with ipvs.scheduler " + sched + ": restart -> /healthz 200, per node", Unit: "ms", Values: took})
+	node := fx.clientNode()
+	began := time.Now()
+	served, err := r.RestartProxier(ctx, node, clusters.ProxierChange{Scheduler: sched})
+	Expect(err).NotTo(HaveOccurred(), "restart %s's proxier with scheduler %s", node, sched)
+	f.RecordFigure(entry.Figure{Name: "proxier restart to serving " + sched, Title: "proxier of " + node + " restarted with ipvs.scheduler " + sched + ": restart -> /healthz 200", Unit: "ms", Values: []float64{float64(served.Sub(began).Milliseconds())}})
 }
 
 // leastConnection holds heldConns connections open to one backend (the
@@ -188,7 +174,8 @@ func leastConnection(ctx SpecContext, fx *lbFixture, sched string) {
 	}
 	_, err = f.WriteEndpointSlice(ctx, fx.ns, name, busyPod, true)
 	Expect(err).NotTo(HaveOccurred())
-	src := f.FromPod(fx.clients[0])
+	pod := fx.clients[0]
+	src := f.FromPod(pod)
 	target := serviceURL(svc.Spec.ClusterIP, 80, "hostname")
 	Expect(framework.Poll(ctx, name+" answers from "+busy, reachable, 200*time.Millisecond, func(ctx context.Context) (bool, string) {
 		r := f.Probe(ctx, src, framework.HTTP, target, 2*time.Second)
@@ -198,12 +185,14 @@ func leastConnection(ctx SpecContext, fx *lbFixture, sched string) {
 	var held batch.Batch
 	var heldErr error
 	done := make(chan struct{})
+	ready := fmt.Sprintf("/run/netprobe-%s-%d.ready", name, time.Now().UnixNano())
+	DeferCleanup(func(ctx SpecContext) { _, _ = f.Cluster.ExecInPod(ctx, pod.Namespace, pod.Name, "rm", "-f", ready) })
 	go func() {
 		defer GinkgoRecover()
 		defer close(done)
-		held, heldErr = f.Hold(ctx, src, target, heldConns, heldFor)
+		held, heldErr = f.Hold(ctx, src, target, heldConns, heldFor, ready)
 	}()
-	time.Sleep(2 * time.Second) // the connections open in milliseconds
+	Expect(f.HoldReady(ctx, src, ready, heldFor)).To(Succeed())
 	_, err = f.WriteEndpointSlice(ctx, fx.ns, name, pods, false)
 	Expect(err).NotTo(HaveOccurred())
 	Expect(framework.Poll(ctx, name+" answers from another backend than "+busy, reachable, 200*time.Millisecond, func(ctx context.Context) (bool, string) {

@@ -38,7 +38,7 @@ type lbFixture struct {
 	ns       string
 	backends []string // pod names, which the netserver answers
 	clients  []corev1.Pod
-	spread   *corev1.Service // ClusterIP, no affinity
+	spread   *corev1.Service // NodePort, no affinity
 	sticky   *corev1.Service // NodePort, ClientIP affinity
 	expiring *corev1.Service // ClusterIP, ClientIP affinity, timeoutSeconds 2
 }
@@ -53,29 +53,48 @@ type source struct {
 // outside client (through the NodePort of the first node when svc has
 // one).
 func (fx *lbFixture) sources(svc *corev1.Service) []source {
+	return fx.sourcesOn(svc, "")
+}
+
+// sourcesOn are the sources whose connections node balances (all when
+// node is ""): its client pods, itself, and the outside client through
+// its NodePort when svc has one.
+func (fx *lbFixture) sourcesOn(svc *corev1.Service, node string) []source {
 	var out []source
 	cip := serviceURL(svc.Spec.ClusterIP, 80, "hostname")
 	for _, c := range fx.clients {
-		out = append(out, source{f.FromPod(c), cip})
+		if node == "" || c.Spec.NodeName == node {
+			out = append(out, source{f.FromPod(c), cip})
+		}
 	}
 	for _, n := range f.NodeNames() {
-		out = append(out, source{f.FromNode(n), cip})
+		if node == "" || n == node {
+			out = append(out, source{f.FromNode(n), cip})
+		}
 	}
 	if svc.Spec.Type == corev1.ServiceTypeNodePort {
+		entry := node
+		if entry == "" {
+			entry = f.NodeNames()[0]
+		}
 		p, err := framework.ServicePort(svc, "http")
 		Expect(err).NotTo(HaveOccurred())
-		ip, err := f.NodeIP(f.NodeNames()[0])
+		ip, err := f.NodeIP(entry)
 		Expect(err).NotTo(HaveOccurred())
 		out = append(out, source{f.FromOutside(), serviceURL(ip, p.NodePort, "hostname")})
 	}
 	return out
 }
 
+// clientNode is the node of the first client pod, which balances the
+// single-client specs' connections.
+func (fx *lbFixture) clientNode() string { return fx.clients[0].Spec.NodeName }
+
 // clientMode is the mode of the node a spec's balancing happens on (the
 // first client pod's): which specs apply is the mode's question.
 func (fx *lbFixture) clientMode() string {
 	for _, n := range f.Cluster.Nodes() {
-		if n.Name == fx.clients[0].Spec.NodeName {
+		if n.Name == fx.clientNode() {
 			return n.Mode
 		}
 	}
@@ -104,7 +123,7 @@ var _ = Describe("Load balancing", Label("scheduler"), Ordered, ContinueOnFailur
 			Expect(f.DeployNetserver(ctx, b)).To(Succeed())
 		}
 		sel := map[string]string{"app": "lb"}
-		fx.spread = mustCreate(ctx, framework.NetserverService(fx.ns, "spread", corev1.ServiceTypeClusterIP, sel))
+		fx.spread = mustCreate(ctx, framework.NetserverService(fx.ns, "spread", corev1.ServiceTypeNodePort, sel))
 		sticky := framework.NetserverService(fx.ns, "sticky", corev1.ServiceTypeNodePort, sel)
 		sticky.Spec.SessionAffinity = corev1.ServiceAffinityClientIP
 		fx.sticky = mustCreate(ctx, sticky)

@@ -21,12 +21,13 @@ import (
 // requests failed: the failures are the measurement.
 //
 //	netprobe -count N spread URL  N new connections one after another
-//	netprobe -count N -for D hold URL
-//	    N keep-alive connections held for D, each asked again every 200 ms
+//	netprobe -count N -for D [-ready-file F] hold URL
+//	    N keep-alive connections held for D, each asked again every 200 ms;
+//	    F is created once every connection answered (or failed) once
 //	netprobe -rate R -for D load URL
 //	    R new connections a second for D, each its own request
 
-func runBatch(kind, target string, count int, rate float64, dur, timeout time.Duration) error {
+func runBatch(kind, target string, count int, rate float64, dur, timeout time.Duration, readyFile string) error {
 	b := batch.Batch{Kind: kind, Start: time.Now()}
 	var err error
 	switch kind {
@@ -35,7 +36,7 @@ func runBatch(kind, target string, count int, rate float64, dur, timeout time.Du
 			b.Requests = append(b.Requests, fresh(b.Start, target, timeout))
 		}
 	case "hold":
-		b.Requests, err = hold(b.Start, target, count, dur, timeout)
+		b.Requests, err = hold(b.Start, target, count, dur, timeout, readyFile)
 	case "load":
 		b.Requests = load(b.Start, target, rate, dur, timeout)
 	}
@@ -91,7 +92,7 @@ func load(start time.Time, target string, rate float64, dur, timeout time.Durati
 // 200 ms until dur ends. A connection the server closed between requests
 // (reset or EOF on a connection that answered before) is reopened once
 // for that request, as HTTP clients do; any other failure ends it.
-func hold(start time.Time, target string, count int, dur, timeout time.Duration) ([]batch.Request, error) {
+func hold(start time.Time, target string, count int, dur, timeout time.Duration, readyFile string) ([]batch.Request, error) {
 	u, err := url.Parse(target)
 	if err != nil {
 		return nil, err
@@ -120,6 +121,13 @@ func hold(start time.Time, target string, count int, dur, timeout time.Duration)
 				h.dead = true
 			}
 			out = append(out, r)
+		}
+		if readyFile != "" {
+			// Every connection asked once: the caller may change the Service.
+			if err := os.WriteFile(readyFile, nil, 0o644); err != nil {
+				return out, fmt.Errorf("ready file: %w", err)
+			}
+			readyFile = ""
 		}
 		if time.Now().After(end) {
 			break

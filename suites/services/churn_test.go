@@ -135,7 +135,7 @@ func rollUnderLoad(ctx SpecContext, ns string, src corev1.Pod, c framework.Churn
 	Expect(err).NotTo(HaveOccurred())
 	target := serviceURL(svc.Spec.ClusterIP, 80, "hostname")
 	client := f.FromPod(src)
-	Expect(framework.Poll(ctx, r.name+" answers", reachable, 200*time.Millisecond, func(ctx context.Context) (bool, string) {
+	Expect(framework.Poll(ctx, r.name+" answers", podsReady, 200*time.Millisecond, func(ctx context.Context) (bool, string) {
 		res := f.Probe(ctx, client, framework.HTTP, target, 2*time.Second)
 		return res.OK, res.String()
 	})).To(Succeed())
@@ -144,8 +144,31 @@ func rollUnderLoad(ctx SpecContext, ns string, src corev1.Pod, c framework.Churn
 	defer stopWatch()
 	tl, err := f.WatchEndpoints(wctx, ns, r.name)
 	Expect(err).NotTo(HaveOccurred())
-	loadCtx, stopLoad := context.WithCancel(ctx)
 	origin := time.Now()
+	latCtx, stopLatency := context.WithCancel(ctx)
+	var latency map[string][]time.Duration
+	latDone := make(chan struct{})
+	go func() {
+		defer close(latDone)
+		latency = f.ProgrammingLatency(latCtx, tl, origin.Add(time.Second))
+	}()
+	var began time.Time
+	var took time.Duration
+	batches := underLoad(ctx, client, target, c, func() { began, took = rollDeployment(ctx, ns, r.name, c.Replicas) })
+	stopLatency()
+	<-latDone
+	stopWatch()
+
+	res := classify(batches, tl)
+	recordChurn(r.name, origin, began, took, res, batches, tl, latency)
+	return res
+}
+
+// underLoad opens c.Rate new connections a second from client to target
+// and holds c.Keepalive keep-alive ones, in chunks of churnChunk, from a
+// second before during runs until 3 s after it returns.
+func underLoad(ctx context.Context, client framework.Source, target string, c framework.Churn, during func()) []batch.Batch {
+	loadCtx, stopLoad := context.WithCancel(ctx)
 	var wg sync.WaitGroup
 	var batches []batch.Batch
 	var mu sync.Mutex
@@ -169,23 +192,12 @@ func rollUnderLoad(ctx SpecContext, ns string, src corev1.Pod, c framework.Churn
 			return f.Hold(ctx, client, target, c.Keepalive, churnChunk, "")
 		})
 	}
-	var latency map[string][]time.Duration
-	wg.Add(1)
-	go func() {
-		defer wg.Done()
-		latency = f.ProgrammingLatency(loadCtx, tl, origin.Add(time.Second))
-	}()
-
-	time.Sleep(time.Second) // load before the rollout
-	began, took := rollDeployment(ctx, ns, r.name, c.Replicas)
-	time.Sleep(3 * time.Second) // and after it
+	time.Sleep(time.Second)
+	during()
+	time.Sleep(3 * time.Second)
 	stopLoad()
 	wg.Wait()
-	stopWatch()
-
-	res := classify(batches, tl)
-	recordChurn(r.name, origin, began, took, res, batches, tl, latency)
-	return res
+	return batches
 }
 
 // rollDeployment changes the pod template and waits until every replica
@@ -293,26 +305,27 @@ func restartUnderLoad(ctx SpecContext, ns string, src corev1.Pod, c framework.Ch
 	Expect(err).NotTo(HaveOccurred())
 	client := f.FromPod(src)
 	target := serviceURL(svc.Spec.ClusterIP, 80, "hostname")
-	Expect(framework.Poll(ctx, "steady answers", reachable, 200*time.Millisecond, func(ctx context.Context) (bool, string) {
+	Expect(framework.Poll(ctx, "steady answers", podsReady, 200*time.Millisecond, func(ctx context.Context) (bool, string) {
 		r := f.Probe(ctx, client, framework.HTTP, target, 2*time.Second)
 		return r.OK, r.String()
 	})).To(Succeed())
 
-	const window = 20 * time.Second
+	var began, served time.Time
+	var restartErr error
+	batches := underLoad(ctx, client, target, c, func() {
+		began = time.Now()
+		served, restartErr = restarter.RestartProxier(ctx, src.Spec.NodeName, clusters.ProxierChange{})
+	})
+	Expect(restartErr).NotTo(HaveOccurred())
 	var load, held batch.Batch
-	var loadErr, heldErr error
-	var wg sync.WaitGroup
-	wg.Add(2)
-	go func() { defer wg.Done(); load, loadErr = f.Load(ctx, client, target, c.Rate, window) }()
-	go func() { defer wg.Done(); held, heldErr = f.Hold(ctx, client, target, max(c.Keepalive, 1), window, "") }()
-	time.Sleep(5 * time.Second)
-	began := time.Now()
-	served, err := restarter.RestartProxier(ctx, src.Spec.NodeName, clusters.ProxierChange{})
-	wg.Wait()
-	Expect(err).NotTo(HaveOccurred())
-	Expect(loadErr).NotTo(HaveOccurred())
-	Expect(heldErr).NotTo(HaveOccurred())
-
+	for _, b := range batches {
+		switch b.Kind {
+		case "load":
+			load.Requests = append(load.Requests, b.Requests...)
+		case "hold":
+			held.Requests = append(held.Requests, b.Requests...)
+		}
+	}
 	var stall float64
 	for _, q := range load.Requests {
 		stall = max(stall, q.Ms)

@@ -57,7 +57,7 @@ func ipvsSchedulerSpecs(fx *lbFixture) {
 		svc = mustCreate(ctx, svc)
 		src := f.FromPod(fx.clients[0])
 		target := serviceURL(svc.Spec.ClusterIP, 80, "hostname")
-		Expect(framework.Poll(ctx, "the annotated Service answers", reachable, 200*time.Millisecond, func(ctx context.Context) (bool, string) {
+		Expect(framework.Poll(ctx, "the annotated Service answers", podsReady, 200*time.Millisecond, func(ctx context.Context) (bool, string) {
 			r := f.Probe(ctx, src, framework.HTTP, target, 2*time.Second)
 			return r.OK, r.String()
 		})).To(Succeed())
@@ -177,7 +177,7 @@ func leastConnection(ctx SpecContext, fx *lbFixture, sched string) {
 	pod := fx.clients[0]
 	src := f.FromPod(pod)
 	target := serviceURL(svc.Spec.ClusterIP, 80, "hostname")
-	Expect(framework.Poll(ctx, name+" answers from "+busy, reachable, 200*time.Millisecond, func(ctx context.Context) (bool, string) {
+	Expect(framework.Poll(ctx, name+" answers from "+busy, podsReady, 200*time.Millisecond, func(ctx context.Context) (bool, string) {
 		r := f.Probe(ctx, src, framework.HTTP, target, 2*time.Second)
 		return r.Backend() == busy, r.String()
 	})).To(Succeed())
@@ -195,7 +195,7 @@ func leastConnection(ctx SpecContext, fx *lbFixture, sched string) {
 	Expect(f.HoldReady(ctx, src, ready, heldFor)).To(Succeed())
 	_, err = f.WriteEndpointSlice(ctx, fx.ns, name, pods, false)
 	Expect(err).NotTo(HaveOccurred())
-	Expect(framework.Poll(ctx, name+" answers from another backend than "+busy, reachable, 200*time.Millisecond, func(ctx context.Context) (bool, string) {
+	Expect(framework.Poll(ctx, name+" answers from another backend than "+busy, podsReady, 200*time.Millisecond, func(ctx context.Context) (bool, string) {
 		r := f.Probe(ctx, src, framework.HTTP, target, 2*time.Second)
 		return r.OK && r.Backend() != busy, r.String()
 	})).To(Succeed())

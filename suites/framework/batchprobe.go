@@ -24,15 +24,39 @@ func (f *Framework) Spread(ctx context.Context, src Source, url string, n int) (
 }
 
 // Hold opens conns keep-alive connections from src to url and asks each
-// again every 200 ms for d (netprobe hold). It blocks for d. With a
-// readyFile, the probe creates that file (where src runs) once every
-// connection is open: see HoldReady.
-func (f *Framework) Hold(ctx context.Context, src Source, url string, conns int, d time.Duration, readyFile string) (batch.Batch, error) {
+// again every 200 ms for d (netprobe hold). It blocks until then. Files
+// (paths where src runs) let a spec synchronise with it: the probe
+// creates files.Ready once every connection is open (HoldReady waits for
+// it) and ends early once files.Stop exists (StopHold).
+func (f *Framework) Hold(ctx context.Context, src Source, url string, conns int, d time.Duration, files HoldFiles) (batch.Batch, error) {
 	args := []string{"-count", strconv.Itoa(conns), "-for", d.String()}
-	if readyFile != "" {
-		args = append(args, "-ready-file", readyFile)
+	if files.Ready != "" {
+		args = append(args, "-ready-file", files.Ready, "-stop-file", files.Stop)
 	}
 	return f.runBatch(ctx, src, append(args, "hold", url)...)
+}
+
+// HoldFiles are the files a Hold signals through; zero for none.
+type HoldFiles struct{ Ready, Stop string }
+
+// NewHoldFiles names a pair under /run (a tmpfs on every local node,
+// kernel VMs included) unique to name and this moment.
+func NewHoldFiles(name string) HoldFiles {
+	base := fmt.Sprintf("/run/netprobe-%s-%d", name, time.Now().UnixNano())
+	return HoldFiles{Ready: base + ".ready", Stop: base + ".stop"}
+}
+
+// StopHold ends a Hold early and removes its files.
+func (f *Framework) StopHold(ctx context.Context, src Source, files HoldFiles) error {
+	if _, err := src.exec(ctx, "touch", files.Stop); err != nil {
+		return fmt.Errorf("%s: stop the held connections: %w", src.Description, err)
+	}
+	return nil
+}
+
+// RemoveHoldFiles deletes the files once the Hold returned.
+func (f *Framework) RemoveHoldFiles(ctx context.Context, src Source, files HoldFiles) {
+	_, _ = src.exec(ctx, "rm", "-f", files.Ready, files.Stop)
 }
 
 // HoldReady waits until a Hold's ready file exists where src runs:

@@ -31,10 +31,11 @@ import (
 const (
 	churnChunk = 10 * time.Second // one netprobe load or hold run
 	// churnStale: a new connection answered by a pod that had not been a
-	// ready endpoint for this long had been sent to a pod no longer in the
-	// Service (the proxier's programming budget; upstream's minSyncPeriod
-	// is 1 s).
-	churnStale = time.Second
+	// ready endpoint for this long was sent to a pod no longer in the
+	// Service. Three of upstream's 1 s minSyncPeriod: upstream nftables
+	// kube-proxy under this machine's load was seen answering from a pod
+	// 1-2 s after it left (the pod still serves in its shutdown delay).
+	churnStale = 3 * time.Second
 	// Failure classes beyond netprobe's (refused, reset, timeout,
 	// unreachable, error).
 	classStale = "stale"
@@ -189,7 +190,7 @@ func underLoad(ctx context.Context, client framework.Source, target string, c fr
 	run(func(ctx context.Context) (batch.Batch, error) { return f.Load(ctx, client, target, c.Rate, churnChunk) })
 	if c.Keepalive > 0 {
 		run(func(ctx context.Context) (batch.Batch, error) {
-			return f.Hold(ctx, client, target, c.Keepalive, churnChunk, "")
+			return f.Hold(ctx, client, target, c.Keepalive, churnChunk, framework.HoldFiles{})
 		})
 	}
 	time.Sleep(time.Second)

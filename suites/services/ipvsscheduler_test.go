@@ -23,8 +23,8 @@ import (
 // backend while every other backend holds none.
 const (
 	heldConns = 10
-	heldFor   = 25 * time.Second
-	heldNew   = 60 // new connections that must all avoid the busy backend
+	heldFor   = 3 * time.Minute // at most: the spec stops it once done
+	heldNew   = 60              // new connections that must all avoid the busy backend
 )
 
 // ipvsSchedulerSpecs are the IPVS scheduler specs, in the load-balancing
@@ -152,7 +152,19 @@ func useScheduler(ctx context.Context, fx *lbFixture, sched string) {
 	began := time.Now()
 	served, err := r.RestartProxier(ctx, node, clusters.ProxierChange{Scheduler: sched})
 	Expect(err).NotTo(HaveOccurred(), "restart %s's proxier with scheduler %s", node, sched)
-	f.RecordFigure(entry.Figure{Name: "proxier restart to serving " + sched, Title: "proxier of " + node + " restarted with ipvs.scheduler " + sched + ": restart -> /healthz 200", Unit: "ms", Values: []float64{float64(served.Sub(began).Milliseconds())}})
+	// The restart is this spec's set-up, judged by the churn restart spec:
+	// wait until new connections stop failing, and record how long after
+	// /healthz said serving that took.
+	src := f.FromPod(fx.clients[0])
+	Expect(framework.Poll(ctx, "new connections without failures after the restart", podsReady, time.Second, func(ctx context.Context) (bool, string) {
+		b, err := f.Spread(ctx, src, serviceURL(fx.spread.Spec.ClusterIP, 80, "hostname"), 2*len(fx.backends))
+		if err != nil {
+			return false, err.Error()
+		}
+		return len(b.Failures()) == 0, fmt.Sprintf("failures %v", b.Failures())
+	})).To(Succeed())
+	f.RecordFigure(entry.Figure{Name: "proxier restart to serving " + sched, Title: "proxier of " + node + " restarted with ipvs.scheduler " + sched + ": restart -> /healthz 200, -> new connections without failures", Unit: "ms",
+		Values: []float64{float64(served.Sub(began).Milliseconds()), float64(time.Since(began).Milliseconds())}})
 }
 
 // leastConnection holds heldConns connections open to one backend (the
@@ -174,8 +186,7 @@ func leastConnection(ctx SpecContext, fx *lbFixture, sched string) {
 	}
 	_, err = f.WriteEndpointSlice(ctx, fx.ns, name, busyPod, true)
 	Expect(err).NotTo(HaveOccurred())
-	pod := fx.clients[0]
-	src := f.FromPod(pod)
+	src := f.FromPod(fx.clients[0])
 	target := serviceURL(svc.Spec.ClusterIP, 80, "hostname")
 	Expect(framework.Poll(ctx, name+" answers from "+busy, podsReady, 200*time.Millisecond, func(ctx context.Context) (bool, string) {
 		r := f.Probe(ctx, src, framework.HTTP, target, 2*time.Second)
@@ -185,14 +196,14 @@ func leastConnection(ctx SpecContext, fx *lbFixture, sched string) {
 	var held batch.Batch
 	var heldErr error
 	done := make(chan struct{})
-	ready := fmt.Sprintf("/run/netprobe-%s-%d.ready", name, time.Now().UnixNano())
-	DeferCleanup(func(ctx SpecContext) { _, _ = f.Cluster.ExecInPod(ctx, pod.Namespace, pod.Name, "rm", "-f", ready) })
+	files := framework.NewHoldFiles(name)
 	go func() {
 		defer GinkgoRecover()
 		defer close(done)
-		held, heldErr = f.Hold(ctx, src, target, heldConns, heldFor, ready)
+		held, heldErr = f.Hold(ctx, src, target, heldConns, heldFor, files)
 	}()
-	Expect(f.HoldReady(ctx, src, ready, heldFor)).To(Succeed())
+	DeferCleanup(func(ctx SpecContext) { f.RemoveHoldFiles(ctx, src, files) })
+	Expect(f.HoldReady(ctx, src, files.Ready, heldFor)).To(Succeed())
 	_, err = f.WriteEndpointSlice(ctx, fx.ns, name, pods, false)
 	Expect(err).NotTo(HaveOccurred())
 	Expect(framework.Poll(ctx, name+" answers from another backend than "+busy, podsReady, 200*time.Millisecond, func(ctx context.Context) (bool, string) {
@@ -201,6 +212,7 @@ func leastConnection(ctx SpecContext, fx *lbFixture, sched string) {
 	})).To(Succeed())
 	fresh, err := f.Spread(ctx, src, target, heldNew)
 	Expect(err).NotTo(HaveOccurred())
+	Expect(f.StopHold(ctx, src, files)).To(Succeed())
 	<-done
 	Expect(heldErr).NotTo(HaveOccurred())
 	Expect(held.Failures()).To(BeEmpty(), "held connections failed: %v", held.Failures())
@@ -208,7 +220,7 @@ func leastConnection(ctx SpecContext, fx *lbFixture, sched string) {
 	Expect(held.Counts()).To(HaveLen(1), "held connections answered by %v, want %s only", held.Counts(), busy)
 	last := held.Requests[len(held.Requests)-1]
 	Expect(fresh.Time(fresh.Requests[len(fresh.Requests)-1])).To(BeTemporally("<", held.Time(last)),
-		"the new connections ended after the held ones closed: hold longer than %s", heldFor)
+		"the new connections ended after the held ones closed (after %s)", heldFor)
 	counts := fx.judged(fresh, src.Description)
 	fx.recordSpread(sched+" new connections", fmt.Sprintf("%s: new connections per backend while %s (backend 1) holds %d open", sched, busy, heldConns), counts)
 	Expect(fresh.Counts()).NotTo(HaveKey(busy), "%s sent %d of %d new connections to %s, which holds %d open ones; answers: %s",

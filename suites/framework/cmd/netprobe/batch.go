@@ -23,11 +23,12 @@ import (
 //	netprobe -count N spread URL  N new connections one after another
 //	netprobe -count N -for D [-ready-file F] hold URL
 //	    N keep-alive connections held for D, each asked again every 200 ms;
-//	    F is created once every connection answered (or failed) once
+//	    F is created once every connection answered (or failed) once;
+//	    with -stop-file S it ends early once S exists
 //	netprobe -rate R -for D load URL
 //	    R new connections a second for D, each its own request
 
-func runBatch(kind, target string, count int, rate float64, dur, timeout time.Duration, readyFile string) error {
+func runBatch(kind, target string, count int, rate float64, dur, timeout time.Duration, readyFile, stopFile string) error {
 	b := batch.Batch{Kind: kind, Start: time.Now()}
 	var err error
 	switch kind {
@@ -36,7 +37,7 @@ func runBatch(kind, target string, count int, rate float64, dur, timeout time.Du
 			b.Requests = append(b.Requests, fresh(b.Start, target, timeout))
 		}
 	case "hold":
-		b.Requests, err = hold(b.Start, target, count, dur, timeout, readyFile)
+		b.Requests, err = hold(b.Start, target, count, dur, timeout, readyFile, stopFile)
 	case "load":
 		b.Requests = load(b.Start, target, rate, dur, timeout)
 	}
@@ -92,7 +93,7 @@ func load(start time.Time, target string, rate float64, dur, timeout time.Durati
 // 200 ms until dur ends. A connection the server closed between requests
 // (reset or EOF on a connection that answered before) is reopened once
 // for that request, as HTTP clients do; any other failure ends it.
-func hold(start time.Time, target string, count int, dur, timeout time.Duration, readyFile string) ([]batch.Request, error) {
+func hold(start time.Time, target string, count int, dur, timeout time.Duration, readyFile, stopFile string) ([]batch.Request, error) {
 	u, err := url.Parse(target)
 	if err != nil {
 		return nil, err
@@ -129,7 +130,7 @@ func hold(start time.Time, target string, count int, dur, timeout time.Duration,
 			}
 			readyFile = ""
 		}
-		if time.Now().After(end) {
+		if time.Now().After(end) || stopFile != "" && exists(stopFile) {
 			break
 		}
 		time.Sleep(200 * time.Millisecond)
@@ -191,4 +192,9 @@ func keepAliveGet(c net.Conn, rd *bufio.Reader, u *url.URL, timeout time.Duratio
 		return "", fmt.Errorf("GET %s: %s", u, resp.Status)
 	}
 	return strings.TrimSpace(string(body)), nil
+}
+
+func exists(path string) bool {
+	_, err := os.Stat(path)
+	return err == nil
 }

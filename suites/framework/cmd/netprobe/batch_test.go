@@ -18,7 +18,7 @@ func TestHeldConnectionsSurviveAServerThatClosesIdleOnesAndReportOneThatDies(t *
 	}))
 	defer closing.Close()
 
-	reqs, err := hold(time.Now(), keep.URL+"/hostname", 2, 450*time.Millisecond, time.Second, "")
+	reqs, err := hold(time.Now(), keep.URL+"/hostname", 2, 450*time.Millisecond, time.Second, "", "")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -31,7 +31,7 @@ func TestHeldConnectionsSurviveAServerThatClosesIdleOnesAndReportOneThatDies(t *
 		t.Errorf("2 connections for 450 ms asked every 200 ms: %d requests, want at least 4", len(reqs))
 	}
 
-	reqs, _ = hold(time.Now(), closing.URL+"/hostname", 1, 450*time.Millisecond, time.Second, "")
+	reqs, _ = hold(time.Now(), closing.URL+"/hostname", 1, 450*time.Millisecond, time.Second, "", "")
 	reconnected := 0
 	for _, r := range reqs {
 		if r.Class != "" {

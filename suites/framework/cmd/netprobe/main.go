@@ -37,6 +37,7 @@ func main() {
 	rate := flag.Float64("rate", 20, "load: new connections a second")
 	dur := flag.Duration("for", 10*time.Second, "hold, load: how long")
 	readyFile := flag.String("ready-file", "", "hold: a file to create once every connection is open")
+	stopFile := flag.String("stop-file", "", "hold: end early once this file exists")
 	flag.Parse()
 	if flag.NArg() != 2 || *count < 1 || *rate <= 0 {
 		fmt.Fprintln(os.Stderr, "usage: netprobe [-timeout D] http URL | status URL | udp IP:PORT | tcp IP:PORT\n"+
@@ -45,7 +46,7 @@ func main() {
 	}
 	switch flag.Arg(0) {
 	case "spread", "hold", "load":
-		if err := runBatch(flag.Arg(0), flag.Arg(1), *count, *rate, *dur, *timeout, *readyFile); err != nil {
+		if err := runBatch(flag.Arg(0), flag.Arg(1), *count, *rate, *dur, *timeout, *readyFile, *stopFile); err != nil {
 			fmt.Printf("error 0 %v\n", err)
 			os.Exit(1)
 		}

@@ -32,10 +32,11 @@ const (
 	churnChunk = 10 * time.Second // one netprobe load or hold run
 	// churnStale: a new connection answered by a pod that had not been a
 	// ready endpoint for this long was sent to a pod no longer in the
-	// Service. Three of upstream's 1 s minSyncPeriod: upstream nftables
-	// kube-proxy under this machine's load was seen answering from a pod
-	// 1-2 s after it left (the pod still serves in its shutdown delay).
-	churnStale = 3 * time.Second
+	// Service, past the careful rollout's shutdown delay (5 s), which
+	// exists so that a proxier's lag is served. Upstream kube-proxy
+	// (iptables and nftables) on this loaded machine was seen sending new
+	// connections to a pod 1-3 s after it left, inside that delay.
+	churnStale = 5 * time.Second
 	// Failure classes beyond netprobe's (refused, reset, timeout,
 	// unreachable, error).
 	classStale = "stale"

@@ -4,6 +4,7 @@ package services
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"os"
 	"sort"
@@ -173,18 +174,27 @@ func underLoad(ctx context.Context, client framework.Source, target string, c fr
 	loadCtx, stopLoad := context.WithCancel(ctx)
 	var wg sync.WaitGroup
 	var batches []batch.Batch
+	var errs []error
 	var mu sync.Mutex
+	// Deferred: a failing during (Ginkgo's panic) still stops the load.
+	defer func() { stopLoad(); wg.Wait() }()
 	run := func(each func(context.Context) (batch.Batch, error)) {
 		wg.Add(1)
 		go func() {
-			defer GinkgoRecover()
 			defer wg.Done()
 			for loadCtx.Err() == nil {
 				b, err := each(ctx)
-				Expect(err).NotTo(HaveOccurred())
 				mu.Lock()
-				batches = append(batches, b)
+				if err != nil && ctx.Err() == nil {
+					errs = append(errs, err)
+				}
+				if err == nil {
+					batches = append(batches, b)
+				}
 				mu.Unlock()
+				if err != nil {
+					return
+				}
 			}
 		}()
 	}
@@ -199,6 +209,7 @@ func underLoad(ctx context.Context, client framework.Source, target string, c fr
 	time.Sleep(3 * time.Second)
 	stopLoad()
 	wg.Wait()
+	Expect(errors.Join(errs...)).NotTo(HaveOccurred(), "the client load could not run")
 	return batches
 }
 

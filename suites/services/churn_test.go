@@ -71,7 +71,7 @@ var _ = Describe("Rolling-update churn", Label("churn"), Ordered, func() {
 		Expect(err).NotTo(HaveOccurred())
 	}, NodeTimeout(3*time.Minute))
 
-	It("rolls a Deployment carefully (readiness probe, 5 s shutdown delay) with zero failed requests, new connections at a fixed rate and held keep-alive connections alike", Label("tcp"), func(ctx SpecContext) {
+	It("rolls a Deployment carefully (readiness probe with a 5 s timeout, 5 s shutdown delay) with zero failed requests, new connections at a fixed rate and held keep-alive connections alike", Label("tcp"), func(ctx SpecContext) {
 		res := rollUnderLoad(ctx, ns, clients[0], churn, rollout{name: "careful", careful: true})
 		Expect(res.failed()).To(BeZero(), "failed requests by class %v; first: %s", res.byClass, res.firstFailures())
 	}, SpecTimeout(10*time.Minute))
@@ -117,6 +117,10 @@ func churnDeployment(c framework.Churn, r rollout) func(*appsv1.Deployment) {
 			// endpoint leaves every node's rules before the pod stops.
 			ctr.Args = append(ctr.Args[:2], "--shutdown-delay=5s")
 			pod.TerminationGracePeriodSeconds = ptr.To[int64](15)
+			// A probe answered late on a busy node is no reason to
+			// leave the Service: the default 1 s timeout made pods on
+			// kernel-VM nodes flap and the rollout stall.
+			ctr.ReadinessProbe.TimeoutSeconds = 5
 			return
 		}
 		ctr.Args = append(ctr.Args[:2], "--shutdown-delay=0s")

@@ -120,7 +120,7 @@ func churnDeployment(c framework.Churn, r rollout) func(*appsv1.Deployment) {
 			// A probe answered late on a busy node is no reason to
 			// leave the Service: the default 1 s timeout made pods on
 			// kernel-VM nodes flap and the rollout stall.
-			ctr.ReadinessProbe.TimeoutSeconds = 5
+			patientProbe(d)
 			return
 		}
 		ctr.Args = append(ctr.Args[:2], "--shutdown-delay=0s")
@@ -316,7 +316,7 @@ func restartUnderLoad(ctx SpecContext, ns string, src corev1.Pod, c framework.Ch
 		Skip(fmt.Sprintf("provider %s cannot restart a node's proxier", f.Cluster.Provider()))
 	}
 	labels := map[string]string{"app": "steady"}
-	Expect(f.DeployNetserver(ctx, framework.Backends{Namespace: ns, Name: "steady", Labels: labels, Replicas: restartReplicas})).To(Succeed())
+	Expect(f.DeployNetserver(ctx, framework.Backends{Namespace: ns, Name: "steady", Labels: labels, Replicas: restartReplicas, Tune: patientProbe})).To(Succeed())
 	svc := mustCreate(ctx, framework.NetserverService(ns, "steady", corev1.ServiceTypeClusterIP, labels))
 	_, err := f.WaitEndpoints(ctx, ns, "steady", restartReplicas, podsReady)
 	Expect(err).NotTo(HaveOccurred())

@@ -12,6 +12,7 @@ import (
 
 	. "github.com/onsi/ginkgo/v2"
 	. "github.com/onsi/gomega"
+	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/utils/ptr"
 
@@ -118,8 +119,8 @@ var _ = Describe("Load balancing", Label("scheduler"), Ordered, ContinueOnFailur
 		Expect(err).NotTo(HaveOccurred())
 		DeferCleanup(func(ctx SpecContext) { Expect(f.DeleteNamespace(ctx, fx.ns)).To(Succeed()) })
 		for _, b := range []framework.Backends{
-			{Namespace: fx.ns, Name: "backend", Labels: map[string]string{"app": "lb"}, Replicas: lbBackends},
-			{Namespace: fx.ns, Name: "client", Labels: map[string]string{"app": "lbclient"}, Replicas: lbClients},
+			{Namespace: fx.ns, Name: "backend", Labels: map[string]string{"app": "lb"}, Replicas: lbBackends, Tune: patientProbe},
+			{Namespace: fx.ns, Name: "client", Labels: map[string]string{"app": "lbclient"}, Replicas: lbClients, Tune: patientProbe},
 		} {
 			Expect(f.DeployNetserver(ctx, b)).To(Succeed())
 		}
@@ -254,4 +255,11 @@ func mustCreate(ctx SpecContext, svc *corev1.Service) *corev1.Service {
 // serviceURL is the netserver's path at ip:port.
 func serviceURL(ip string, port int32, path string) string {
 	return "http://" + framework.HostPort(ip, port) + "/" + path
+}
+
+// patientProbe gives the readiness probe 5 s to answer: with the default
+// 1 s, pods on kernel-VM nodes of a busy machine flapped out of their
+// Services mid-spec, which changed the very distribution being judged.
+func patientProbe(d *appsv1.Deployment) {
+	d.Spec.Template.Spec.Containers[0].ReadinessProbe.TimeoutSeconds = 5
 }

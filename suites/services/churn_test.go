@@ -79,7 +79,7 @@ var _ = Describe("Rolling-update churn", Label("churn"), Ordered, func() {
 	It("detects and classifies the failures of a careless rollout (no readiness probe, no shutdown delay): the negative control", Label("tcp"), func(ctx SpecContext) {
 		res := rollUnderLoad(ctx, ns, clients[0], churn, rollout{name: "careless"})
 		Expect(res.failed()).To(BeNumerically(">", 0), "a careless rollout under load and not one failed request: the suite cannot see the breakage it exists for")
-		Expect(res.byClass).NotTo(HaveKey("error"), "unclassified failures: %s", res.firstFailures())
+		Expect(res.byClass).NotTo(HaveKey("error"), "unclassified failures (%v): %s", res.byClass, res.firstFailures("error"))
 	}, SpecTimeout(10*time.Minute))
 
 	It(fmt.Sprintf("restarts the client node's proxier under load without dropping an established connection, and no new connection fails or stalls longer than one sync (%s)", restartStallBound), Label("tcp", "restart"), func(ctx SpecContext) {
@@ -101,8 +101,15 @@ func (r churnResult) failed() int {
 	return n
 }
 
-func (r churnResult) firstFailures() string {
-	return strings.Join(r.failures[:min(5, len(r.failures))], "; ")
+// firstFailures lists the first few failures (of class, when given).
+func (r churnResult) firstFailures(class ...string) string {
+	var out []string
+	for _, f := range r.failures {
+		if len(class) == 0 || strings.Contains(f, " "+class[0]+" at ") {
+			out = append(out, f)
+		}
+	}
+	return strings.Join(out[:min(5, len(out))], "; ")
 }
 
 // churnDeployment tunes the netserver Deployment for a rollout.

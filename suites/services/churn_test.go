@@ -52,7 +52,7 @@ type rollout struct {
 	careful bool
 }
 
-var _ = Describe("Rolling-update churn", Label("churn"), Ordered, func() {
+var _ = Describe("Rolling-update churn", Label("churn"), Ordered, ContinueOnFailure, func() {
 	var (
 		ns      string
 		churn   framework.Churn

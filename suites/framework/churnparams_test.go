@@ -26,6 +26,13 @@ func TestChurnParametersAreCheckedWithTheirAcceptedRange(t *testing.T) {
 		{"a negative maxUnavailable is refused", map[string]string{"CHURN_MAX_UNAVAILABLE": "-1"}, Churn{}, `CHURN_MAX_UNAVAILABLE="-1"`},
 		{"a rollout that cannot progress is refused", map[string]string{"CHURN_MAX_SURGE": "0%", "CHURN_MAX_UNAVAILABLE": "0"}, Churn{}, "with both 0 a Deployment cannot roll"},
 	}
+	def, err := ChurnFromEnv(func(string) (string, bool) { return "", false })
+	if err != nil || def.ReplicasIn("nftables") != 50 || def.ReplicasIn("ipvs") != 10 {
+		t.Errorf("default replicas: nftables %d, ipvs %d (%v); want 50 and 10 (kernel-VM nodes)", def.ReplicasIn("nftables"), def.ReplicasIn("ipvs"), err)
+	}
+	if c := (Churn{Replicas: 30}); c.ReplicasIn("ipvs") != 30 {
+		t.Errorf("CHURN_REPLICAS=30 in ipvs mode gave %d", c.ReplicasIn("ipvs"))
+	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			got, err := ChurnFromEnv(func(k string) (string, bool) { v, ok := tt.env[k]; return v, ok })

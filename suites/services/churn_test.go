@@ -62,6 +62,7 @@ var _ = Describe("Rolling-update churn", Label("churn"), Ordered, ContinueOnFail
 		var err error
 		churn, err = framework.ChurnFromEnv(os.LookupEnv)
 		Expect(err).NotTo(HaveOccurred())
+		churn.Replicas = churn.ReplicasIn(f.Mode)
 		ns, err = f.CreateNamespace(ctx, "churn")
 		Expect(err).NotTo(HaveOccurred())
 		DeferCleanup(func(ctx SpecContext) { Expect(f.DeleteNamespace(ctx, ns)).To(Succeed()) })

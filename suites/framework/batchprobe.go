@@ -81,13 +81,17 @@ func (f *Framework) Load(ctx context.Context, src Source, url string, rate float
 func (f *Framework) runBatch(ctx context.Context, src Source, args ...string) (batch.Batch, error) {
 	var b batch.Batch
 	cmd := append([]string{clusters.Probe, "-timeout", batchTimeout.String()}, args...)
+	launched := time.Now()
 	out, err := src.exec(ctx, cmd...)
+	b.Launched, b.Returned = launched, time.Now()
 	what := fmt.Sprintf("%s: netprobe %s", src.Description, strings.Join(args, " "))
 	if err != nil {
 		return b, fmt.Errorf("%s: %w", what, err)
 	}
+	launched, returned := b.Launched, b.Returned
 	if err := json.Unmarshal(out, &b); err != nil {
 		return b, fmt.Errorf("%s: reading its output %.200q: %w", what, out, err)
 	}
+	b.Launched, b.Returned = launched, returned
 	return b, nil
 }

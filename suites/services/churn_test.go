@@ -259,7 +259,9 @@ func classify(batches []batch.Batch, tl *framework.Timeline) churnResult {
 		for _, q := range b.Requests {
 			at := b.Time(q)
 			class := q.Class
-			if b.Kind == "load" && q.OK() && !tl.ReadyDuring(q.Backend, at.Add(-churnStale), at) {
+			// On the clock of the timeline: a kernel VM's may differ.
+			lo, hi := b.CallerWindow(q)
+			if b.Kind == "load" && q.OK() && !tl.ReadyDuring(q.Backend, lo.Add(-churnStale), hi) {
 				class = classStale
 			}
 			if class == "" {

@@ -40,6 +40,28 @@ type Batch struct {
 	Kind     string    `json:"kind"`
 	Start    time.Time `json:"start"`
 	Requests []Request `json:"requests"`
+	// Launched and Returned are the caller's clock around the probe's
+	// run; the probe's own clock (Start) may be another machine's, a
+	// kernel VM's. Zero when unknown.
+	Launched, Returned time.Time `json:"-"`
+}
+
+// CallerWindow is when request r began on the caller's clock: between
+// lo and hi. The probe started after Launched and ended before Returned,
+// which bounds the offset between the two clocks; with no such record
+// both are the probe's own time.
+func (b Batch) CallerWindow(r Request) (lo, hi time.Time) {
+	at := b.Time(r)
+	if b.Launched.IsZero() || b.Returned.IsZero() {
+		return at, at
+	}
+	var end float64
+	for _, q := range b.Requests {
+		end = max(end, q.At+q.Ms)
+	}
+	maxOffset := b.Start.Sub(b.Launched)
+	minOffset := b.Start.Add(time.Duration(end * float64(time.Millisecond))).Sub(b.Returned)
+	return at.Add(-maxOffset), at.Add(-minOffset)
 }
 
 // Counts is how many requests each backend answered.

@@ -41,8 +41,12 @@ const (
 	// Failure classes beyond netprobe's (refused, reset, timeout,
 	// unreachable, error).
 	classStale = "stale"
-	// restartStallBound is one sync: upstream's minSyncPeriod.
-	restartStallBound = time.Second
+	// restartStallBound is one sync: upstream's minSyncPeriod, 1 s. In
+	// ipvs mode one SYN more: upstream kube-proxy's IPVS restart in the
+	// kernel VM stalled a new connection 1.34 s (one SYN lost and resent
+	// after 1 s), so the bound there is 2 s (ours: 3.5 and 4.0 s, two lost).
+	restartStallBound     = time.Second
+	restartStallBoundIPVS = 2 * time.Second
 	restartReplicas   = 4
 )
 
@@ -83,7 +87,7 @@ var _ = Describe("Rolling-update churn", Label("churn"), Ordered, ContinueOnFail
 		Expect(res.byClass).NotTo(HaveKey("error"), "unclassified failures (%v): %s", res.byClass, res.firstFailures("error"))
 	}, SpecTimeout(10*time.Minute))
 
-	It(fmt.Sprintf("restarts the client node's proxier under load without dropping an established connection, and no new connection fails or stalls longer than one sync (%s)", restartStallBound), Label("tcp", "restart"), func(ctx SpecContext) {
+	It(fmt.Sprintf("restarts the client node's proxier under load without dropping an established connection, and no new connection fails or stalls longer than one sync (%s; %s in ipvs mode)", restartStallBound, restartStallBoundIPVS), Label("tcp", "restart"), func(ctx SpecContext) {
 		restartUnderLoad(ctx, ns, clients[0], churn)
 	}, SpecTimeout(5*time.Minute))
 })
@@ -364,5 +368,9 @@ func restartUnderLoad(ctx SpecContext, ns string, src corev1.Pod, c framework.Ch
 		Expect(q.Reconnected).To(BeFalse(), "held connection %d was closed across the restart and reopened", q.Conn)
 	}
 	Expect(load.Failures()).To(BeEmpty(), "new connections failed across the restart: %v", load.Failures())
-	Expect(stall).To(BeNumerically("<=", float64(restartStallBound.Milliseconds())), "a new connection took %.0f ms across the restart, more than one sync", stall)
+	bound := restartStallBound
+	if f.Mode == clusters.ModeIPVS {
+		bound = restartStallBoundIPVS
+	}
+	Expect(stall).To(BeNumerically("<=", float64(bound.Milliseconds())), "a new connection took %.0f ms across the restart, more than one sync (%s)", stall, bound)
 }

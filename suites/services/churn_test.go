@@ -47,7 +47,7 @@ const (
 	// after 1 s), so the bound there is 2 s (ours: 3.5 and 4.0 s, two lost).
 	restartStallBound     = time.Second
 	restartStallBoundIPVS = 2 * time.Second
-	restartReplicas   = 4
+	restartReplicas       = 4
 )
 
 // rollout says how the Deployment is made and rolled.

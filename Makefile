@@ -17,6 +17,7 @@ help:
 	@echo "make bench   ours vs upstream kube-proxy side by side: table, bench.json, report.html (SCALE=2000x5,10000x10 BENCH_MODES=...; needs root)"
 	@echo "make bench-kernel Go benchmarks: render and state-to-kernel apply per mode (BENCH=regexp)"
 	@echo "make e2e     the conformance suite on the local provider, set-up included (MODE=iptables|nftables|ipvs|all PROXIER=ours|kube-proxy|PATH NODES=2 KEEP=1 RUN_DIR=dir ARGS=ginkgo flags)"
+	@echo "             label churn reads CHURN_REPLICAS=50 (ipvs: 10) CHURN_RATE=20 CHURN_KEEPALIVE=10 CHURN_MAX_SURGE=25% CHURN_MAX_UNAVAILABLE=0"
 	@echo "make e2e-smoke    the suite's ClusterIP specs on every mode, local and kind (part of make test)"
 	@echo "make report RUN=<dir> / make report-compare A=<dir> B=<dir>"
 	@echo "make gate    PR gate: suite + small bench judged against BASELINE (gate/baseline.json or a run dir) and gate/thresholds.yaml"

@@ -84,7 +84,11 @@ func (c *Cluster) writeProxierConfig(n NodeStatus, kubeconfig string) (string, e
 		return "", fmt.Errorf("node %s: %w", n.Name, err)
 	}
 	cfg := filepath.Join(dir, "proxier.yaml")
-	if err := os.WriteFile(cfg, []byte(proxierConfig(n.Name, n.Mode, n.IP, kubeconfig)), 0o644); err != nil {
+	text := proxierConfig(n.Name, n.Mode, n.IP, kubeconfig)
+	if n.Scheduler != "" {
+		text += "ipvs:\n  scheduler: " + n.Scheduler + "\n"
+	}
+	if err := os.WriteFile(cfg, []byte(text), 0o644); err != nil {
 		return "", fmt.Errorf("node %s: proxier config: %w", n.Name, err)
 	}
 	return cfg, nil
@@ -102,7 +106,7 @@ func (c *Cluster) startProxier(i int, bin, kubeconfig string) (*daemon, error) {
 		return nil, err
 	}
 	d, err := startDaemon(c.paths.pids(), "proxier-"+n.Name, n.Namespace, filepath.Join(c.paths.nodeDir(n.Name), "proxier.log"),
-		bin, []string{"--config", cfg, "--v=2"}, c.rec.Spec.OutliveCaller)
+		bin, append([]string{"--config", cfg, "--v=2"}, n.ProxierFlags...), c.rec.Spec.OutliveCaller)
 	if err != nil {
 		return nil, fmt.Errorf("node %s: %w", n.Name, err)
 	}

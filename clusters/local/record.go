@@ -35,6 +35,11 @@ type NodeStatus struct {
 	PodCIDR   string `json:"podCIDR,omitempty"`
 	// VM is set for a node in the kernel VM (a mode the host kernel lacks).
 	VM bool `json:"vm,omitempty"`
+	// Scheduler and ProxierFlags are what RestartProxier last changed:
+	// the IPVS scheduler in the proxier's config ("" = the default) and
+	// extra flags after it.
+	Scheduler    string   `json:"scheduler,omitempty"`
+	ProxierFlags []string `json:"proxierFlags,omitempty"`
 }
 
 func writeRecord(path string, r record) error {

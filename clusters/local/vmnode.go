@@ -97,8 +97,7 @@ func (c *Cluster) startVMNode(i int, agentArgs []string, proxierKubeconfig strin
 		"--exec-token-file", c.paths.execToken(n.Name))
 	// The proxier starts beside the agent: both only need the API server,
 	// and waiting for Ready first would cost a second boot-sized delay.
-	script := fmt.Sprintf("%s --config %s --v=2 >>%s 2>&1 &\nexec %s %s >>%s 2>&1\n",
-		kernelvm.ShellQuote(c.rec.Proxier), kernelvm.ShellQuote(cfg), kernelvm.ShellQuote(filepath.Join(dir, "proxier.log")),
+	script := fmt.Sprintf("%s\nexec %s %s >>%s 2>&1\n", c.vmProxierStart(n, cfg),
 		kernelvm.ShellQuote(filepath.Join(c.paths.bin(), "local-node")), shellWords(agentArgs), kernelvm.ShellQuote(filepath.Join(dir, "agent.log")))
 	opts := kernelvm.Options{
 		Binary:       "/bin/sh",

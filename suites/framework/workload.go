@@ -57,6 +57,9 @@ type Backends struct {
 	// different numbers under one name show a named targetPort resolved
 	// per pod.
 	HTTPPort, UDPPort int32
+	// Tune, when set, edits the Deployment before it is created (probes,
+	// shutdown delay, rollout strategy).
+	Tune func(*appsv1.Deployment)
 }
 
 func (b Backends) ports() (http, udp int32) {
@@ -101,14 +104,18 @@ func (f *Framework) DeployNetserver(ctx context.Context, b Backends) error {
 			}},
 		}}
 	}
-	_, err := f.Client.AppsV1().Deployments(b.Namespace).Create(ctx, &appsv1.Deployment{
+	d := &appsv1.Deployment{
 		ObjectMeta: metav1.ObjectMeta{Name: b.Name, Labels: b.Labels},
 		Spec: appsv1.DeploymentSpec{
 			Replicas: ptr.To(b.Replicas),
 			Selector: &metav1.LabelSelector{MatchLabels: b.Labels},
 			Template: corev1.PodTemplateSpec{ObjectMeta: metav1.ObjectMeta{Labels: b.Labels}, Spec: spec},
 		},
-	}, metav1.CreateOptions{})
+	}
+	if b.Tune != nil {
+		b.Tune(d)
+	}
+	_, err := f.Client.AppsV1().Deployments(b.Namespace).Create(ctx, d, metav1.CreateOptions{})
 	if err != nil {
 		return fmt.Errorf("deployment %s/%s: %w", b.Namespace, b.Name, err)
 	}

@@ -215,3 +215,27 @@ func TestKindRefusesIPVSBeforeSetUpWhereTheKernelHasNoIPVS(t *testing.T) {
 		t.Errorf("kind's set-up steps %q lack hack/kind/build-images.sh", steps)
 	}
 }
+
+func TestBadChurnParametersAreRefusedBeforeAnythingExists(t *testing.T) {
+	for _, tt := range []struct{ env, value, want string }{
+		{"CHURN_REPLICAS", "0", `CHURN_REPLICAS="0": want a whole number of replicas from 1 to 200`},
+		{"CHURN_RATE", "-5", `CHURN_RATE="-5": want new connections a second, more than 0`},
+		{"CHURN_MAX_SURGE", "150%", `CHURN_MAX_SURGE="150%": want a whole number of pods (0 or more) or a percentage`},
+	} {
+		t.Run(tt.env, func(t *testing.T) {
+			dir := t.TempDir()
+			t.Chdir(dir)
+			t.Setenv(tt.env, tt.value)
+			err := mainErr(nil, func([]string) error {
+				t.Fatal("set-up ran for parameters that should have been refused")
+				return nil
+			})
+			if err == nil || !strings.HasPrefix(err.Error(), tt.want) || exitCode(err) != exitBadParams {
+				t.Errorf("%s=%s: error %v (exit %d), want one line starting %q, exit %d", tt.env, tt.value, err, exitCode(err), tt.want, exitBadParams)
+			}
+			if got := listing(t, dir); len(got) != 1 {
+				t.Errorf("a refused run left %v", got)
+			}
+		})
+	}
+}

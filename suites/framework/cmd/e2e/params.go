@@ -44,6 +44,10 @@ func checkParams(o *options) ([]framework.Params, error) {
 	if err := checkNoRunIn(o.runDir); err != nil {
 		return nil, err
 	}
+	// The churn specs read theirs from the environment the suite inherits.
+	if _, err := framework.ChurnFromEnv(os.LookupEnv); err != nil {
+		return nil, err
+	}
 	return ps, checkArgs(o.args)
 }
 

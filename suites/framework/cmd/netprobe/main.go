@@ -10,7 +10,11 @@
 //	netprobe [-timeout 2s] udp IP:PORT prints the datagram answered
 //	netprobe [-timeout 2s] tcp IP:PORT connects and closes
 //
-// On failure it prints "<refused|timeout|unreachable|error> <ms> <error>"
+//	netprobe -count N spread URL       N new connections in turn (batch.go)
+//	netprobe -count N -for D hold URL  N keep-alive connections held for D
+//	netprobe -rate R -for D load URL   R new connections a second for D
+//
+// On failure it prints "<refused|reset|timeout|unreachable|error> <ms> <error>"
 // and exits 1.
 package main
 
@@ -28,11 +32,25 @@ import (
 )
 
 func main() {
-	timeout := flag.Duration("timeout", 2*time.Second, "give up after this long")
+	timeout := flag.Duration("timeout", 2*time.Second, "give up after this long (per request in a batch)")
+	count := flag.Int("count", 100, "spread: requests; hold: connections")
+	rate := flag.Float64("rate", 20, "load: new connections a second")
+	dur := flag.Duration("for", 10*time.Second, "hold, load: how long")
+	readyFile := flag.String("ready-file", "", "hold: a file to create once every connection is open")
+	stopFile := flag.String("stop-file", "", "hold: end early once this file exists")
 	flag.Parse()
-	if flag.NArg() != 2 {
-		fmt.Fprintln(os.Stderr, "usage: netprobe [-timeout D] http URL | status URL | udp IP:PORT | tcp IP:PORT")
+	if flag.NArg() != 2 || *count < 1 || *rate <= 0 {
+		fmt.Fprintln(os.Stderr, "usage: netprobe [-timeout D] http URL | status URL | udp IP:PORT | tcp IP:PORT\n"+
+			"       netprobe [-timeout D] -count N spread URL | -count N -for D hold URL | -rate R -for D load URL")
 		os.Exit(2)
+	}
+	switch flag.Arg(0) {
+	case "spread", "hold", "load":
+		if err := runBatch(flag.Arg(0), flag.Arg(1), *count, *rate, *dur, *timeout, *readyFile, *stopFile); err != nil {
+			fmt.Printf("error 0 %v\n", err)
+			os.Exit(1)
+		}
+		return
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), *timeout)
 	defer cancel()
@@ -104,6 +122,10 @@ func class(err error) string {
 	switch {
 	case errors.Is(err, syscall.ECONNREFUSED):
 		return "refused"
+	// Reset or closed before the answer: what a client of a dying
+	// backend or a dropped connection sees.
+	case errors.Is(err, syscall.ECONNRESET), errors.Is(err, syscall.EPIPE), errors.Is(err, io.EOF), errors.Is(err, io.ErrUnexpectedEOF):
+		return "reset"
 	case errors.Is(err, syscall.EHOSTUNREACH), errors.Is(err, syscall.ENETUNREACH):
 		return "unreachable"
 	case errors.Is(err, context.DeadlineExceeded), errors.As(err, &ne) && ne.Timeout():

@@ -1,0 +1,133 @@
+package local
+
+import (
+	"context"
+	"fmt"
+	"path/filepath"
+	"slices"
+	"sync"
+	"time"
+
+	"github.com/proxyproof/proxyproof/clusters"
+	"github.com/proxyproof/proxyproof/proxier/kernelvm"
+)
+
+var _ clusters.ProxierRestarter = seamCluster{}
+
+// restartMu serialises the record updates of concurrent restarts (one per
+// node, in parallel) within this process.
+var restartMu sync.Mutex
+
+// proxierStopGrace is what a proxier gets between SIGTERM and SIGKILL on
+// a restart (as destroy gives it).
+const proxierStopGrace = 10 * time.Second
+
+// RestartProxier stops node's proxier, applies change (kept in the record
+// for later restarts), starts it again and returns when its /healthz
+// answers 200. A namespace node's proxier is a process of this host; a VM
+// node's runs inside its VM and is restarted through the node's exec.
+func (c *Cluster) RestartProxier(ctx context.Context, node string, change clusters.ProxierChange) (time.Time, error) {
+	i := slices.IndexFunc(c.rec.Nodes, func(n NodeStatus) bool { return n.Name == node })
+	if i < 0 {
+		return time.Time{}, fmt.Errorf("cluster %s: no node %q", c.Name(), node)
+	}
+	restartMu.Lock()
+	n, err := applyChange(c.rec.Nodes[i], change)
+	if err == nil {
+		c.rec.Nodes[i] = n
+		err = writeRecord(c.paths.record(), c.rec)
+	}
+	restartMu.Unlock()
+	if err != nil {
+		return time.Time{}, fmt.Errorf("cluster %s: node %s: restart proxier: %w", c.Name(), node, err)
+	}
+	kc := filepath.Join(c.paths.kubeconfigs(), "proxier.kubeconfig")
+	d := &daemon{role: "proxier-" + n.Name, log: filepath.Join(c.paths.nodeDir(n.Name), "proxier.log")}
+	if n.VM {
+		err = c.restartVMProxier(ctx, n, kc)
+	} else {
+		err = stopPidFiles(filepath.Join(c.paths.pids(), "proxier-"+n.Name+".pid"), proxierStopGrace)
+		if err == nil {
+			d, err = c.startProxier(i, c.rec.Proxier, kc)
+		}
+	}
+	if err == nil {
+		err = waitProxierHealthy(ctx, n, c.hostSide(n), d)
+	}
+	if err != nil {
+		return time.Time{}, fmt.Errorf("cluster %s: node %s: restart proxier: %w", c.Name(), node, err)
+	}
+	return time.Now(), nil
+}
+
+// applyChange is n with change applied, or why it cannot be: a mode needs
+// the kind of node it runs on (a VM only for what the host kernel lacks).
+func applyChange(n NodeStatus, change clusters.ProxierChange) (NodeStatus, error) {
+	if change.Mode != "" && change.Mode != n.Mode {
+		if err := kernelSupports(change.Mode); err != nil {
+			return n, err
+		}
+		if RunsInVM(change.Mode) != n.VM {
+			return n, fmt.Errorf("mode %s -> %s: the node would have to move between a namespace and the kernel VM; make a cluster with that mode instead", n.Mode, change.Mode)
+		}
+		n.Mode = change.Mode
+	}
+	if change.Scheduler != "" {
+		if !slices.Contains(clusters.IPVSSchedulers, change.Scheduler) {
+			return n, fmt.Errorf("IPVS scheduler %q: want one of %v", change.Scheduler, clusters.IPVSSchedulers)
+		}
+		n.Scheduler = change.Scheduler
+	}
+	if change.Flags != nil {
+		n.ProxierFlags = change.Flags
+	}
+	return n, nil
+}
+
+func (p paths) vmProxierPid(node string) string {
+	return filepath.Join(p.nodeDir(node), "proxier.vmpid")
+}
+
+// vmProxierStart is the shell line that starts VM node n's proxier in the
+// background with its output in its log, and writes its pid (the VM's)
+// where restartVMProxier finds it.
+func (c *Cluster) vmProxierStart(n NodeStatus, cfg string) string {
+	return fmt.Sprintf("%s --config %s --v=2 %s >>%s 2>&1 </dev/null & echo $! >%s",
+		kernelvm.ShellQuote(c.rec.Proxier), kernelvm.ShellQuote(cfg), shellWords(n.ProxierFlags),
+		kernelvm.ShellQuote(filepath.Join(c.paths.nodeDir(n.Name), "proxier.log")), kernelvm.ShellQuote(c.paths.vmProxierPid(n.Name)))
+}
+
+// restartVMProxier stops the proxier inside VM node n (SIGTERM, then
+// SIGKILL after the grace) and starts it with its new configuration. A
+// dead proxier stays a zombie there (its parent, the agent, does not reap
+// it), so "gone" is: no process, or state Z.
+func (c *Cluster) restartVMProxier(ctx context.Context, n NodeStatus, kubeconfig string) error {
+	cfg, err := c.writeProxierConfig(n, kubeconfig)
+	if err != nil {
+		return err
+	}
+	steps := int(proxierStopGrace / (100 * time.Millisecond))
+	script := fmt.Sprintf(`pid=$(cat %s) || exit 1
+kill $pid 2>/dev/null
+i=0
+while st=$(cut -d' ' -f3 /proc/$pid/stat 2>/dev/null) && [ "$st" != Z ]; do
+  i=$((i+1)); [ $i -eq %d ] && kill -9 $pid; sleep 0.1
+done
+%s
+`, kernelvm.ShellQuote(c.paths.vmProxierPid(n.Name)), steps, c.vmProxierStart(n, cfg))
+	if _, err := c.execClient(n).Exec(ctx, "", []string{"/bin/sh", "-c", script}); err != nil {
+		return fmt.Errorf("restart in the VM: %w", err)
+	}
+	return nil
+}
+
+var _ clusters.ProxierExtensions = seamCluster{}
+
+// ProxierExtensions are what our proxier declares; upstream kube-proxy and
+// a proxier given by path declare none.
+func (c *Cluster) ProxierExtensions() []string {
+	if c.rec.Spec.Proxier == ProxierOurs {
+		return []string{clusters.ExtensionIPVSSchedulerAnnotation}
+	}
+	return nil
+}

@@ -1,0 +1,97 @@
+package framework
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/proxyproof/proxyproof/clusters"
+	"github.com/proxyproof/proxyproof/suites/framework/batch"
+)
+
+// batchTimeout bounds one request of a batch: a kernel-VM node (TCG) on a
+// busy machine takes over a second for what a namespace node does in
+// milliseconds, and a request cut short there is no proxier's failure.
+const batchTimeout = 5 * time.Second
+
+// Spread makes n requests from src to url, each on a new connection, one
+// after another (netprobe spread).
+func (f *Framework) Spread(ctx context.Context, src Source, url string, n int) (batch.Batch, error) {
+	return f.runBatch(ctx, src, "-count", strconv.Itoa(n), "spread", url)
+}
+
+// Hold opens conns keep-alive connections from src to url and asks each
+// again every 200 ms for d (netprobe hold). It blocks until then. Files
+// (paths where src runs) let a spec synchronise with it: the probe
+// creates files.Ready once every connection is open (HoldReady waits for
+// it) and ends early once files.Stop exists (StopHold).
+func (f *Framework) Hold(ctx context.Context, src Source, url string, conns int, d time.Duration, files HoldFiles) (batch.Batch, error) {
+	args := []string{"-count", strconv.Itoa(conns), "-for", d.String()}
+	if files.Ready != "" {
+		args = append(args, "-ready-file", files.Ready, "-stop-file", files.Stop)
+	}
+	return f.runBatch(ctx, src, append(args, "hold", url)...)
+}
+
+// HoldFiles are the files a Hold signals through; zero for none.
+type HoldFiles struct{ Ready, Stop string }
+
+// NewHoldFiles names a pair under /run (a tmpfs on every local node,
+// kernel VMs included) unique to name and this moment.
+func NewHoldFiles(name string) HoldFiles {
+	base := fmt.Sprintf("/run/netprobe-%s-%d", name, time.Now().UnixNano())
+	return HoldFiles{Ready: base + ".ready", Stop: base + ".stop"}
+}
+
+// StopHold ends a Hold early and removes its files.
+func (f *Framework) StopHold(ctx context.Context, src Source, files HoldFiles) error {
+	if _, err := src.exec(ctx, "touch", files.Stop); err != nil {
+		return fmt.Errorf("%s: stop the held connections: %w", src.Description, err)
+	}
+	return nil
+}
+
+// RemoveHoldFiles deletes the files once the Hold returned.
+func (f *Framework) RemoveHoldFiles(ctx context.Context, src Source, files HoldFiles) {
+	_, _ = src.exec(ctx, "rm", "-f", files.Ready, files.Stop)
+}
+
+// HoldReady waits until a Hold's ready file exists where src runs:
+// starting a probe costs seconds on a busy kernel-VM node, so "it
+// started" is no proof that its connections are open.
+func (f *Framework) HoldReady(ctx context.Context, src Source, readyFile string, timeout time.Duration) error {
+	return Poll(ctx, src.Description+": held connections open ("+readyFile+")", timeout, 200*time.Millisecond, func(ctx context.Context) (bool, string) {
+		out, err := src.exec(ctx, "test", "-e", readyFile)
+		if err != nil {
+			return false, fmt.Sprintf("%v %s", err, out)
+		}
+		return true, ""
+	})
+}
+
+// Load starts rate new connections a second from src to url for d
+// (netprobe load). It blocks for d.
+func (f *Framework) Load(ctx context.Context, src Source, url string, rate float64, d time.Duration) (batch.Batch, error) {
+	return f.runBatch(ctx, src, "-rate", strconv.FormatFloat(rate, 'f', -1, 64), "-for", d.String(), "load", url)
+}
+
+func (f *Framework) runBatch(ctx context.Context, src Source, args ...string) (batch.Batch, error) {
+	var b batch.Batch
+	cmd := append([]string{clusters.Probe, "-timeout", batchTimeout.String()}, args...)
+	launched := time.Now()
+	out, err := src.exec(ctx, cmd...)
+	b.Launched, b.Returned = launched, time.Now()
+	what := fmt.Sprintf("%s: netprobe %s", src.Description, strings.Join(args, " "))
+	if err != nil {
+		return b, fmt.Errorf("%s: %w", what, err)
+	}
+	launched, returned := b.Launched, b.Returned
+	if err := json.Unmarshal(out, &b); err != nil {
+		return b, fmt.Errorf("%s: reading its output %.200q: %w", what, out, err)
+	}
+	b.Launched, b.Returned = launched, returned
+	return b, nil
+}

@@ -1,0 +1,134 @@
+package framework
+
+import (
+	"fmt"
+	"strconv"
+	"strings"
+
+	"k8s.io/apimachinery/pkg/util/intstr"
+
+	"github.com/proxyproof/proxyproof/clusters"
+)
+
+// Environment variables of the churn specs (label churn). The runner
+// passes its environment to the suite, so CHURN_REPLICAS=20 make e2e
+// reaches them; both check them with ChurnFromEnv before anything exists.
+const (
+	EnvChurnReplicas       = "CHURN_REPLICAS"        // replicas of the rolled Deployment
+	EnvChurnRate           = "CHURN_RATE"            // new connections a second during the roll
+	EnvChurnKeepalive      = "CHURN_KEEPALIVE"       // long-lived keep-alive connections held
+	EnvChurnMaxSurge       = "CHURN_MAX_SURGE"       // the Deployment's maxSurge
+	EnvChurnMaxUnavailable = "CHURN_MAX_UNAVAILABLE" // the Deployment's maxUnavailable
+)
+
+// Churn are the churn specs' parameters.
+type Churn struct {
+	// Replicas is CHURN_REPLICAS, 0 when unset: see ReplicasIn.
+	Replicas  int
+	Rate      float64
+	Keepalive int
+	// MaxSurge and MaxUnavailable are a count or a percentage, as in a
+	// Deployment's rollingUpdate.
+	MaxSurge, MaxUnavailable intstr.IntOrString
+}
+
+// Defaults: 20 new connections a second and 10 held connections, surging a
+// quarter at a time and never below the wanted replicas; replicas by mode
+// (ReplicasIn).
+var DefaultChurn = Churn{Rate: 20, Keepalive: 10, MaxSurge: intstr.FromString("25%"), MaxUnavailable: intstr.FromInt32(0)}
+
+// Default replicas: 50, the seed story's rolling update, where nodes are
+// namespaces; 10 in ipvs mode, whose nodes run in the kernel VM (TCG) on
+// a host without ip_vs: 20 there did not finish rolling in 8 minutes on
+// this loaded 2-core machine, 10 rolls in 30 s.
+const (
+	DefaultChurnReplicas     = 50
+	DefaultChurnReplicasIPVS = 10
+)
+
+// ReplicasIn is CHURN_REPLICAS, or mode's default when it is unset.
+func (c Churn) ReplicasIn(mode string) int {
+	switch {
+	case c.Replicas > 0:
+		return c.Replicas
+	case mode == clusters.ModeIPVS:
+		return DefaultChurnReplicasIPVS
+	}
+	return DefaultChurnReplicas
+}
+
+// Accepted ranges.
+const (
+	maxChurnReplicas  = 200
+	maxChurnRate      = 200
+	maxChurnKeepalive = 100
+)
+
+// ChurnFromEnv reads the churn parameters with lookup; an empty or unset
+// one takes its default. A bad one is a *ParamError naming it and the
+// accepted range.
+func ChurnFromEnv(lookup func(string) (string, bool)) (Churn, error) {
+	c := DefaultChurn
+	get := func(k string) string { v, _ := lookup(k); return strings.TrimSpace(v) }
+	if v := get(EnvChurnReplicas); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 1 || n > maxChurnReplicas {
+			return c, &ParamError{EnvChurnReplicas, v, fmt.Sprintf("a whole number of replicas from 1 to %d (default %d, %d in ipvs mode)", maxChurnReplicas, DefaultChurnReplicas, DefaultChurnReplicasIPVS)}
+		}
+		c.Replicas = n
+	}
+	if v := get(EnvChurnRate); v != "" {
+		r, err := strconv.ParseFloat(v, 64)
+		if err != nil || !(r > 0 && r <= maxChurnRate) {
+			return c, &ParamError{EnvChurnRate, v, fmt.Sprintf("new connections a second, more than 0 and at most %d (default %g)", maxChurnRate, DefaultChurn.Rate)}
+		}
+		c.Rate = r
+	}
+	if v := get(EnvChurnKeepalive); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 0 || n > maxChurnKeepalive {
+			return c, &ParamError{EnvChurnKeepalive, v, fmt.Sprintf("a whole number of held connections from 0 to %d (default %d)", maxChurnKeepalive, DefaultChurn.Keepalive)}
+		}
+		c.Keepalive = n
+	}
+	var err error
+	if c.MaxSurge, err = rollingParam(get(EnvChurnMaxSurge), EnvChurnMaxSurge, c.MaxSurge); err != nil {
+		return c, err
+	}
+	if c.MaxUnavailable, err = rollingParam(get(EnvChurnMaxUnavailable), EnvChurnMaxUnavailable, c.MaxUnavailable); err != nil {
+		return c, err
+	}
+	if isZero(c.MaxSurge) && isZero(c.MaxUnavailable) {
+		return c, &ParamError{EnvChurnMaxSurge + " and " + EnvChurnMaxUnavailable, c.MaxSurge.String() + ", " + c.MaxUnavailable.String(),
+			"at least one of them above 0: with both 0 a Deployment cannot roll"}
+	}
+	return c, nil
+}
+
+// rollingParam parses a count ("3") or a percentage ("25%"), as a
+// Deployment's maxSurge and maxUnavailable take.
+func rollingParam(v, name string, def intstr.IntOrString) (intstr.IntOrString, error) {
+	if v == "" {
+		return def, nil
+	}
+	bad := &ParamError{name, v, fmt.Sprintf("a whole number of pods (0 or more) or a percentage from 0%% to 100%% (default %s)", def.String())}
+	if p, ok := strings.CutSuffix(v, "%"); ok {
+		n, err := strconv.Atoi(p)
+		if err != nil || n < 0 || n > 100 {
+			return def, bad
+		}
+		return intstr.FromString(v), nil
+	}
+	n, err := strconv.Atoi(v)
+	if err != nil || n < 0 {
+		return def, bad
+	}
+	return intstr.FromInt32(int32(n)), nil
+}
+
+func isZero(v intstr.IntOrString) bool {
+	if v.Type == intstr.String {
+		return strings.TrimSuffix(v.StrVal, "%") == "0"
+	}
+	return v.IntVal == 0
+}

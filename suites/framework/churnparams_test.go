@@ -1,0 +1,50 @@
+package framework
+
+import (
+	"strings"
+	"testing"
+
+	"k8s.io/apimachinery/pkg/util/intstr"
+)
+
+func TestChurnParametersAreCheckedWithTheirAcceptedRange(t *testing.T) {
+	tests := []struct {
+		name    string
+		env     map[string]string
+		want    Churn
+		wantErr string
+	}{
+		{"nothing set takes the defaults", nil, DefaultChurn, ""},
+		{"every parameter is read", map[string]string{"CHURN_REPLICAS": "20", "CHURN_RATE": "7.5", "CHURN_KEEPALIVE": "0", "CHURN_MAX_SURGE": "2", "CHURN_MAX_UNAVAILABLE": "10%"},
+			Churn{Replicas: 20, Rate: 7.5, Keepalive: 0, MaxSurge: intstr.FromInt32(2), MaxUnavailable: intstr.FromString("10%")}, ""},
+		{"zero replicas is refused", map[string]string{"CHURN_REPLICAS": "0"}, Churn{}, `CHURN_REPLICAS="0": want a whole number of replicas from 1 to 200`},
+		{"too many replicas are refused", map[string]string{"CHURN_REPLICAS": "5000"}, Churn{}, `CHURN_REPLICAS="5000"`},
+		{"a negative rate is refused", map[string]string{"CHURN_RATE": "-1"}, Churn{}, `CHURN_RATE="-1": want new connections a second, more than 0 and at most 200`},
+		{"a rate that is no number is refused", map[string]string{"CHURN_RATE": "fast"}, Churn{}, `CHURN_RATE="fast"`},
+		{"negative held connections are refused", map[string]string{"CHURN_KEEPALIVE": "-3"}, Churn{}, `CHURN_KEEPALIVE="-3"`},
+		{"a surge over 100% is refused", map[string]string{"CHURN_MAX_SURGE": "150%"}, Churn{}, `CHURN_MAX_SURGE="150%": want a whole number of pods (0 or more) or a percentage`},
+		{"a negative maxUnavailable is refused", map[string]string{"CHURN_MAX_UNAVAILABLE": "-1"}, Churn{}, `CHURN_MAX_UNAVAILABLE="-1"`},
+		{"a rollout that cannot progress is refused", map[string]string{"CHURN_MAX_SURGE": "0%", "CHURN_MAX_UNAVAILABLE": "0"}, Churn{}, "with both 0 a Deployment cannot roll"},
+	}
+	def, err := ChurnFromEnv(func(string) (string, bool) { return "", false })
+	if err != nil || def.ReplicasIn("nftables") != 50 || def.ReplicasIn("ipvs") != 10 {
+		t.Errorf("default replicas: nftables %d, ipvs %d (%v); want 50 and 10 (kernel-VM nodes)", def.ReplicasIn("nftables"), def.ReplicasIn("ipvs"), err)
+	}
+	if c := (Churn{Replicas: 30}); c.ReplicasIn("ipvs") != 30 {
+		t.Errorf("CHURN_REPLICAS=30 in ipvs mode gave %d", c.ReplicasIn("ipvs"))
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got, err := ChurnFromEnv(func(k string) (string, bool) { v, ok := tt.env[k]; return v, ok })
+			if tt.wantErr != "" {
+				if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
+					t.Fatalf("error %v, want one containing %q", err, tt.wantErr)
+				}
+				return
+			}
+			if err != nil || got != tt.want {
+				t.Fatalf("ChurnFromEnv = %+v, %v; want %+v", got, err, tt.want)
+			}
+		})
+	}
+}

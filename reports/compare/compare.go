@@ -89,7 +89,7 @@ func Runs(a, b *run.Run, opt Options) (*Diff, error) {
 	}
 	d.Pairs = pairs
 	for _, p := range pairs {
-		ma, mb := mode(a, p.A), mode(b, p.B)
+		ma, mb := a.Mode(p.A), b.Mode(p.B)
 		d.Verdicts = append(d.Verdicts, Verdict{Pair: p, A: ma.Counts.Verdict(p.String()), B: mb.Counts.Verdict(p.String()), OK: [2]bool{ma.Counts.OK(), mb.Counts.OK()}})
 		d.Flips = append(d.Flips, flips(p, ma, mb)...)
 		d.Figures = append(d.Figures, moves(p, a, b, d.Threshold)...)
@@ -125,17 +125,17 @@ func pairModes(a, b *run.Run, opt Options) ([]Pair, error) {
 		if p.B == "" {
 			p.B = p.A
 		}
-		if mode(a, p.A) == nil {
+		if a.Mode(p.A) == nil {
 			return nil, fmt.Errorf("run %s has no mode %q (it has %s)", a.Dir, p.A, modeList(a))
 		}
-		if mode(b, p.B) == nil {
+		if b.Mode(p.B) == nil {
 			return nil, fmt.Errorf("run %s has no mode %q (it has %s)", b.Dir, p.B, modeList(b))
 		}
 		return []Pair{p}, nil
 	}
 	var out []Pair
 	for _, m := range a.Modes {
-		if mode(b, m.Name) != nil {
+		if b.Mode(m.Name) != nil {
 			out = append(out, Pair{A: m.Name, B: m.Name})
 		}
 	}
@@ -157,15 +157,6 @@ func modeList(r *run.Run) string {
 		return "no modes"
 	}
 	return strings.Join(names, ", ")
-}
-
-func mode(r *run.Run, name string) *run.Mode {
-	for _, m := range r.Modes {
-		if m.Name == name {
-			return m
-		}
-	}
-	return nil
 }
 
 func flips(p Pair, a, b *run.Mode) []Flip {

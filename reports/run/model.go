@@ -200,3 +200,13 @@ type ModeFigure struct {
 	Mode   string
 	Figure entry.Figure
 }
+
+// Mode is the run's mode called name, or nil when the run has none.
+func (r *Run) Mode(name string) *Mode {
+	for _, m := range r.Modes {
+		if m.Name == name {
+			return m
+		}
+	}
+	return nil
+}

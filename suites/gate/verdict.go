@@ -109,10 +109,10 @@ func proxierFailed(msg string) bool {
 func (v *Verdict) judgeSpecs(baseline, r *run.Run, d *compare.Diff) {
 	before := map[string]run.Outcome{}
 	for _, p := range d.Pairs {
-		for _, s := range modeOf(baseline, p.A).Specs {
+		for _, s := range specsOf(baseline.Mode(p.A)) {
 			before[p.B+"\x00"+s.Name] = s.Outcome
 		}
-		for _, s := range modeOf(r, p.B).Specs {
+		for _, s := range specsOf(r.Mode(p.B)) {
 			if !s.Suite && before[p.B+"\x00"+s.Name] == run.Passed && (s.Outcome == run.Passed || s.Outcome == run.Failed) {
 				v.SpecsCompared++
 			}
@@ -211,15 +211,6 @@ func groupList(b *run.Bench) string {
 	return strings.Join(out, ", ")
 }
 
-func modeOf(r *run.Run, name string) *run.Mode {
-	for _, m := range r.Modes {
-		if m.Name == name {
-			return m
-		}
-	}
-	return &run.Mode{Name: name}
-}
-
 func sharesMode(pairs []compare.Pair, mode string) bool {
 	for _, p := range pairs {
 		if p.B == mode {
@@ -235,4 +226,12 @@ func pairList(pairs []compare.Pair) string {
 		out = append(out, p.String())
 	}
 	return strings.Join(out, ", ")
+}
+
+// specsOf is m's specs; a mode the run lacks has none.
+func specsOf(m *run.Mode) []*run.Spec {
+	if m == nil {
+		return nil
+	}
+	return m.Specs
 }

@@ -5,13 +5,14 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/base32"
-	"encoding/json"
 	"fmt"
 	"net/netip"
 	"os/exec"
 	"regexp"
 	"strconv"
 	"strings"
+
+	"github.com/proxyproof/proxyproof/suites/census"
 )
 
 // kernel reads one node namespace's programmed state, from outside the
@@ -195,7 +196,11 @@ func (k *iptablesKernel) counts(ctx context.Context) (int, int, error) {
 	if err != nil {
 		return 0, 0, err
 	}
-	return bytes.Count(out, []byte("\n-A ")), 0, nil
+	d, err := census.ParseIPTablesSave(string(out))
+	if err != nil {
+		return 0, 0, err
+	}
+	return d.RuleCount(), 0, nil
 }
 
 // nftKernel reads table ip kube-proxy, the name upstream and ours share.
@@ -253,33 +258,17 @@ func (k *nftKernel) token(_ *service, ip string) string {
 }
 
 func (k *nftKernel) counts(ctx context.Context) (int, int, error) {
-	out, err := exe(ctx, k.ns, "", "nft", "-j", "list", "table", "ip", "kube-proxy")
+	out, err := exe(ctx, k.ns, "", "nft", "-j", "list", "table", "ip", census.NFTTable)
 	if err != nil {
 		return 0, 0, err
 	}
-	var doc struct {
-		Nftables []map[string]json.RawMessage `json:"nftables"`
+	d, err := census.ParseNFTJSON(out)
+	if err != nil {
+		return 0, 0, err
 	}
-	if err := json.Unmarshal(out, &doc); err != nil {
-		return 0, 0, fmt.Errorf("nft -j list table ip kube-proxy: %w", err)
+	t := d.Table("ip", census.NFTTable)
+	if t == nil {
+		return 0, 0, nil
 	}
-	rules, elements := 0, 0
-	for _, obj := range doc.Nftables {
-		if _, ok := obj["rule"]; ok {
-			rules++
-		}
-		for _, kind := range []string{"set", "map"} {
-			raw, ok := obj[kind]
-			if !ok {
-				continue
-			}
-			var s struct {
-				Elem []json.RawMessage `json:"elem"`
-			}
-			if err := json.Unmarshal(raw, &s); err == nil {
-				elements += len(s.Elem)
-			}
-		}
-	}
-	return rules, elements, nil
+	return t.Rules, t.Elements, nil
 }

@@ -10,8 +10,8 @@ import (
 	"github.com/onsi/ginkgo/v2"
 	"k8s.io/klog/v2"
 
-	"github.com/proxyproof/proxyproof/clusters"
 	"github.com/proxyproof/proxyproof/reports/entry"
+	"github.com/proxyproof/proxyproof/suites/census"
 )
 
 // RecordFigure adds a figure entry (reports/entry) for the current spec,
@@ -48,7 +48,7 @@ func (f *Framework) DumpRules(ctx context.Context, specText string) {
 	}
 	for _, n := range f.Cluster.Nodes() {
 		var out strings.Builder
-		for _, cmd := range dumpCommands(n.Mode) {
+		for _, cmd := range census.Dumps(n.Mode) {
 			b, err := f.Cluster.ExecOnNode(ctx, n.Name, cmd...)
 			fmt.Fprintf(&out, "### %s\n%s\n", strings.Join(cmd, " "), b)
 			if err != nil {
@@ -60,14 +60,4 @@ func (f *Framework) DumpRules(ctx context.Context, specText string) {
 			klog.ErrorS(err, "Rule dump not written", "node", n.Name, "path", path)
 		}
 	}
-}
-
-func dumpCommands(mode string) [][]string {
-	switch mode {
-	case clusters.ModeNFTables:
-		return [][]string{{"nft", "list", "ruleset"}}
-	case clusters.ModeIPVS:
-		return [][]string{{"ipvsadm", "-Ln"}, {"iptables-save"}}
-	}
-	return [][]string{{"iptables-save"}}
 }

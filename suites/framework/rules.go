@@ -3,9 +3,12 @@ package framework
 import (
 	"context"
 	"fmt"
+	"maps"
+	"slices"
 	"strings"
 
 	"github.com/proxyproof/proxyproof/clusters"
+	"github.com/proxyproof/proxyproof/suites/census"
 )
 
 // Rules is node's proxier state as text (the same commands as the failure
@@ -16,7 +19,7 @@ func (f *Framework) Rules(ctx context.Context, node string) (string, error) {
 		return "", err
 	}
 	var out strings.Builder
-	for _, cmd := range dumpCommands(mode) {
+	for _, cmd := range census.Dumps(mode) {
 		b, err := f.Cluster.ExecOnNode(ctx, node, cmd...)
 		if err != nil {
 			return "", fmt.Errorf("node %s: rules: %w", node, err)
@@ -55,7 +58,10 @@ func (f *Framework) DeleteProxyRules(ctx context.Context, node string) (string, 
 		if err != nil {
 			return strings.Join(ran, "\n"), fmt.Errorf("node %s: %w", node, err)
 		}
-		script := kubeChainDeletion(string(dump), b.cmd)
+		script, err := kubeChainDeletion(string(dump), b.cmd)
+		if err != nil {
+			return strings.Join(ran, "\n"), fmt.Errorf("node %s: %s: %w", node, b.save, err)
+		}
 		if script == "" {
 			continue
 		}
@@ -74,26 +80,30 @@ func (f *Framework) DeleteProxyRules(ctx context.Context, node string) (string, 
 // kubeChainDeletion is the shell script deleting the KUBE-* chains of an
 // iptables-save dump with iptables command cmd: jumps into them first,
 // then their rules, then the chains (a referenced chain cannot go).
-func kubeChainDeletion(dump, cmd string) string {
-	var rules, chains []string
-	table := ""
-	for _, line := range strings.Split(dump, "\n") {
-		switch {
-		case strings.HasPrefix(line, "*"):
-			table = line[1:]
-		case table == "":
-		case strings.HasPrefix(line, ":KUBE-"):
-			chain := strings.Fields(line[1:])[0]
-			rules = append(rules, fmt.Sprintf("%s -w -t %s -F %s || true", cmd, table, chain))
-			chains = append(chains, fmt.Sprintf("%s -w -t %s -X %s || true", cmd, table, chain))
-		case strings.HasPrefix(line, "-A ") && !strings.HasPrefix(line, "-A KUBE-") && strings.Contains(line, "-j KUBE-"):
-			rules = append([]string{fmt.Sprintf("%s -w -t %s -D %s || true", cmd, table, line[3:])}, rules...)
+func kubeChainDeletion(dump, cmd string) (string, error) {
+	d, err := census.ParseIPTablesSave(dump)
+	if err != nil {
+		return "", err
+	}
+	var jumps, rules, chains []string
+	for _, table := range slices.Sorted(maps.Keys(d.Tables)) {
+		t := d.Tables[table]
+		for _, chain := range t.Chains {
+			if strings.HasPrefix(chain, "KUBE-") {
+				rules = append(rules, fmt.Sprintf("%s -w -t %s -F %s || true", cmd, table, chain))
+				chains = append(chains, fmt.Sprintf("%s -w -t %s -X %s || true", cmd, table, chain))
+			}
+		}
+		for _, rule := range t.Rules {
+			if !strings.HasPrefix(rule, "-A KUBE-") && strings.Contains(rule, "-j KUBE-") {
+				jumps = append(jumps, fmt.Sprintf("%s -w -t %s -D %s || true", cmd, table, rule[3:]))
+			}
 		}
 	}
 	if len(chains) == 0 {
-		return ""
+		return "", nil
 	}
-	return strings.Join(append(rules, chains...), "\n")
+	return strings.Join(slices.Concat(jumps, rules, chains), "\n"), nil
 }
 
 func (f *Framework) runOnNode(ctx context.Context, node string, cmd ...string) (string, error) {

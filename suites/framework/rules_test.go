@@ -20,7 +20,11 @@ COMMIT
 -A KUBE-SERVICES -d 10.96.0.10/32 -j KUBE-SVC-ABC
 COMMIT
 `
-	got := strings.Split(kubeChainDeletion(dump, "iptables-nft"), "\n")
+	script, err := kubeChainDeletion(dump, "iptables-nft")
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := strings.Split(script, "\n")
 	want := []string{
 		`iptables-nft -w -t nat -D PREROUTING -m comment --comment "kubernetes service portals" -j KUBE-SERVICES || true`,
 		"iptables-nft -w -t mangle -F KUBE-PROXY-CANARY || true",
@@ -33,7 +37,7 @@ COMMIT
 	if strings.Join(got, "\n") != strings.Join(want, "\n") {
 		t.Errorf("script:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
 	}
-	if s := kubeChainDeletion("*nat\n:PREROUTING ACCEPT [0:0]\n-A PREROUTING -j ACCEPT\nCOMMIT\n", "iptables"); s != "" {
+	if s, err := kubeChainDeletion("*nat\n:PREROUTING ACCEPT [0:0]\n-A PREROUTING -j ACCEPT\nCOMMIT\n", "iptables"); s != "" || err != nil {
 		t.Errorf("a dump without KUBE-* chains gave a script: %q", s)
 	}
 }

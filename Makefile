@@ -16,7 +16,8 @@ help:
 	@echo "make lint    gofmt + go vet"
 	@echo "make bench   ours vs upstream kube-proxy side by side: table, bench.json, report.html (SCALE=2000x5,10000x10 BENCH_MODES=...; needs root)"
 	@echo "make bench-kernel Go benchmarks: render and state-to-kernel apply per mode (BENCH=regexp)"
-	@echo "make e2e     the conformance suite on the local provider, set-up included (MODE=iptables|nftables|ipvs|all PROXIER=ours|kube-proxy|PATH NODES=2 KEEP=1 RUN_DIR=dir ARGS=ginkgo flags)"
+	@echo "make e2e     the conformance suite on the local provider, set-up included (MODE=iptables|nftables|ipvs|mixed|all NODE_MODES=m1,m2,... PROXIER=ours|kube-proxy|PATH NODES=2 KEEP=1 RUN_DIR=dir ARGS=ginkgo flags)"
+	@echo "             every run takes a mode census of each node (kernel, declared and carried mode, leftovers) at its start and end"
 	@echo "             label churn reads CHURN_REPLICAS=50 (ipvs: 10) CHURN_RATE=20 CHURN_KEEPALIVE=10 CHURN_MAX_SURGE=25% CHURN_MAX_UNAVAILABLE=0"
 	@echo "make e2e-smoke    the suite's ClusterIP specs on every mode, local and kind (part of make test)"
 	@echo "make report RUN=<dir> / make report-compare A=<dir> B=<dir>"
@@ -87,8 +88,12 @@ bench-kernel: deps
 
 # The conformance suite (suites/services) on fresh local clusters, one per
 # mode (MODE=iptables|nftables|ipvs|all; on a kernel without ip_vs the
-# ipvs nodes run in the kernel VM; PROVIDER=local, the only one built so
-# far, is the default). NODES defaults to 2 here; PROXIER=ours|kube-proxy|PATH; KEEP=1
+# ipvs nodes run in the kernel VM; PROVIDER=local is the default).
+# MODE=mixed is one cluster whose nodes run different modes: NODE_MODES=
+# m1,m2,... (at least 2), default one node per mode the provider can run
+# here; its results go under <run dir>/mixed. Every run takes the mode
+# census (suites/census) at its start and end; a node running another mode
+# than it was made to, or another mode's leftovers, fails the run. NODES defaults to 2 here; PROXIER=ours|kube-proxy|PATH; KEEP=1
 # keeps the clusters; RUN_DIR (default runs/<time>-<mode>) gets run.json,
 # <mode>/ginkgo.json + junit.xml and the report. ARGS go to Ginkgo, e.g.
 # ARGS='--label-filter=feature:clusterip' or ARGS='--focus=UDP'. Needs root.
@@ -100,9 +105,12 @@ bench-kernel: deps
 e2e: export E2E_ARGS := $(ARGS)
 e2e:
 	@$(GO) build -o $(BIN)/e2e ./suites/framework/cmd/e2e
-	@$(BIN)/e2e --provider '$(PROVIDER)' --mode '$(MODE)' --proxier '$(PROXIER)' \
+	@$(BIN)/e2e --provider '$(PROVIDER)' --mode '$(E2E_MODE)' --node-modes '$(NODE_MODES)' --proxier '$(PROXIER)' \
 		--nodes '$(if $(filter file default,$(origin NODES)),2,$(NODES))' --keep '$(KEEP)' --run-dir '$(RUN_DIR)' \
-		--command "make e2e MODE=$(MODE) PROXIER=$(PROXIER)$${E2E_ARGS:+ ARGS=\"$$E2E_ARGS\"}" --args "$$E2E_ARGS"
+		--command "make e2e MODE=$(E2E_MODE)$(if $(NODE_MODES), NODE_MODES=$(NODE_MODES)) PROXIER=$(PROXIER)$${E2E_ARGS:+ ARGS=\"$$E2E_ARGS\"}" --args "$$E2E_ARGS"
+
+# NODE_MODES alone means MODE=mixed, as for cluster-up.
+E2E_MODE = $(if $(and $(NODE_MODES),$(filter file default,$(origin MODE))),mixed,$(MODE))
 
 clean:
 	rm -rf _output

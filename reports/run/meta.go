@@ -8,6 +8,8 @@ import (
 	"path/filepath"
 	"strings"
 	"time"
+
+	"github.com/proxyproof/proxyproof/suites/census"
 )
 
 // File names inside a run directory.
@@ -40,12 +42,27 @@ type Proxier struct {
 	Version string `json:"version,omitempty"`
 }
 
-// ModeMeta is one mode's cluster: which mode each node ran.
+// ModeMeta is one mode's cluster: which mode each node was made to run,
+// and the mode census (suites/census, whose doc gives its JSON) taken at
+// the start and the end of the run: each node's kernel and the mode it
+// declared and carried. Name is the mode, or "mixed".
 type ModeMeta struct {
-	Name  string            `json:"name"`
-	Nodes map[string]string `json:"nodes,omitempty"`
-	Start time.Time         `json:"start"`
-	End   time.Time         `json:"end"`
+	Name   string            `json:"name"`
+	Nodes  map[string]string `json:"nodes,omitempty"`
+	Census []census.Census   `json:"census,omitempty"`
+	Start  time.Time         `json:"start"`
+	End    time.Time         `json:"end"`
+}
+
+// CensusFailures are the census's problems, each with when and the node.
+func (m ModeMeta) CensusFailures() []string {
+	var out []string
+	for _, c := range m.Census {
+		for _, f := range c.Failures() {
+			out = append(out, fmt.Sprintf("mode census at the %s: %s", c.When, f))
+		}
+	}
+	return out
 }
 
 // HostKernel is the running kernel's release for Meta.Kernel, "" when

@@ -13,6 +13,7 @@ import (
 
 	"github.com/proxyproof/proxyproof/clusters"
 	"github.com/proxyproof/proxyproof/clusters/providers"
+	"github.com/proxyproof/proxyproof/suites/census"
 )
 
 // Framework is one mode's cluster and what the specs need to drive it.
@@ -59,10 +60,13 @@ func SetupWith(ctx context.Context, p Params, provider clusters.Provider) (*Fram
 		return nil, fmt.Errorf("mode dir: %w", err)
 	}
 	spec := clusters.Spec{Name: ClusterName(p.Mode), Proxier: p.Proxier, Keep: p.Keep}
-	for i := 0; i < p.Nodes; i++ {
-		spec.Nodes = append(spec.Nodes, clusters.NodeSpec{Mode: p.Mode})
+	for _, m := range p.NodeModeList() {
+		spec.Nodes = append(spec.Nodes, clusters.NodeSpec{Mode: m})
 	}
 	what := fmt.Sprintf("cluster %s (provider %s, %d %s nodes, proxier %s)", spec.Name, provider.Name(), p.Nodes, p.Mode, p.Proxier)
+	if p.Mode == ModeMixed {
+		what = fmt.Sprintf("cluster %s (provider %s, nodes %s, proxier %s)", spec.Name, provider.Name(), p.NodeModes, p.Proxier)
+	}
 	if err := provider.Check(spec); err != nil {
 		return nil, fmt.Errorf("%s: %w", what, err)
 	}
@@ -81,7 +85,26 @@ func SetupWith(ctx context.Context, p Params, provider clusters.Provider) (*Fram
 	if err := f.writeEnvironment(); err != nil {
 		klog.ErrorS(err, "Environment not recorded", "dir", p.ModeDir())
 	}
+	f.TakeCensus(ctx, census.Start)
 	return f, nil
+}
+
+// censusTimeout bounds one census: a few commands per node, seconds each
+// on a kernel-VM node.
+const censusTimeout = 3 * time.Minute
+
+// TakeCensus records the mode census (suites/census) in the mode dir,
+// where the runner reads it: a census that finds a node running another
+// mode, or another mode's leftovers, fails the run there, naming the node.
+func (f *Framework) TakeCensus(ctx context.Context, when string) census.Census {
+	ctx, cancel := context.WithTimeout(ctx, censusTimeout)
+	defer cancel()
+	c := census.Take(ctx, f.Cluster, when)
+	klog.Info(c.String())
+	if err := census.Append(f.ModeDir(), c); err != nil {
+		klog.ErrorS(err, "Census not recorded", "dir", f.ModeDir())
+	}
+	return c
 }
 
 func clientOf(c clusters.Cluster) (kubernetes.Interface, error) {
@@ -116,6 +139,7 @@ func (f *Framework) Teardown(ctx context.Context) error {
 	if f == nil || f.Cluster == nil {
 		return nil
 	}
+	f.TakeCensus(ctx, census.End)
 	if f.Keep {
 		klog.InfoS("Keeping the cluster (KEEP=1)", "cluster", f.Cluster.Name(), "kubeconfig", f.Cluster.Kubeconfig(),
 			"down", fmt.Sprintf("make cluster-down PROVIDER=%s NAME=%s", f.Cluster.Provider(), f.Cluster.Name()))
@@ -132,6 +156,10 @@ func (f *Framework) NodeNames() []string {
 	}
 	return names
 }
+
+// NodeMode is the mode node was made to run: on a mixed cluster the
+// specs ask it per node, never f.Mode.
+func (f *Framework) NodeMode(node string) (string, error) { return f.nodeMode(node) }
 
 // NodeIP is a node's address on the underlay.
 func (f *Framework) NodeIP(node string) (string, error) {

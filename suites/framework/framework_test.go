@@ -19,6 +19,7 @@ import (
 	"k8s.io/client-go/rest"
 
 	"github.com/proxyproof/proxyproof/clusters"
+	"github.com/proxyproof/proxyproof/suites/census"
 )
 
 // fakeCluster is a clusters.Cluster with no cluster behind it: it records
@@ -99,7 +100,9 @@ func apiServer(t *testing.T) string {
 }
 
 func TestSetupAsksTheProviderForTheModesClusterAndRecordsWhatItGot(t *testing.T) {
-	fc := &fakeCluster{server: apiServer(t)}
+	fc := &fakeCluster{server: apiServer(t), answer: func(string, []string) ([]byte, error) {
+		return nil, errors.New("no node behind the fake")
+	}}
 	prov := &fakeProvider{cluster: fc}
 	p := Params{Provider: "fake", Mode: clusters.ModeNFTables, Proxier: clusters.ProxierKubeProxy, Nodes: 3, RunDir: t.TempDir()}
 	f, err := SetupWith(context.Background(), p, prov)
@@ -129,6 +132,40 @@ func TestSetupAsksTheProviderForTheModesClusterAndRecordsWhatItGot(t *testing.T)
 	}
 	if err := f.Teardown(context.Background()); err != nil || !fc.destroyed {
 		t.Errorf("Teardown without KEEP: err %v, destroyed %v; want the cluster destroyed", err, fc.destroyed)
+	}
+	// A census at the start and one at the end, every node in each: here
+	// none can be read, and each says so for its node.
+	cs, err := census.Load(p.ModeDir())
+	if err != nil || len(cs) != 2 || cs[0].When != census.Start || cs[1].When != census.End {
+		t.Fatalf("census file: %d censuses, %v; want the start's and the end's", len(cs), err)
+	}
+	for _, c := range cs {
+		if len(c.Nodes) != 3 || c.OK() || !strings.Contains(c.Failures()[0], "node n1: kernel not read (uname -r): no node behind the fake") {
+			t.Errorf("census at the %s: %d nodes, failures %q; want 3 nodes, each failing as unread", c.When, len(c.Nodes), c.Failures())
+		}
+	}
+}
+
+func TestAMixedClusterAsksForEachNodesMode(t *testing.T) {
+	fc := &fakeCluster{server: apiServer(t), answer: func(string, []string) ([]byte, error) { return nil, errors.New("fake") }}
+	prov := &fakeProvider{cluster: fc}
+	ps, err := Given{Mode: ModeMixed, NodeModes: "ipvs, iptables,nftables,iptables", Nodes: "2", RunDir: t.TempDir()}.Parse()
+	if err != nil {
+		t.Fatal(err)
+	}
+	f, err := SetupWith(context.Background(), ps[0], prov)
+	if err != nil {
+		t.Fatalf("SetupWith: %v", err)
+	}
+	var got []string
+	for _, n := range prov.spec.Nodes {
+		got = append(got, n.Mode)
+	}
+	if strings.Join(got, ",") != "ipvs,iptables,nftables,iptables" || f.Nodes != 4 {
+		t.Errorf("mixed spec nodes %v (Nodes %d), want ipvs,iptables,nftables,iptables: NODE_MODES sets the nodes, not NODES", got, f.Nodes)
+	}
+	if m, _ := f.NodeMode("n3"); m != "nftables" || f.ModeDir() != filepath.Join(ps[0].RunDir, "mixed") {
+		t.Errorf("node n3 mode %q, mode dir %s; want nftables and <run dir>/mixed", m, f.ModeDir())
 	}
 }
 

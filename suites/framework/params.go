@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -13,12 +14,13 @@ import (
 
 // Environment variables make e2e sets for one mode's run of a suite.
 const (
-	EnvMode     = "MODE"     // iptables | nftables | ipvs
-	EnvProxier  = "PROXIER"  // ours | kube-proxy | a path
-	EnvNodes    = "NODES"    // node count, default 2
-	EnvKeep     = "KEEP"     // 1 keeps the cluster after the suite
-	EnvRunDir   = "RUN_DIR"  // the run directory (reports/doc.go)
-	EnvProvider = "PROVIDER" // where clusters come from, default local
+	EnvMode     = "MODE"       // iptables | nftables | ipvs | mixed
+	EnvNodeMode = "NODE_MODES" // MODE=mixed: a mode per node, m1,m2,...
+	EnvProxier  = "PROXIER"    // ours | kube-proxy | a path
+	EnvNodes    = "NODES"      // node count, default 2
+	EnvKeep     = "KEEP"       // 1 keeps the cluster after the suite
+	EnvRunDir   = "RUN_DIR"    // the run directory (reports/doc.go)
+	EnvProvider = "PROVIDER"   // where clusters come from, default local
 )
 
 // ProviderLocal is the built-in provider (clusters/local), the default.
@@ -27,6 +29,14 @@ const ProviderLocal = providers.Default
 // ModeAll is MODE=all: the runner expands it to every mode, one suite run
 // each; a suite itself runs one mode.
 const ModeAll = "all"
+
+// ModeMixed is MODE=mixed: one cluster whose nodes run different modes
+// (NODE_MODES, by default one node per mode the provider can run here).
+const ModeMixed = "mixed"
+
+// Modes are the modes a node can run, in the order MODE=all and the
+// default MODE=mixed take them.
+var Modes = []string{clusters.ModeIPTables, clusters.ModeNFTables, clusters.ModeIPVS}
 
 // MinNodes: one node cannot show a Service reaching a remote backend.
 const MinNodes = 2
@@ -41,18 +51,34 @@ func (e *ParamError) Error() string { return fmt.Sprintf("%s=%q: want %s", e.Nam
 
 // Given are the parameters as make e2e passes them, not yet checked.
 type Given struct {
-	Provider, Mode, Proxier, Nodes, Keep, RunDir string
+	Provider, Mode, NodeModes, Proxier, Nodes, Keep, RunDir string
 }
 
 // Params are one mode's run parameters.
 type Params struct {
 	Provider string
-	Mode     string
-	Proxier  string
-	Nodes    int
-	Keep     bool
+	// Mode is one mode, or ModeMixed with NodeModes.
+	Mode string
+	// NodeModes is MODE=mixed's list, a mode per node joined by commas
+	// (a string keeps Params comparable); empty otherwise.
+	NodeModes string
+	Proxier   string
+	Nodes     int
+	Keep      bool
 	// RunDir is the run directory; ModeDir is RunDir/<Mode>.
 	RunDir string
+}
+
+// NodeModeList is the mode of each node the cluster is to have.
+func (p Params) NodeModeList() []string {
+	if p.Mode == ModeMixed {
+		return strings.Split(p.NodeModes, ",")
+	}
+	out := make([]string, p.Nodes)
+	for i := range out {
+		out[i] = p.Mode
+	}
+	return out
 }
 
 // ModeDir is where this mode's ginkgo.json, dumps and environment go.
@@ -76,6 +102,9 @@ func (g Given) Parse() ([]Params, error) {
 	if err != nil {
 		return nil, err
 	}
+	if p.NodeModes, err = nodeModesOf(g.Mode, g.NodeModes); err != nil {
+		return nil, err
+	}
 	if p.Proxier, err = proxierOf(g.Proxier); err != nil {
 		return nil, err
 	}
@@ -85,6 +114,9 @@ func (g Given) Parse() ([]Params, error) {
 			return nil, &ParamError{EnvNodes, g.Nodes, fmt.Sprintf("a whole number of nodes, at least %d (one node cannot show a Service reaching a backend on another node)", MinNodes)}
 		}
 		p.Nodes = n
+	}
+	if p.NodeModes != "" {
+		p.Nodes = len(strings.Split(p.NodeModes, ","))
 	}
 	switch g.Keep {
 	case "", "0", "false":
@@ -118,14 +150,42 @@ func CheckProvider(name string) error {
 	return &ParamError{EnvProvider, name, want}
 }
 
+// modesOf is the runs MODE asks for: all is one run per mode (mixed is
+// not among them: it is a cluster of its own, asked for by name).
 func modesOf(mode string) ([]string, error) {
-	switch mode {
-	case ModeAll:
-		return []string{clusters.ModeIPTables, clusters.ModeNFTables, clusters.ModeIPVS}, nil
-	case clusters.ModeIPTables, clusters.ModeNFTables, clusters.ModeIPVS:
+	switch {
+	case mode == ModeAll:
+		return slices.Clone(Modes), nil
+	case mode == ModeMixed, slices.Contains(Modes, mode):
 		return []string{mode}, nil
 	}
-	return nil, &ParamError{EnvMode, mode, fmt.Sprintf("%s, %s, %s or %s", clusters.ModeIPTables, clusters.ModeNFTables, clusters.ModeIPVS, ModeAll)}
+	return nil, &ParamError{EnvMode, mode, fmt.Sprintf("%s, %s or %s", strings.Join(Modes, ", "), ModeMixed, ModeAll)}
+}
+
+// nodeModesOf checks NODE_MODES: only with MODE=mixed, at least MinNodes
+// known modes. MODE=mixed without it is every mode, one node each (the
+// runner leaves out those the provider cannot run here).
+func nodeModesOf(mode, list string) (string, error) {
+	if mode != ModeMixed {
+		if list != "" {
+			return "", &ParamError{EnvNodeMode, list, fmt.Sprintf("MODE=%s with it (MODE=%s runs every node in that mode)", ModeMixed, mode)}
+		}
+		return "", nil
+	}
+	if list == "" {
+		return strings.Join(Modes, ","), nil
+	}
+	modes := strings.Split(list, ",")
+	for i, m := range modes {
+		modes[i] = strings.TrimSpace(m)
+		if !slices.Contains(Modes, modes[i]) {
+			return "", &ParamError{EnvNodeMode, list, fmt.Sprintf("a mode per node, each one of %s (node %d is %q)", strings.Join(Modes, ", "), i+1, modes[i])}
+		}
+	}
+	if len(modes) < MinNodes {
+		return "", &ParamError{EnvNodeMode, list, fmt.Sprintf("at least %d nodes, a mode each, e.g. %s,%s", MinNodes, clusters.ModeIPTables, clusters.ModeNFTables)}
+	}
+	return strings.Join(modes, ","), nil
 }
 
 // proxierOf accepts ours, kube-proxy or an executable file, made absolute.
@@ -153,7 +213,7 @@ func proxierOf(p string) (string, error) {
 // make e2e and must not bring up a cluster.
 func ParamsFromEnv(lookup func(string) (string, bool)) (Params, error) {
 	get := func(k string) string { v, _ := lookup(k); return v }
-	g := Given{Provider: get(EnvProvider), Mode: get(EnvMode), Proxier: get(EnvProxier), Nodes: get(EnvNodes), Keep: get(EnvKeep), RunDir: get(EnvRunDir)}
+	g := Given{Provider: get(EnvProvider), Mode: get(EnvMode), NodeModes: get(EnvNodeMode), Proxier: get(EnvProxier), Nodes: get(EnvNodes), Keep: get(EnvKeep), RunDir: get(EnvRunDir)}
 	for _, kv := range [][2]string{{EnvMode, g.Mode}, {EnvRunDir, g.RunDir}} {
 		if kv[1] == "" {
 			return Params{}, fmt.Errorf("%s is not set (make e2e sets it)", kv[0])

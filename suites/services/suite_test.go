@@ -27,11 +27,12 @@ var _ = BeforeSuite(func(ctx SpecContext) {
 	Expect(err).NotTo(HaveOccurred(), "the suite runs under make e2e, which sets MODE and RUN_DIR")
 	f, err = framework.Setup(ctx, p)
 	Expect(err).NotTo(HaveOccurred())
-}, NodeTimeout(6*time.Minute))
+}, NodeTimeout(8*time.Minute)) // the cluster, then the start census
 
+// Teardown takes the end census first (suites/census).
 var _ = AfterSuite(func(ctx SpecContext) {
 	Expect(f.Teardown(ctx)).To(Succeed())
-}, NodeTimeout(2*time.Minute))
+}, NodeTimeout(5*time.Minute))
 
 // On failure, keep every node's rules next to the report.
 var _ = JustAfterEach(func() {

@@ -21,6 +21,7 @@ import (
 
 	"github.com/proxyproof/proxyproof/clusters"
 	"github.com/proxyproof/proxyproof/reports/run"
+	"github.com/proxyproof/proxyproof/suites/census"
 	"github.com/proxyproof/proxyproof/suites/framework"
 )
 
@@ -52,15 +53,16 @@ type exitError struct{ code int }
 func (e *exitError) Error() string { return "exit " + strconv.Itoa(e.code) }
 
 type options struct {
-	provider, mode, proxier, nodes, keep, runDir, suite, command string
-	args                                                         []string
+	provider, mode, nodeModes, proxier, nodes, keep, runDir, suite, command string
+	args                                                                    []string
 }
 
 func parseFlags(argv []string) (options, error) {
 	var o options
 	fs := flag.NewFlagSet("e2e", flag.ContinueOnError)
 	fs.StringVar(&o.provider, "provider", framework.ProviderLocal, "where clusters come from (local)")
-	fs.StringVar(&o.mode, "mode", "iptables", "iptables, nftables, ipvs or all")
+	fs.StringVar(&o.mode, "mode", "iptables", "iptables, nftables, ipvs, mixed or all")
+	fs.StringVar(&o.nodeModes, "node-modes", "", "mode=mixed: a mode per node, m1,m2,... (default one node per mode the provider can run here)")
 	fs.StringVar(&o.proxier, "proxier", clusters.ProxierOurs, "ours, kube-proxy or the path of a kube-proxy-compatible binary")
 	fs.StringVar(&o.nodes, "nodes", "2", "nodes per cluster (at least 2)")
 	fs.StringVar(&o.keep, "keep", "", "1 keeps each mode's cluster")
@@ -128,7 +130,11 @@ func runModes(o options, params []framework.Params) error {
 		Command:  o.command,
 		Start:    time.Now().UTC(),
 	}
-	say("run directory %s; modes %s; proxier %s; %d nodes", o.runDir, strings.Join(modesOf(params), ", "), first.Proxier, meta.Nodes)
+	nodes := fmt.Sprintf("%d nodes", meta.Nodes)
+	if first.Mode == framework.ModeMixed {
+		nodes = "nodes " + first.NodeModes
+	}
+	say("run directory %s; modes %s; proxier %s; %s", o.runDir, strings.Join(modesOf(params), ", "), first.Proxier, nodes)
 
 	testBin := filepath.Join(o.runDir, "bin", "suite.test")
 	build := exec.Command("go", "test", "-c", "-tags", "e2e", "-o", testBin, o.suite)
@@ -203,7 +209,7 @@ func runMode(p framework.Params, ginkgoArgs []string, testBin, suiteDir string, 
 	cmd.Dir = suiteDir
 	cmd.Stdout, cmd.Stderr = out, out
 	cmd.Env = append(os.Environ(),
-		framework.EnvProvider+"="+p.Provider, framework.EnvMode+"="+p.Mode, framework.EnvProxier+"="+p.Proxier,
+		framework.EnvProvider+"="+p.Provider, framework.EnvMode+"="+p.Mode, framework.EnvNodeMode+"="+p.NodeModes, framework.EnvProxier+"="+p.Proxier,
 		framework.EnvNodes+"="+strconv.Itoa(p.Nodes), framework.EnvKeep+"="+strconv.FormatBool(p.Keep), framework.EnvRunDir+"="+p.RunDir)
 	say("mode %s: %s", p.Mode, strings.Join(cmd.Args, " "))
 	err := cmd.Run()
@@ -211,11 +217,34 @@ func runMode(p framework.Params, ginkgoArgs []string, testBin, suiteDir string, 
 		err = checkSomeSpecRan(report, ginkgoArgs)
 	}
 	mm.End = time.Now().UTC()
-	say("mode %s: done in %s (%v)", p.Mode, mm.End.Sub(mm.Start).Round(time.Second), errOrOK(err))
 	if env, eerr := readEnvironment(dir); eerr == nil {
 		mm.Nodes = env.Nodes
 	}
+	err = checkCensus(&mm, dir, err, say)
+	say("mode %s: done in %s (%v)", p.Mode, mm.End.Sub(mm.Start).Round(time.Second), errOrOK(err))
 	return mm, err
+}
+
+// checkCensus copies the census the suite took into mm and fails the mode
+// (keeping the suite's own error first) when it found a node running
+// another mode or another mode's leftovers. A suite whose cluster came up
+// but left no census failed to check what it ran on: that fails too.
+func checkCensus(mm *run.ModeMeta, dir string, suiteErr error, say func(string, ...any)) error {
+	cs, err := census.Load(dir)
+	if err != nil {
+		return errors.Join(suiteErr, err)
+	}
+	mm.Census = cs
+	for _, c := range cs {
+		say("mode %s: %s", mm.Name, strings.TrimRight(c.String(), "\n"))
+	}
+	if len(cs) == 0 && len(mm.Nodes) > 0 {
+		return errors.Join(suiteErr, fmt.Errorf("no mode census was taken of the cluster (%s missing)", filepath.Join(dir, census.File)))
+	}
+	if bad := mm.CensusFailures(); len(bad) > 0 {
+		return errors.Join(suiteErr, fmt.Errorf("%s", strings.Join(bad, "; ")))
+	}
+	return suiteErr
 }
 
 func errOrOK(err error) string {

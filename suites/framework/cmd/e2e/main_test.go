@@ -2,7 +2,7 @@ package main
 
 import (
 	"errors"
-	"github.com/proxyproof/proxyproof/clusters/hostkernel"
+	"fmt"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -10,7 +10,11 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/proxyproof/proxyproof/clusters"
+	"github.com/proxyproof/proxyproof/clusters/hostkernel"
 	"github.com/proxyproof/proxyproof/reports/run"
+	"github.com/proxyproof/proxyproof/suites/census"
+	"github.com/proxyproof/proxyproof/suites/framework"
 )
 
 func TestArgsReachGinkgoAsItsCompiledSuiteFlags(t *testing.T) {
@@ -70,7 +74,9 @@ func TestBadParametersAreRefusedInOneLineBeforeAnythingExists(t *testing.T) {
 		{"a proxier path that does not exist is refused", []string{"--proxier", "/nonexistent"}, `PROXIER="/nonexistent": want ours, kube-proxy or the path of an executable file (stat /nonexistent: no such file or directory)`},
 		{"a proxier that is a directory is refused", []string{"--proxier", dir}, `PROXIER="` + dir + `": want ours, kube-proxy or the path of an executable file`},
 		{"a proxier that is not executable is refused", []string{"--proxier", file}, `PROXIER="` + file + `": want ours, kube-proxy or the path of an executable file (` + file + `: not an executable file)`},
-		{"an unknown mode is refused", []string{"--mode", "bogus"}, `MODE="bogus": want iptables, nftables, ipvs or all`},
+		{"an unknown mode is refused", []string{"--mode", "bogus"}, `MODE="bogus": want iptables, nftables, ipvs, mixed or all`},
+		{"NODE_MODES with one node is refused", []string{"--mode", "mixed", "--node-modes", "nftables"}, `NODE_MODES="nftables": want at least 2 nodes`},
+		{"NODE_MODES with an unknown mode is refused", []string{"--mode", "mixed", "--node-modes", "iptables,userspace"}, `NODE_MODES="iptables,userspace": want a mode per node`},
 		{"an unknown provider is refused", []string{"--provider", "gke"}, `PROVIDER="gke": want one of `},
 		{"keep other than 1/0/true/false is refused", []string{"--keep", "yes"}, `KEEP="yes": want 1 or true`},
 		{"a run directory that is a file is refused", []string{"--run-dir", file}, `RUN_DIR="` + file + `": want a directory`},
@@ -204,6 +210,11 @@ func TestKindRefusesIPVSBeforeSetUpWhereTheKernelHasNoIPVS(t *testing.T) {
 	if exitCode(err) != 2 || setupRan || err == nil || !strings.Contains(err.Error(), `MODE="ipvs": want a mode PROVIDER=kind can run here`) || !strings.Contains(err.Error(), "PROVIDER=local") {
 		t.Errorf("MODE=ipvs on kind: err %v (exit %d, set-up ran %v); want exit 2 before set-up, naming ip_vs and PROVIDER=local", err, exitCode(err), setupRan)
 	}
+	err = mainErr([]string{"--provider", "kind", "--mode", "mixed", "--node-modes", "iptables,ipvs", "--run-dir", filepath.Join(t.TempDir(), "r")},
+		func([]string) error { setupRan = true; return nil })
+	if exitCode(err) != 2 || setupRan || err == nil || !strings.HasPrefix(err.Error(), `NODE_MODES="iptables,ipvs": want modes PROVIDER=kind can run here: iptables, nftables (`) {
+		t.Errorf("NODE_MODES=iptables,ipvs on kind: err %v (exit %d, set-up ran %v); want exit 2 before set-up, naming what works", err, exitCode(err), setupRan)
+	}
 	var steps []string
 	stop := errors.New("stop")
 	err = mainErr([]string{"--provider", "kind", "--mode", "all", "--run-dir", filepath.Join(t.TempDir(), "r")},
@@ -237,5 +248,57 @@ func TestBadChurnParametersAreRefusedBeforeAnythingExists(t *testing.T) {
 				t.Errorf("a refused run left %v", got)
 			}
 		})
+	}
+}
+
+// refuses is a provider that cannot run some modes on this machine.
+type refuses []string
+
+func (r refuses) Precheck(spec clusters.Spec) error {
+	for _, n := range spec.Nodes {
+		if slices.Contains(r, n.Mode) {
+			return fmt.Errorf("mode %s: %w", n.Mode, clusters.ErrModeUnsupported)
+		}
+	}
+	return nil
+}
+
+func TestMixedTakesEveryModeTheProviderCanRunUnlessNodeModesSays(t *testing.T) {
+	mixed := framework.Params{Provider: "p", Mode: framework.ModeMixed, NodeModes: "iptables,nftables,ipvs", Nodes: 3}
+	got, err := precheckMixed(refuses{"ipvs"}, mixed, false)
+	if err != nil || got.NodeModes != "iptables,nftables" || got.Nodes != 2 {
+		t.Errorf("default MODE=mixed without ipvs: %+v, %v; want iptables,nftables on 2 nodes", got, err)
+	}
+	explicit := mixed
+	explicit.NodeModes = "nftables,ipvs"
+	_, err = precheckMixed(refuses{"ipvs"}, explicit, true)
+	if err == nil || !strings.HasPrefix(err.Error(), `NODE_MODES="nftables,ipvs": want modes PROVIDER=p can run here: iptables, nftables (mode ipvs: mode not supported`) {
+		t.Errorf("NODE_MODES naming ipvs where it cannot run: %v, want a refusal naming NODE_MODES and what works", err)
+	}
+	if _, err = precheckMixed(refuses{"ipvs", "nftables"}, mixed, false); err == nil || !strings.HasPrefix(err.Error(), `MODE="mixed": want at least 2 modes PROVIDER=p can run here: iptables`) {
+		t.Errorf("MODE=mixed where one mode runs: %v, want a refusal (no mix of one mode)", err)
+	}
+}
+
+func TestACensusThatFindsAnotherModeFailsTheModeNamingTheNode(t *testing.T) {
+	dir := t.TempDir()
+	bad := census.Census{When: census.End, Nodes: []census.Node{
+		{Name: "n1", Expected: "iptables", Declared: "iptables", Carried: "iptables"},
+		{Name: "n2", Expected: "nftables", Declared: "nftables", Carried: "nftables", Leftovers: []string{"iptables"},
+			Problems: []string{"leftover iptables state: iptables-legacy: KUBE-SERVICES in nat"}},
+	}}
+	if err := census.Append(dir, bad); err != nil {
+		t.Fatal(err)
+	}
+	mm := run.ModeMeta{Name: "mixed", Nodes: map[string]string{"n1": "iptables", "n2": "nftables"}}
+	err := checkCensus(&mm, dir, nil, func(string, ...any) {})
+	if err == nil || err.Error() != "mode census at the end: node n2: leftover iptables state: iptables-legacy: KUBE-SERVICES in nat" {
+		t.Errorf("checkCensus = %v, want the mode failed naming n2's leftover", err)
+	}
+	if len(mm.Census) != 1 || mm.Census[0].Nodes[1].Leftovers[0] != "iptables" {
+		t.Errorf("run.json's census = %+v, want the census as taken", mm.Census)
+	}
+	if err := checkCensus(&run.ModeMeta{Name: "iptables", Nodes: mm.Nodes}, t.TempDir(), nil, func(string, ...any) {}); err == nil || !strings.Contains(err.Error(), "no mode census was taken") {
+		t.Errorf("a cluster with no census: %v, want the mode failed", err)
 	}
 }

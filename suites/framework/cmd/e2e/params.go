@@ -34,11 +34,11 @@ func checkParams(o *options) ([]framework.Params, error) {
 		return nil, fmt.Errorf("run dir %s: %w", o.runDir, err)
 	}
 	o.runDir = abs
-	ps, err := framework.Given{Provider: o.provider, Mode: o.mode, Proxier: o.proxier, Nodes: o.nodes, Keep: o.keep, RunDir: o.runDir}.Parse()
+	ps, err := framework.Given{Provider: o.provider, Mode: o.mode, NodeModes: o.nodeModes, Proxier: o.proxier, Nodes: o.nodes, Keep: o.keep, RunDir: o.runDir}.Parse()
 	if err != nil {
 		return nil, err
 	}
-	if ps, err = precheck(ps, o.mode == framework.ModeAll); err != nil {
+	if ps, err = precheck(ps, o.mode == framework.ModeAll, o.nodeModes != ""); err != nil {
 		return nil, err
 	}
 	if err := checkNoRunIn(o.runDir); err != nil {
@@ -54,20 +54,21 @@ func checkParams(o *options) ([]framework.Params, error) {
 // precheck asks the provider, before any set-up, whether it can run each
 // mode here (kind cannot run ipvs on a kernel without ip_vs). MODE=all
 // keeps the modes it can run, saying which it leaves out and why; a mode
-// named alone that it cannot run refuses the run.
-func precheck(ps []framework.Params, all bool) ([]framework.Params, error) {
+// named alone that it cannot run refuses the run. MODE=mixed is checked
+// by precheckMixed (explicit: NODE_MODES was given).
+func precheck(ps []framework.Params, all, explicit bool) ([]framework.Params, error) {
 	p, ok := providers.Get(ps[0].Provider)
 	pc, can := p.(clusters.Prechecker)
 	if !ok || !can {
 		return ps, nil
 	}
+	if ps[0].Mode == framework.ModeMixed {
+		m, err := precheckMixed(pc, ps[0], explicit)
+		return []framework.Params{m}, err
+	}
 	var keep []framework.Params
 	for _, m := range ps {
-		spec := clusters.Spec{Name: "e2e", Proxier: m.Proxier}
-		for range m.Nodes {
-			spec.Nodes = append(spec.Nodes, clusters.NodeSpec{Mode: m.Mode})
-		}
-		err := pc.Precheck(spec)
+		err := pc.Precheck(specOf(m))
 		switch {
 		case err == nil:
 			keep = append(keep, m)
@@ -82,6 +83,52 @@ func precheck(ps []framework.Params, all bool) ([]framework.Params, error) {
 		return nil, &framework.ParamError{Name: framework.EnvMode, Value: framework.ModeAll, Want: "a mode PROVIDER=" + ps[0].Provider + " can run here"}
 	}
 	return keep, nil
+}
+
+// specOf is the spec a run of m asks the provider for.
+func specOf(m framework.Params) clusters.Spec {
+	spec := clusters.Spec{Name: "e2e", Proxier: m.Proxier}
+	for _, mode := range m.NodeModeList() {
+		spec.Nodes = append(spec.Nodes, clusters.NodeSpec{Mode: mode})
+	}
+	return spec
+}
+
+// precheckMixed checks a mixed cluster's node modes. The default list
+// (every mode) keeps the modes the provider can run here, saying which it
+// leaves out; a NODE_MODES list naming one it cannot run is refused with
+// the modes that work. Fewer than two modes left is no mixed cluster.
+func precheckMixed(pc clusters.Prechecker, m framework.Params, explicit bool) (framework.Params, error) {
+	var works, left []string
+	var why error
+	for _, mode := range framework.Modes {
+		one := m
+		one.Mode, one.Nodes = mode, framework.MinNodes
+		if err := pc.Precheck(specOf(one)); err == nil {
+			works = append(works, mode)
+		} else if errors.Is(err, clusters.ErrModeUnsupported) {
+			left, why = append(left, mode), err
+		} else {
+			return m, &framework.ParamError{Name: framework.EnvMode, Value: m.Mode, Want: fmt.Sprintf("a cluster PROVIDER=%s can run here (%v)", m.Provider, err)}
+		}
+	}
+	want := fmt.Sprintf("modes PROVIDER=%s can run here: %s", m.Provider, strings.Join(works, ", "))
+	if explicit {
+		for _, mode := range m.NodeModeList() {
+			if !slices.Contains(works, mode) {
+				return m, &framework.ParamError{Name: framework.EnvNodeMode, Value: m.NodeModes, Want: fmt.Sprintf("%s (%v)", want, why)}
+			}
+		}
+		return m, nil
+	}
+	if len(left) > 0 {
+		fmt.Printf("e2e: MODE=mixed on PROVIDER=%s leaves out %s: %v\n", m.Provider, strings.Join(left, ", "), why)
+	}
+	if len(works) < framework.MinNodes {
+		return m, &framework.ParamError{Name: framework.EnvMode, Value: m.Mode, Want: fmt.Sprintf("at least %d %s", framework.MinNodes, want)}
+	}
+	m.NodeModes, m.Nodes = strings.Join(works, ","), len(works)
+	return m, nil
 }
 
 // checkNoRunIn refuses a run directory that holds a run already: a second

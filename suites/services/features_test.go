@@ -242,7 +242,7 @@ var _ = Describe("Service features", Ordered, ContinueOnFailure, func() {
 			// unreachable (ip_vs_leave), upstream's ipvs mode as ours:
 			// not answered is what holds in every mode.
 			what, dropped := "dropped (no local endpoint)", timedOut
-			if f.Mode == ipvs {
+			if nodeMode(nodes[i]) == ipvs {
 				what, dropped = "not answered (no local endpoint: IPVS has no real server)", nil
 			}
 			unanswered(ctx, f.FromPod(c), framework.HTTP, url(one.Spec.ClusterIP, 80, "hostname"), ns+"/itp-one", what, dropped)
@@ -328,7 +328,7 @@ var _ = Describe("Service features", Ordered, ContinueOnFailure, func() {
 		for _, node := range nodes {
 			rules, err := f.Rules(ctx, node)
 			Expect(err).NotTo(HaveOccurred())
-			if f.Mode == ipvs {
+			if nodeMode(node) == ipvs {
 				// Virtual servers carry no names: look for the addresses
 				// (headless and ExternalName Services have none).
 				Expect(rules).To(ContainSubstring(framework.HostPort(control.Spec.ClusterIP, 80)), "node %s: the control Service has no virtual server (the check below would see one)", node)

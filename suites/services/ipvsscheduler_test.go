@@ -30,13 +30,15 @@ const (
 // ipvsSchedulerSpecs are the IPVS scheduler specs, in the load-balancing
 // fixture. The cluster-wide scheduler is the proxier's configuration
 // (ipvs.scheduler): a spec restarts the proxier of the node that balances
-// its clients' connections (the first client pod's) with it, every client
-// runs on or enters through that node, and the last restores rr.
+// its clients' connections (the first client pod's on an IPVS node: on a
+// mixed cluster, the IPVS node's) with it, every client runs on or enters
+// through that node, and the last restores rr.
 func ipvsSchedulerSpecs(fx *lbFixture) {
 	ipvsOnly := func() { fx.onlyIn("IPVS schedulers apply to IPVS nodes only", clusters.ModeIPVS) }
 	changed := false
 	AfterAll(func(ctx SpecContext) {
 		if changed {
+			ipvsOnly() // the balancing client of the specs that changed it
 			useScheduler(ctx, fx, "rr")
 		}
 	}, NodeTimeout(3*time.Minute))
@@ -55,7 +57,7 @@ func ipvsSchedulerSpecs(fx *lbFixture) {
 		svc := framework.NetserverService(fx.ns, "annotated", corev1.ServiceTypeClusterIP, map[string]string{"app": "lb"})
 		svc.Annotations = map[string]string{clusters.ExtensionIPVSSchedulerAnnotation: "dh"}
 		svc = mustCreate(ctx, svc)
-		src := f.FromPod(fx.clients[0])
+		src := f.FromPod(fx.client)
 		target := serviceURL(svc.Spec.ClusterIP, 80, "hostname")
 		Expect(framework.Poll(ctx, "the annotated Service answers", podsReady, 200*time.Millisecond, func(ctx context.Context) (bool, string) {
 			r := f.Probe(ctx, src, framework.HTTP, target, 2*time.Second)
@@ -127,7 +129,7 @@ func ipvsSchedulerSpecs(fx *lbFixture) {
 // exactRotation checks that n new connections from one client rotate
 // over svc's backends in a fixed order.
 func exactRotation(ctx SpecContext, fx *lbFixture, svc *corev1.Service, n int, sched string) {
-	src := f.FromPod(fx.clients[0])
+	src := f.FromPod(fx.client)
 	b, err := f.Spread(ctx, src, serviceURL(svc.Spec.ClusterIP, 80, "hostname"), n)
 	Expect(err).NotTo(HaveOccurred())
 	fx.recordSpread(sched+" rotation", sched+": new connections per backend", fx.judged(b, src.Description))
@@ -155,7 +157,7 @@ func useScheduler(ctx context.Context, fx *lbFixture, sched string) {
 	// The restart is this spec's set-up, judged by the churn restart spec:
 	// wait until new connections stop failing, and record how long after
 	// /healthz said serving that took.
-	src := f.FromPod(fx.clients[0])
+	src := f.FromPod(fx.client)
 	Expect(framework.Poll(ctx, "new connections without failures after the restart", podsReady, time.Second, func(ctx context.Context) (bool, string) {
 		b, err := f.Spread(ctx, src, serviceURL(fx.spread.Spec.ClusterIP, 80, "hostname"), 2*len(fx.backends))
 		if err != nil {
@@ -186,7 +188,7 @@ func leastConnection(ctx SpecContext, fx *lbFixture, sched string) {
 	}
 	_, err = f.WriteEndpointSlice(ctx, fx.ns, name, busyPod, true)
 	Expect(err).NotTo(HaveOccurred())
-	src := f.FromPod(fx.clients[0])
+	src := f.FromPod(fx.client)
 	target := serviceURL(svc.Spec.ClusterIP, 80, "hostname")
 	Expect(framework.Poll(ctx, name+" answers from "+busy, podsReady, 200*time.Millisecond, func(ctx context.Context) (bool, string) {
 		r := f.Probe(ctx, src, framework.HTTP, target, 2*time.Second)

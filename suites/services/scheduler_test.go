@@ -14,6 +14,7 @@ import (
 	. "github.com/onsi/gomega"
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/utils/ptr"
 
 	"github.com/proxyproof/proxyproof/clusters"
@@ -40,6 +41,9 @@ type lbFixture struct {
 	ns       string
 	backends []string // pod names, which the netserver answers
 	clients  []corev1.Pod
+	// client balances the single-client specs' connections: the first
+	// client, or the one onlyIn chose for the modes a spec judges.
+	client   corev1.Pod
 	spread   *corev1.Service // NodePort, no affinity
 	sticky   *corev1.Service // NodePort, ClientIP affinity
 	expiring *corev1.Service // ClusterIP, ClientIP affinity, timeoutSeconds 2
@@ -88,26 +92,39 @@ func (fx *lbFixture) sourcesOn(svc *corev1.Service, node string) []source {
 	return out
 }
 
-// clientNode is the node of the first client pod, which balances the
-// single-client specs' connections.
-func (fx *lbFixture) clientNode() string { return fx.clients[0].Spec.NodeName }
+// clientNode is the node of the balancing client (fx.client), whose
+// proxier balances the single-client specs' connections.
+func (fx *lbFixture) clientNode() string { return fx.client.Spec.NodeName }
 
-// clientMode is the mode of the node a spec's balancing happens on (the
-// first client pod's): which specs apply is the mode's question.
-func (fx *lbFixture) clientMode() string {
-	for _, n := range f.Cluster.Nodes() {
-		if n.Name == fx.clientNode() {
-			return n.Mode
-		}
-	}
-	return f.Mode
+// nodeMode is the mode node was made to run.
+func nodeMode(node string) string {
+	m, err := f.NodeMode(node)
+	Expect(err).NotTo(HaveOccurred())
+	return m
 }
 
-// onlyIn skips the spec in modes it does not judge, saying why.
+// onlyIn chooses the balancing client for a spec that judges modes: the
+// first client pod on a node running one of them, so that on a mixed
+// cluster each mode is judged on a node of its own. It skips the spec,
+// saying why, where no node runs them.
 func (fx *lbFixture) onlyIn(why string, modes ...string) {
-	if m := fx.clientMode(); !slices.Contains(modes, m) {
-		Skip(fmt.Sprintf("mode %s: %s", m, why))
+	for _, c := range fx.clients {
+		if slices.Contains(modes, nodeMode(c.Spec.NodeName)) {
+			fx.client = c
+			return
+		}
 	}
+	Skip(fmt.Sprintf("no client on a node of mode %s (nodes: %v): %s", strings.Join(modes, " or "), f.NodeModeList(), why))
+}
+
+// spreadOverNodes places the client pods evenly over the nodes, so every
+// node (every mode of a mixed cluster) has its clients.
+func spreadOverNodes(d *appsv1.Deployment) {
+	patientProbe(d)
+	d.Spec.Template.Spec.TopologySpreadConstraints = []corev1.TopologySpreadConstraint{{
+		MaxSkew: 1, TopologyKey: corev1.LabelHostname, WhenUnsatisfiable: corev1.DoNotSchedule,
+		LabelSelector: &metav1.LabelSelector{MatchLabels: d.Spec.Selector.MatchLabels},
+	}}
 }
 
 var _ = Describe("Load balancing", Label("scheduler"), Ordered, ContinueOnFailure, func() {
@@ -120,7 +137,7 @@ var _ = Describe("Load balancing", Label("scheduler"), Ordered, ContinueOnFailur
 		DeferCleanup(func(ctx SpecContext) { Expect(f.DeleteNamespace(ctx, fx.ns)).To(Succeed()) })
 		for _, b := range []framework.Backends{
 			{Namespace: fx.ns, Name: "backend", Labels: map[string]string{"app": "lb"}, Replicas: lbBackends, Tune: patientProbe},
-			{Namespace: fx.ns, Name: "client", Labels: map[string]string{"app": "lbclient"}, Replicas: lbClients, Tune: patientProbe},
+			{Namespace: fx.ns, Name: "client", Labels: map[string]string{"app": "lbclient"}, Replicas: lbClients, Tune: spreadOverNodes},
 		} {
 			Expect(f.DeployNetserver(ctx, b)).To(Succeed())
 		}
@@ -142,6 +159,7 @@ var _ = Describe("Load balancing", Label("scheduler"), Ordered, ContinueOnFailur
 		sort.Strings(fx.backends)
 		fx.clients, err = f.WaitPodsReady(ctx, fx.ns, "app=lbclient", lbClients, podsReady)
 		Expect(err).NotTo(HaveOccurred())
+		fx.client = fx.clients[0]
 		for _, s := range []string{"spread", "sticky", "expiring"} {
 			_, err = f.WaitEndpoints(ctx, fx.ns, s, lbBackends, podsReady)
 			Expect(err).NotTo(HaveOccurred())
@@ -160,14 +178,16 @@ var _ = Describe("Load balancing", Label("scheduler"), Ordered, ContinueOnFailur
 		}
 	}, NodeTimeout(6*time.Minute))
 
-	It(fmt.Sprintf("spreads new connections evenly over %d endpoints (iptables, nftables): chi-square at p = %g over each client node's requests, sized to catch a backend at twice its share with probability > %g", lbBackends, lbAlpha, lbPower), Label("tcp"), func(ctx SpecContext) {
-		fx.onlyIn("IPVS balances by its scheduler, judged by the IPVS specs", clusters.ModeIPTables, clusters.ModeNFTables)
-		// One client per node, each judged at alpha/nodes (Bonferroni), so
-		// the spec's false failure rate stays below alpha.
+	It(fmt.Sprintf("spreads new connections evenly over %d endpoints (iptables, nftables; an IPVS node's rotation is judged by the IPVS specs): chi-square at p = %g over each such client node's requests, sized to catch a backend at twice its share with probability > %g", lbBackends, lbAlpha, lbPower), Label("tcp"), func(ctx SpecContext) {
+		random := []string{clusters.ModeIPTables, clusters.ModeNFTables}
+		fx.onlyIn("IPVS balances by its scheduler, judged by the IPVS specs", random...)
+		// One client per node that picks at random, each judged at
+		// alpha/nodes (Bonferroni), so the spec's false failure rate stays
+		// below alpha.
 		var srcs []framework.Source
 		seen := map[string]bool{}
 		for _, c := range fx.clients {
-			if !seen[c.Spec.NodeName] {
+			if !seen[c.Spec.NodeName] && slices.Contains(random, nodeMode(c.Spec.NodeName)) {
 				seen[c.Spec.NodeName] = true
 				srcs = append(srcs, f.FromPod(c))
 			}
@@ -201,9 +221,9 @@ var _ = Describe("Load balancing", Label("scheduler"), Ordered, ContinueOnFailur
 		Expect(len(perBackend)).To(BeNumerically(">=", 2), "every source pinned to one backend: %s", strings.Join(lines, "; "))
 	}, SpecTimeout(3*time.Minute))
 
-	It("lets ClientIP affinity expire after timeoutSeconds 2 (iptables, nftables): pinned within a round of 3 requests, and after 8 rounds 3.5 s apart at least 2 backends (false failure 4^-7 < 0.001)", Label("tcp"), func(ctx SpecContext) {
+	It("lets ClientIP affinity expire after timeoutSeconds 2 (iptables, nftables; judged on a node of those modes): pinned within a round of 3 requests, and after 8 rounds 3.5 s apart at least 2 backends (false failure 4^-7 < 0.001)", Label("tcp"), func(ctx SpecContext) {
 		fx.onlyIn("IPVS keeps a persistence template while the client's closed connections linger (TIME_WAIT, 2 min), far past a short timeoutSeconds", clusters.ModeIPTables, clusters.ModeNFTables)
-		src := f.FromPod(fx.clients[0])
+		src := f.FromPod(fx.client)
 		var rounds []string
 		for i := range 8 {
 			if i > 0 {

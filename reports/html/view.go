@@ -24,6 +24,7 @@ type page struct {
 	Verdicts        []verdictView
 	Env             [][2]string
 	NodeModes       [][2]string
+	Census          []censusView
 	Modes           []string
 	Groups          []groupView
 	Failures        []failureView
@@ -33,6 +34,17 @@ type page struct {
 	NoSpecs         bool
 	// BenchOnly: the run is a bench run, with no suite to show.
 	BenchOnly bool
+}
+
+// censusView is one mode census (suites/census) as a table.
+type censusView struct {
+	Mode, When string
+	Rows       []censusRow
+}
+
+type censusRow struct {
+	Cells    []string
+	Problems []string
 }
 
 type verdictView struct {
@@ -118,6 +130,7 @@ func newPage(r *run.Run, now time.Time) page {
 		if len(m.Meta.Nodes) > 0 {
 			p.NodeModes = append(p.NodeModes, [2]string{m.Name, nodeModes(m.Meta.Nodes)})
 		}
+		p.Census = append(p.Census, censusViews(m)...)
 	}
 	p.Groups = groups(r)
 	for _, m := range r.Modes {
@@ -159,7 +172,7 @@ func environment(r *run.Run) [][2]string {
 	}
 	var out [][2]string
 	for _, kv := range [][2]string{
-		{"Provider", m.Provider}, {"Nodes", nodes}, {"Kernel", m.Kernel},
+		{"Provider", m.Provider}, {"Nodes", nodes}, {"Runner's kernel", m.Kernel},
 		{"Kubernetes", m.KubernetesVersion}, {"Proxier", proxier}, {"Command", m.Command},
 		{"Run directory", r.Dir},
 	} {
@@ -169,6 +182,25 @@ func environment(r *run.Run) [][2]string {
 		out = append(out, kv)
 	}
 	return out
+}
+
+func censusViews(m *run.Mode) []censusView {
+	var out []censusView
+	for _, c := range m.Meta.Census {
+		v := censusView{Mode: m.Name, When: c.When}
+		for _, n := range c.Nodes {
+			v.Rows = append(v.Rows, censusRow{Cells: []string{n.Name, orDash(n.Kernel), n.Expected, orDash(n.Declared), orDash(n.Carried), orDash(strings.Join(n.Leftovers, ", "))}, Problems: n.Problems})
+		}
+		out = append(out, v)
+	}
+	return out
+}
+
+func orDash(s string) string {
+	if s == "" {
+		return "-"
+	}
+	return s
 }
 
 func nodeModes(nodes map[string]string) string {

@@ -110,6 +110,9 @@ func (r *Run) loadMode(name string) (*Mode, error) {
 		return nil, err
 	}
 	m.Reports = reports
+	// A node running another mode than it was made to, or another mode's
+	// leftovers, fails the mode whatever its specs did.
+	m.Problems = append(m.Problems, m.Meta.CensusFailures()...)
 	seen := map[string]int{}
 	for _, rep := range reports {
 		m.Problems = append(m.Problems, rep.SpecialSuiteFailureReasons...)

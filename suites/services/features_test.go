@@ -452,33 +452,52 @@ var _ = Describe("Service features", Ordered, ContinueOnFailure, func() {
 		f.RecordFigure(entry.Figure{Name: "type-change-nodeport-close", Title: "NodePort -> ExternalName: API write -> node port closed (3 failed probes in a row, per node, cumulative)", Unit: "ms", Values: closed})
 	}, SpecTimeout(3*time.Minute))
 
-	// Last: it breaks node 0 until the proxier repairs it.
-	It("restores a node's Service rules after someone deletes them by hand", Label("feature:rules-restored", "tcp"), func(ctx SpecContext) {
+	// Last: it breaks a node until the proxier repairs it. On a mixed
+	// cluster, the first node of each mode in turn: each mode deletes and
+	// restores its own kind of rules.
+	It("restores a node's Service rules after someone deletes them by hand (on a mixed cluster: a node of each mode, each by its mode's rules)", Label("feature:rules-restored", "tcp"), func(ctx SpecContext) {
 		svc := create(ctx, "restore", corev1.ServiceTypeClusterIP, map[string]string{"app": "backend"}, nil)
-		src := f.FromPod(clients[0])
 		target := url(svc.Spec.ClusterIP, 80, "hostname")
-		_, err := f.Reach(ctx, src, framework.HTTP, target, ns+"/restore", backends, reachable)
-		Expect(err).NotTo(HaveOccurred())
-
-		ran, err := f.DeleteProxyRules(ctx, nodes[0])
-		Expect(err).NotTo(HaveOccurred(), ran)
-		deleted := time.Now()
-		AddReportEntry("rules deleted on "+nodes[0], ran, ReportEntryVisibilityFailureOrVerbose)
-		// Proof the deletion broke the Service, so the repair below means
-		// something.
-		_, err = f.FirstProbe(ctx, src, framework.HTTP, target, ns+"/restore", "the Service broken", func(r framework.Result) bool { return !r.OK }, 5*time.Second)
-		Expect(err).NotTo(HaveOccurred(), "deleting the rules did not break the Service; ran:\n%s", ran)
-		// A cluster is never still: a Service change follows (upstream
-		// nftables rebuilds its table on the full sync that the failed
-		// partial sync of this change asks for).
-		create(ctx, "restore-nudge", corev1.ServiceTypeClusterIP, map[string]string{"app": "backend"}, nil)
-		back, err := f.FirstProbe(ctx, src, framework.HTTP, target, ns+"/restore", "the Service answering again", func(r framework.Result) bool { return r.OK }, restored)
-		Expect(err).NotTo(HaveOccurred(), "rules not restored within %s of deleting them", restored)
-		_, err = f.Reach(ctx, src, framework.HTTP, target, ns+"/restore", backends, reachable)
-		Expect(err).NotTo(HaveOccurred())
-		f.RecordFigure(entry.Figure{Name: "rules-restored", Title: "Rules deleted by hand on a node -> the Service answers there again", Unit: "s", Values: []float64{back.Sub(deleted).Seconds()}})
-	}, SpecTimeout(3*time.Minute))
+		var took []float64
+		var where []string
+		seen := map[string]bool{}
+		for i, node := range nodes {
+			mode := nodeMode(node)
+			if seen[mode] {
+				continue
+			}
+			seen[mode] = true
+			took = append(took, restoreRules(ctx, f.FromPod(clients[i]), node, target, ns, backends, len(took)))
+			where = append(where, node+" ("+mode+")")
+		}
+		f.RecordFigure(entry.Figure{Name: "rules-restored", Title: "Rules deleted by hand on a node -> the Service answers there again (" + strings.Join(where, ", ") + ")", Unit: "s", Values: took})
+	}, SpecTimeout(8*time.Minute))
 })
+
+// restoreRules deletes node's rules by hand, proves the Service broken for
+// src (on node), and returns the seconds until it answers again. nudge
+// numbers the Service change that follows.
+func restoreRules(ctx SpecContext, src framework.Source, node, target, ns string, backends []string, nudge int) float64 {
+	_, err := f.Reach(ctx, src, framework.HTTP, target, ns+"/restore", backends, reachable)
+	Expect(err).NotTo(HaveOccurred())
+	ran, err := f.DeleteProxyRules(ctx, node)
+	Expect(err).NotTo(HaveOccurred(), ran)
+	deleted := time.Now()
+	AddReportEntry("rules deleted on "+node, ran, ReportEntryVisibilityFailureOrVerbose)
+	// Proof the deletion broke the Service, so the repair below means
+	// something.
+	_, err = f.FirstProbe(ctx, src, framework.HTTP, target, ns+"/restore", "the Service broken on "+node, func(r framework.Result) bool { return !r.OK }, 5*time.Second)
+	Expect(err).NotTo(HaveOccurred(), "deleting the rules of %s did not break the Service; ran:\n%s", node, ran)
+	// A cluster is never still: a Service change follows (upstream
+	// nftables rebuilds its table on the full sync that the failed
+	// partial sync of this change asks for).
+	mustCreate(ctx, framework.NetserverService(ns, fmt.Sprintf("restore-nudge-%d", nudge), corev1.ServiceTypeClusterIP, map[string]string{"app": "backend"}))
+	back, err := f.FirstProbe(ctx, src, framework.HTTP, target, ns+"/restore", "the Service answering again on "+node, func(r framework.Result) bool { return r.OK }, restored)
+	Expect(err).NotTo(HaveOccurred(), "rules of %s not restored within %s of deleting them", node, restored)
+	_, err = f.Reach(ctx, src, framework.HTTP, target, ns+"/restore", backends, reachable)
+	Expect(err).NotTo(HaveOccurred())
+	return back.Sub(deleted).Seconds()
+}
 
 // timedOut is a dropped packet as the client sees it: no answer at all,
 // not a refusal.

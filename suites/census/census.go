@@ -171,9 +171,17 @@ func (k Kernel) Present() map[string]string {
 // Carried is the expected mode when its state is there, else the one mode
 // found, else "" (several found and none expected: all are leftovers).
 // Every other mode found is a leftover.
+//
+// A node with no expected mode (a cluster the suite did not make, whose
+// modes the census is asked to find) is held to the mode its proxier
+// declares: only leftovers beside it, or a kernel carrying another, fail.
 func Classify(n Node, declared string, k Kernel) Node {
 	n.Declared = declared
 	n.Evidence = k.Present()
+	want := n.Expected
+	if want == "" {
+		want = declared
+	}
 	var found []string
 	for _, m := range modeOrder {
 		if _, ok := n.Evidence[m]; ok {
@@ -181,8 +189,8 @@ func Classify(n Node, declared string, k Kernel) Node {
 		}
 	}
 	switch {
-	case slices.Contains(found, n.Expected):
-		n.Carried = n.Expected
+	case slices.Contains(found, want):
+		n.Carried = want
 	case len(found) == 1:
 		n.Carried = found[0]
 	}
@@ -191,16 +199,23 @@ func Classify(n Node, declared string, k Kernel) Node {
 			n.Leftovers = append(n.Leftovers, m)
 		}
 	}
-	if declared != "" && declared != n.Expected {
+	madeFor := "node was made to run " + want
+	if n.Expected == "" {
+		madeFor = "its proxier declares " + want
+	}
+	if declared != "" && n.Expected != "" && declared != n.Expected {
 		n.Problems = append(n.Problems, fmt.Sprintf("proxier declares %s, node was made to run %s", declared, n.Expected))
 	}
 	switch {
 	case len(found) == 0:
-		n.Problems = append(n.Problems, fmt.Sprintf("kernel carries no proxier state (node was made to run %s)", n.Expected))
+		n.Problems = append(n.Problems, fmt.Sprintf("kernel carries no proxier state (%s)", madeFor))
+	case want == "":
+		// Neither made for nor declaring a mode: the unread /proxyMode is
+		// the problem, already named; what the kernel carries stands.
 	case n.Carried == "":
-		n.Problems = append(n.Problems, fmt.Sprintf("kernel carries %s but not %s, the mode the node was made to run", strings.Join(found, " and "), n.Expected))
-	case n.Carried != n.Expected:
-		n.Problems = append(n.Problems, fmt.Sprintf("kernel carries %s (%s), node was made to run %s", n.Carried, n.Evidence[n.Carried], n.Expected))
+		n.Problems = append(n.Problems, fmt.Sprintf("kernel carries %s but not %s (%s)", strings.Join(found, " and "), want, madeFor))
+	case n.Carried != want:
+		n.Problems = append(n.Problems, fmt.Sprintf("kernel carries %s (%s), %s", n.Carried, n.Evidence[n.Carried], madeFor))
 	}
 	for _, m := range n.Leftovers {
 		n.Problems = append(n.Problems, fmt.Sprintf("leftover %s state: %s", m, n.Evidence[m]))

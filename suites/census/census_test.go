@@ -180,3 +180,26 @@ func TestParseIPVSProcKeepsEveryVirtualServer(t *testing.T) {
 		t.Errorf("ParseIPVSProc =\n%s\nwant\n%s", got, want)
 	}
 }
+
+func TestACensusOfAClusterNotMadeHereFindsItsModesAndLeftovers(t *testing.T) {
+	// No mode the nodes were made to run (kubeconfig): each is held to
+	// the mode its proxier declares.
+	unknown := func(r recorded) recorded {
+		for i := range r.nodes {
+			r.nodes[i].Mode = ""
+		}
+		return r
+	}
+	c := Take(context.Background(), unknown(cluster("kube-proxy", nil)), Start)
+	if !c.OK() {
+		t.Errorf("census of a clean cluster of unknown modes failed: %v", c.Failures())
+	}
+	want := map[string]string{"node-1": "iptables", "node-2": "nftables", "node-3": "ipvs"}
+	if got := c.Modes(); fmt.Sprint(got) != fmt.Sprint(want) {
+		t.Errorf("Modes() = %v, want %v", got, want)
+	}
+	c = Take(context.Background(), unknown(cluster("kube-proxy-leftover", nil)), Start)
+	if got := c.Failures(); len(got) != 2 || !strings.Contains(got[0], "node-1: leftover nftables") || !strings.Contains(got[1], "node-2: leftover iptables") {
+		t.Errorf("failures = %q, want each node's leftover", got)
+	}
+}

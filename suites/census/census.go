@@ -140,12 +140,13 @@ var modeOrder = []string{clusters.ModeIPTables, clusters.ModeNFTables, clusters.
 // Present is the evidence of each mode whose state k holds.
 func (k Kernel) Present() map[string]string {
 	ev := map[string][]string{}
+	ipvsKernel, ipvsSeen := ipvsState(k.IPVS, k.IPVSDevice)
 	for _, backend := range []string{"iptables-nft", "iptables-legacy"} {
 		d, ok := k.IPTables[backend]
 		if !ok {
 			continue
 		}
-		modes, seen := iptablesState(backend, d)
+		modes, seen := iptablesState(backend, d, ipvsKernel)
 		for _, m := range modes {
 			ev[m] = append(ev[m], seen)
 		}
@@ -153,9 +154,9 @@ func (k Kernel) Present() map[string]string {
 	if ok, seen := nftState(k.NFT); ok {
 		ev[clusters.ModeNFTables] = append(ev[clusters.ModeNFTables], seen)
 	}
-	if ok, seen := ipvsState(k.IPVS, k.IPVSDevice); ok {
+	if ipvsKernel {
 		// Before iptables: the virtual servers are what IPVS mode is.
-		ev[clusters.ModeIPVS] = append([]string{seen}, ev[clusters.ModeIPVS]...)
+		ev[clusters.ModeIPVS] = append([]string{ipvsSeen}, ev[clusters.ModeIPVS]...)
 	}
 	out := map[string]string{}
 	for m, s := range ev {

@@ -149,8 +149,17 @@ func TestIPVSModesIPTablesChainsAreNotAnIPTablesLeftover(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if modes, ev := iptablesState("iptables-nft", d); !slices.Equal(modes, []string{"ipvs"}) {
+	if modes, ev := iptablesState("iptables-nft", d, true); !slices.Equal(modes, []string{"ipvs"}) {
 		t.Errorf("IPVS node's iptables chains read as %v (%s), want ipvs only", modes, ev)
+	}
+	// Caught while IPVS mode had written KUBE-SERVICES and not yet its
+	// own chains: the kernel's virtual servers say whose it is.
+	bare := IPTablesDump{Tables: map[string]*IPTablesTable{"nat": {Chains: []string{"PREROUTING", "KUBE-SERVICES", "KUBE-POSTROUTING"}}}}
+	if modes, _ := iptablesState("iptables-nft", bare, true); !slices.Equal(modes, []string{"ipvs"}) {
+		t.Errorf("a bare KUBE-SERVICES beside virtual servers read as %v, want ipvs", modes)
+	}
+	if modes, _ := iptablesState("iptables-nft", bare, false); !slices.Equal(modes, []string{"iptables"}) {
+		t.Errorf("a bare KUBE-SERVICES without IPVS state read as %v, want iptables (whose name it is)", modes)
 	}
 }
 

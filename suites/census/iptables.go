@@ -95,8 +95,11 @@ var (
 
 // iptablesState says which of kube-proxy's modes one backend's dump holds
 // state of: "iptables", "ipvs" (its iptables half), both or neither, with
-// what was seen.
-func iptablesState(backend string, d IPTablesDump) (modes []string, evidence string) {
+// what was seen. ipvsKernel says the kernel holds IPVS state (virtual
+// servers, kube-ipvs0): then a KUBE-SERVICES alone is the IPVS mode's
+// (met while it is still writing its other chains), and only the chains
+// of iptables mode alone are an iptables mode's.
+func iptablesState(backend string, d IPTablesDump, ipvsKernel bool) (modes []string, evidence string) {
 	var svc, ipt, ipvs []string
 	for _, table := range []string{"nat", "filter"} {
 		if d.HasChain(table, "KUBE-SERVICES") {
@@ -118,10 +121,11 @@ func iptablesState(backend string, d IPTablesDump) (modes []string, evidence str
 	if len(ipvs) > 0 {
 		seen = append(seen, summarize(ipvs))
 	}
-	if len(ipt) > 0 || (len(svc) > 0 && len(ipvs) == 0) {
+	ipvsOwned := len(ipvs) > 0 || ipvsKernel
+	if len(ipt) > 0 || (len(svc) > 0 && !ipvsOwned) {
 		modes = append(modes, clusters.ModeIPTables)
 	}
-	if len(ipvs) > 0 {
+	if len(ipvs) > 0 || (len(svc) > 0 && len(ipt) == 0 && ipvsKernel) {
 		modes = append(modes, clusters.ModeIPVS)
 	}
 	return modes, backend + ": " + strings.Join(seen, "; ")

@@ -34,6 +34,9 @@ const (
 	lbClients  = 6 // client pods, spread over the nodes
 	lbAlpha    = 0.001
 	lbPower    = 0.999
+	// lbSetup bounds the fixture's set-up: pods, Services, and every
+	// source reaching every backend (kernel-VM nodes answer in seconds).
+	lbSetup = 6 * time.Minute
 )
 
 // lbFixture is what every load-balancing spec shares.
@@ -176,7 +179,7 @@ var _ = Describe("Load balancing", Label("scheduler"), Ordered, ContinueOnFailur
 				return len(b.Counts()) == len(fx.backends) && len(names) == len(fx.backends), fmt.Sprintf("answers %v, failures %v", b.Counts(), b.Failures())
 			})).To(Succeed())
 		}
-	}, NodeTimeout(6*time.Minute))
+	}, NodeTimeout(lbSetup))
 
 	It(fmt.Sprintf("spreads new connections evenly over %d endpoints (iptables, nftables; an IPVS node's rotation is judged by the IPVS specs): chi-square at p = %g over each such client node's requests, sized to catch a backend at twice its share with probability > %g", lbBackends, lbAlpha, lbPower), Label("tcp"), func(ctx SpecContext) {
 		random := []string{clusters.ModeIPTables, clusters.ModeNFTables}
@@ -203,7 +206,9 @@ var _ = Describe("Load balancing", Label("scheduler"), Ordered, ContinueOnFailur
 			fx.recordSpread("spread "+src.Node, fmt.Sprintf("new connections per backend from %s (%d requests; %v)", src.Description, n, v), counts)
 			Expect(v.Uneven).To(BeFalse(), "%s: %d requests spread %v over %v: %v", src.Description, n, counts, fx.backends, v)
 		}
-	}, SpecTimeout(3*time.Minute))
+		// The first spec of the container: its timeout covers BeforeAll's
+		// set-up too (2 of its 3 minutes on a loaded mixed cluster).
+	}, SpecTimeout(lbSetup+3*time.Minute))
 
 	It("pins each ClientIP-affinity client to one backend while clients spread: every source (client pods, nodes, outside) 10 requests on one backend, and at least 2 backends among the sources (false failure 4 x 4^-9 < 0.001)", Label("tcp"), func(ctx SpecContext) {
 		perBackend := map[string]int{}

@@ -11,7 +11,8 @@ import (
 	"github.com/proxyproof/proxyproof/clusters"
 )
 
-// When a census is taken in a run.
+// When a census is taken in a run of the suite; other callers (a mode
+// switch) label theirs as they like.
 const (
 	Start = "start"
 	End   = "end"

@@ -26,7 +26,7 @@
 // JSON (run.json carries one Census per census taken, reports/run.ModeMeta):
 //
 //	{
-//	  "when": "start",                  // or "end": before or after the suite
+//	  "when": "start",                  // "end", or the caller's label (e.g. "after migration")
 //	  "at": "2026-12-06T11:40:00Z",
 //	  "nodes": [{
 //	    "name": "n3",

@@ -232,7 +232,7 @@ func runMode(p framework.Params, ginkgoArgs []string, testBin, suiteDir string, 
 func checkCensus(mm *run.ModeMeta, dir string, suiteErr error, say func(string, ...any)) error {
 	cs, err := census.Load(dir)
 	if err != nil {
-		return errors.Join(suiteErr, err)
+		return errors.Join(suiteErr, err) // unreadable: both matter
 	}
 	mm.Census = cs
 	for _, c := range cs {
@@ -241,10 +241,14 @@ func checkCensus(mm *run.ModeMeta, dir string, suiteErr error, say func(string, 
 	if len(cs) == 0 && len(mm.Nodes) > 0 {
 		return errors.Join(suiteErr, fmt.Errorf("no mode census was taken of the cluster (%s missing)", filepath.Join(dir, census.File)))
 	}
-	if bad := mm.CensusFailures(); len(bad) > 0 {
-		return errors.Join(suiteErr, fmt.Errorf("%s", strings.Join(bad, "; ")))
+	bad := mm.CensusFailures()
+	switch {
+	case len(bad) == 0:
+		return suiteErr
+	case suiteErr != nil:
+		return fmt.Errorf("%w; %s", suiteErr, strings.Join(bad, "; "))
 	}
-	return suiteErr
+	return errors.New(strings.Join(bad, "; "))
 }
 
 func errOrOK(err error) string {

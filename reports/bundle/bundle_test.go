@@ -16,12 +16,12 @@ import (
 	"github.com/proxyproof/proxyproof/reports/run"
 )
 
-func TestBundleHoldsJUnitLogReportAndAProductTemplate(t *testing.T) {
+func TestBundleHoldsTheConformanceFilesVersionsAndAManifest(t *testing.T) {
 	r, err := run.Load(filepath.Join("..", "testdata", "runs", "before"))
 	if err != nil {
 		t.Fatal(err)
 	}
-	files, err := Files(r, []byte("<html></html>"), []byte("<testsuites/>"))
+	files, err := Files(r, Contents{Report: []byte("<html></html>"), JUnit: []byte("<testsuites/>")})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -35,11 +35,11 @@ func TestBundleHoldsJUnitLogReportAndAProductTemplate(t *testing.T) {
 		names = append(names, n)
 	}
 	sort.Strings(names)
-	if strings.Join(names, " ") != "PRODUCT.yaml junit.xml report.html run.json run.log" {
+	if strings.Join(names, " ") != "PRODUCT.yaml SHA256SUMS e2e.log junit_01.xml report.html run.json versions.json" {
 		t.Errorf("bundle holds %v", names)
 	}
-	if !strings.Contains(got["run.log"], "make e2e MODE=all") {
-		t.Errorf("run.log = %q, want the fixture's log", got["run.log"])
+	if !strings.Contains(got["e2e.log"], "make e2e MODE=all") {
+		t.Errorf("e2e.log = %q, want the fixture's run log", got["e2e.log"])
 	}
 	var product map[string]any
 	if err := yaml.Unmarshal([]byte(got["PRODUCT.yaml"]), &product); err != nil {
@@ -49,6 +49,9 @@ func TestBundleHoldsJUnitLogReportAndAProductTemplate(t *testing.T) {
 	if product["name"] != "proxyproof" || product["vendor"] != "" || tested["kubernetes_version"] != "v1.34.4" || len(tested["verdicts"].([]any)) != 3 {
 		t.Errorf("PRODUCT.yaml = %v", product)
 	}
+	if !strings.Contains(got["versions.json"], `"kubernetes": "v1.34.4"`) || !strings.Contains(got["versions.json"], `"mode": "ipvs (VM)"`) {
+		t.Errorf("versions.json lacks the run's Kubernetes version or node modes:\n%s", got["versions.json"])
+	}
 }
 
 func TestBundleWithoutARunLogLeavesItOut(t *testing.T) {
@@ -56,13 +59,13 @@ func TestBundleWithoutARunLogLeavesItOut(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	files, err := Files(r, nil, nil)
+	files, err := Files(r, Contents{})
 	if err != nil {
 		t.Fatal(err)
 	}
 	for _, f := range files {
-		if f.Name == "run.log" {
-			t.Error("a run without run.log got one in its bundle")
+		if f.Name == LogFile {
+			t.Error("a run without run.log got an e2e.log in its bundle")
 		}
 	}
 }

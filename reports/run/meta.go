@@ -34,6 +34,9 @@ type Meta struct {
 	Start             time.Time  `json:"start"`
 	End               time.Time  `json:"end"`
 	Modes             []ModeMeta `json:"modes"`
+	// Suite is the proxyproof commit that ran the suite (git describe
+	// --always --dirty --abbrev=40), for the certification bundle.
+	Suite string `json:"suite,omitempty"`
 }
 
 // Proxier names the proxier under test: ours, kube-proxy or a vendor's.

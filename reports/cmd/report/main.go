@@ -1,18 +1,26 @@
 // Command report turns a suite run directory into report.html, junit.xml
-// and the certification bundle, or compares two run directories:
+// and the certification bundle, compares two run directories, or
+// verifies a bundle:
 //
-//	report [--out DIR] RUN
+//	report [--out DIR] [--product FILE --conformance TEXT --bundle-dir DIR] RUN
 //	report compare [--out FILE] [--mode-a M --mode-b M] [--threshold PCT] RUN_A RUN_B
+//	report verify BUNDLE
 //
 // It writes nothing when the run directory cannot be read completely.
+// Exit status: 0 done (verify: the bundle verified), 1 an error (verify:
+// the bundle does not verify; the message names the first file or claim
+// that does not match), 2 (verify) BUNDLE names no directory or .tar.gz
+// to verify.
 package main
 
 import (
 	"bytes"
+	"errors"
 	"fmt"
 	"io"
 	"os"
 	"path/filepath"
+	"strings"
 	"time"
 
 	"github.com/spf13/pflag"
@@ -34,6 +42,10 @@ const (
 func main() {
 	if err := Main(os.Args[1:], os.Stdout); err != nil {
 		fmt.Fprintln(os.Stderr, "report:", err)
+		var bad *bundle.BadInput
+		if errors.As(err, &bad) {
+			os.Exit(2)
+		}
 		os.Exit(1)
 	}
 }
@@ -43,17 +55,33 @@ func Main(args []string, stdout io.Writer) error {
 	if len(args) > 0 && args[0] == "compare" {
 		return compareMain(args[1:], stdout)
 	}
+	if len(args) > 0 && args[0] == "verify" {
+		return verifyMain(args[1:], stdout)
+	}
 	fs := pflag.NewFlagSet("report", pflag.ContinueOnError)
 	out := fs.String("out", "", "directory for report.html, junit.xml and bundle.tar.gz (default: the run directory)")
+	productFile := fs.String("product", "", "PRODUCT.yaml's vendor fields (a YAML file with its keys); default a template to fill in")
+	conformance := fs.String("conformance", "", "whether upstream's conformance specs ran, and why not (make certify)")
+	bundleDir := fs.String("bundle-dir", "", "also write the bundle's files as this directory, which must not exist yet")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
 	if fs.NArg() != 1 {
-		return fmt.Errorf("usage: report [--out DIR] RUN_DIR, or report compare RUN_A RUN_B")
+		return fmt.Errorf("usage: report [--out DIR] RUN_DIR, report compare RUN_A RUN_B, or report verify BUNDLE")
 	}
 	dir := fs.Arg(0)
 	if *out == "" {
 		*out = dir
+	}
+	contents := bundle.Contents{Conformance: *conformance}
+	if *productFile != "" {
+		p, err := bundle.ReadProductFile(*productFile)
+		if err != nil {
+			return err
+		}
+		if contents.Product = p; p.Check() != nil {
+			return fmt.Errorf("--product %s: %w", *productFile, p.Check())
+		}
 	}
 	r, err := run.Load(dir)
 	if err != nil {
@@ -66,7 +94,8 @@ func Main(args []string, stdout io.Writer) error {
 	if err := junit.Write(&xml, junit.FromRun(r)); err != nil {
 		return err
 	}
-	files, err := bundle.Files(r, page.Bytes(), xml.Bytes())
+	contents.Report, contents.JUnit = page.Bytes(), xml.Bytes()
+	files, err := bundle.Files(r, contents)
 	if err != nil {
 		return err
 	}
@@ -83,6 +112,12 @@ func Main(args []string, stdout io.Writer) error {
 	}
 	if err := bundle.Write(filepath.Join(*out, BundleFile), files, time.Now()); err != nil {
 		return err
+	}
+	if *bundleDir != "" {
+		if err := bundle.WriteDir(*bundleDir, files); err != nil {
+			return err
+		}
+		fmt.Fprintf(stdout, "wrote %s/\n", *bundleDir)
 	}
 	for _, m := range r.Modes {
 		fmt.Fprintln(stdout, m.Counts.Verdict(m.Name))
@@ -129,6 +164,24 @@ func compareMain(args []string, stdout io.Writer) error {
 		return err
 	}
 	fmt.Fprintf(stdout, "wrote %s\n", *out)
+	return nil
+}
+
+// verifyMain checks a bundle (bundle.Verify) and says what it holds.
+func verifyMain(args []string, stdout io.Writer) error {
+	if len(args) != 1 || args[0] == "" {
+		return &bundle.BadInput{Err: fmt.Errorf("usage: report verify BUNDLE (a bundle directory or its .tar.gz)")}
+	}
+	v, err := bundle.Verify(args[0])
+	if err != nil {
+		var m *bundle.Mismatch
+		if errors.As(err, &m) {
+			return fmt.Errorf("bundle %s does NOT verify: %w", args[0], err)
+		}
+		return err
+	}
+	fmt.Fprintf(stdout, "bundle %s verified: %d files match %s; report.html and %s agree on %d specs; modes %s; upstream conformance: %s\n",
+		args[0], v.Files-1, bundle.ManifestFile, bundle.JUnitFile, v.Specs, strings.Join(v.Modes, ", "), v.Conformance)
 	return nil
 }
 

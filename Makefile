@@ -24,6 +24,11 @@ help:
 	@echo "make gate    PR gate: suite + small bench judged against BASELINE (gate/baseline.json or a run dir) and gate/thresholds.yaml"
 	@echo "             (LABEL=feature:clusterip MODE=all PROXIER=ours|kube-proxy|PATH SCALE=200x5 CHANGES=30 RUN_DIR=...); gate exits 0 pass, 1 regression, 2 could not run"
 	@echo "make gate-baseline RUN=<gate run dir> [BASELINE=gate/baseline.json]   write the baseline from a run, on purpose"
+	@echo "make certify vendor certification: our suite (+ upstream's network conformance specs where there is a kubelet) on every mode,"
+	@echo "             bundle in RUN_DIR/bundle/ + bundle.tar.gz (PROVIDER MODE=all PROXIER LABEL RUN_DIR; PRODUCT_VENDOR PRODUCT_NAME"
+	@echo "             PRODUCT_VERSION PRODUCT_WEBSITE_URL PRODUCT_DOCUMENTATION_URL PRODUCT_TYPE PRODUCT_DESCRIPTION required,"
+	@echo "             PRODUCT_REPO_URL PRODUCT_LOGO_URL optional, or PRODUCT_FILE=yaml); exits 0 passed, 1 failures recorded, 2 no bundle"
+	@echo "make verify-bundle BUNDLE=<dir or .tar.gz>  manifest, report vs JUnit, claims vs run.json; exits 0 ok, 1 mismatch (named), 2 bad input"
 	@echo "make cluster-up   a local cluster (NAME=proxyproof NODES=3 MODE=iptables|nftables|ipvs or NODE_MODES=m1,m2 PROXIER=ours|kube-proxy|PATH)"
 	@echo "make cluster-down remove it (NAME=...)"
 	@echo "make kind-images  Docker engine + the kind node, proxier, kube-proxy and netserver images, no registry (root)"
@@ -208,3 +213,35 @@ gate-baseline: $(if $(RUN),,gate-tools)
 	@run='$(RUN)'; if [ -z "$$run" ]; then run='$(or $(RUN_DIR),runs/$(shell date -u +%Y%m%d-%H%M%S)-baseline)'; \
 		$(BIN)/gate run $(GATE_FLAGS) --run-dir "$$run" --baseline '' --command "make gate-baseline" || exit; fi; \
 		$(BIN)/gate baseline --run "$$run" --out '$(BASELINE)'
+
+# Vendor certification (suites/certify): our suite (LABEL, default the full
+# suite) on every mode the provider runs (MODE=all), and upstream's network
+# conformance specs where the provider has a real kubelet, into one fresh
+# run directory (RUN_DIR, default runs/<time>-certify) with the bundle as
+# RUN_DIR/bundle/ and RUN_DIR/bundle.tar.gz: junit_01.xml, e2e.log,
+# PRODUCT.yaml, report.html, run.json, versions.json and SHA256SUMS.
+# PRODUCT.yaml's fields come from PRODUCT_VENDOR PRODUCT_NAME
+# PRODUCT_VERSION PRODUCT_WEBSITE_URL PRODUCT_REPO_URL
+# PRODUCT_DOCUMENTATION_URL PRODUCT_LOGO_URL PRODUCT_TYPE
+# PRODUCT_DESCRIPTION (or PRODUCT_FILE=a YAML file with PRODUCT.yaml's
+# keys), read from the environment (make passes command-line variables
+# there); a missing required one is refused before anything runs. Exit:
+# 0 bundle written and every spec passed, 1 bundle written with failures,
+# 2 no bundle (bad parameters, a run that could not be done).
+.PHONY: certify verify-bundle
+certify:
+	@$(GO) build -o $(BIN)/e2e ./suites/framework/cmd/e2e
+	@$(GO) build -o $(BIN)/report ./reports/cmd/report
+	@$(GO) build -o $(BIN)/certify ./suites/certify/cmd/certify
+	@$(BIN)/certify --provider '$(PROVIDER)' --mode '$(if $(filter file default,$(origin MODE)),all,$(MODE))' \
+		--proxier '$(PROXIER)' --nodes '$(if $(filter file default,$(origin NODES)),2,$(NODES))' --label '$(LABEL)' \
+		--run-dir '$(RUN_DIR)' --command "make certify PROVIDER=$(PROVIDER)$(if $(filter command line,$(origin MODE)), MODE=$(MODE))$(if $(LABEL), LABEL='$(LABEL)')"
+
+# Checks a bundle (directory or .tar.gz): the manifest, report vs JUnit,
+# claims vs run.json. Exit 0 verified, 1 a mismatch (the first file or
+# claim is named), 2 BUNDLE names nothing to verify; make reports either
+# failure as its "Error 1" / "Error 2" line.
+verify-bundle:
+	@test -n '$(BUNDLE)' || { echo "make verify-bundle BUNDLE=<bundle directory or .tar.gz>" >&2; exit 2; }
+	@$(GO) build -o $(BIN)/report ./reports/cmd/report
+	@$(BIN)/report verify '$(BUNDLE)'

@@ -129,6 +129,7 @@ func runModes(o options, params []framework.Params) error {
 		Proxier:  proxierMeta(first.Proxier),
 		Command:  o.command,
 		Start:    time.Now().UTC(),
+		Suite:    suiteCommit(),
 	}
 	nodes := fmt.Sprintf("%d nodes", meta.Nodes)
 	if first.Mode == framework.ModeMixed {
@@ -281,6 +282,13 @@ func proxierMeta(p string) run.Proxier {
 		return run.Proxier{Name: "kube-proxy"}
 	}
 	return run.Proxier{Name: filepath.Base(p)}
+}
+
+// suiteCommit is the checkout that runs the suite, for run.json: the
+// certification bundle names it exactly ("" outside a git checkout).
+func suiteCommit() string {
+	v, _ := exec.Command("git", "describe", "--always", "--dirty", "--abbrev=40").Output()
+	return strings.TrimSpace(string(v))
 }
 
 func readEnvironment(dir string) (framework.Environment, error) {

@@ -20,9 +20,25 @@ var vendor = Product{
 }
 
 // certBundle writes the certification bundle of a fixture run (it has a
-// failed spec, skips and three modes) as a directory, rendered by the
-// real report and JUnit writers, and returns it with its tarball.
+// failed spec, skips and three modes) as a directory and returns it with
+// its tarball.
 func certBundle(t *testing.T, fixture string) (dir, tarball string) {
+	t.Helper()
+	files := renderFiles(t, fixture, Contents{Product: vendor, Conformance: "ran: e2e.test v1.34.4"})
+	out := t.TempDir()
+	dir, tarball = filepath.Join(out, "bundle"), filepath.Join(out, "bundle.tar.gz")
+	if err := WriteDir(dir, files); err != nil {
+		t.Fatal(err)
+	}
+	if err := Write(tarball, files, time.Unix(0, 0)); err != nil {
+		t.Fatal(err)
+	}
+	return dir, tarball
+}
+
+// renderFiles are the bundle's files of a fixture run, its report and
+// JUnit rendered by the real writers.
+func renderFiles(t *testing.T, fixture string, c Contents) []File {
 	t.Helper()
 	r, err := run.Load(filepath.Join("..", "testdata", "runs", fixture))
 	if err != nil {
@@ -35,19 +51,12 @@ func certBundle(t *testing.T, fixture string) (dir, tarball string) {
 	if err := junit.Write(&xml, junit.FromRun(r)); err != nil {
 		t.Fatal(err)
 	}
-	files, err := Files(r, Contents{Report: page.Bytes(), JUnit: xml.Bytes(), Product: vendor, Conformance: "ran: e2e.test v1.34.4"})
+	c.Report, c.JUnit = page.Bytes(), xml.Bytes()
+	files, err := Files(r, c)
 	if err != nil {
 		t.Fatal(err)
 	}
-	out := t.TempDir()
-	dir, tarball = filepath.Join(out, "bundle"), filepath.Join(out, "bundle.tar.gz")
-	if err := WriteDir(dir, files); err != nil {
-		t.Fatal(err)
-	}
-	if err := Write(tarball, files, time.Unix(0, 0)); err != nil {
-		t.Fatal(err)
-	}
-	return dir, tarball
+	return files
 }
 
 func mismatch(t *testing.T, path string) *Mismatch {
@@ -203,21 +212,7 @@ func TestAnEditedClaimIsNamedEvenWithTheManifestRewritten(t *testing.T) {
 }
 
 func TestMakeReportsTemplateBundleVerifiesWithoutVendorFields(t *testing.T) {
-	r, err := run.Load(filepath.Join("..", "testdata", "runs", "before"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	var page, xml bytes.Buffer
-	if err := html.Render(&page, r); err != nil {
-		t.Fatal(err)
-	}
-	if err := junit.Write(&xml, junit.FromRun(r)); err != nil {
-		t.Fatal(err)
-	}
-	files, err := Files(r, Contents{Report: page.Bytes(), JUnit: xml.Bytes()})
-	if err != nil {
-		t.Fatal(err)
-	}
+	files := renderFiles(t, "before", Contents{})
 	path := filepath.Join(t.TempDir(), "bundle.tar.gz")
 	if err := Write(path, files, time.Now()); err != nil {
 		t.Fatal(err)

@@ -12,17 +12,16 @@
 package main
 
 import (
-	"errors"
 	"fmt"
 	"io"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"time"
 
 	"github.com/proxyproof/proxyproof/reports/bundle"
 	"github.com/proxyproof/proxyproof/reports/run"
+	"github.com/proxyproof/proxyproof/suites/framework"
 )
 
 // Exit statuses.
@@ -122,19 +121,7 @@ func (o *options) writeProduct() error {
 	return os.WriteFile(filepath.Join(o.runDir, ProductFile), []byte(b.String()), 0o644)
 }
 
-// execute runs a program with its output on stdout and returns its exit
-// status; err is for a program that could not start or was killed.
+// execute runs one of the runners (framework.RunProgram).
 func execute(stdout io.Writer, name string, args ...string) (int, error) {
-	fmt.Fprintf(stdout, "certify: %s %s\n", name, strings.Join(args, " "))
-	cmd := exec.Command(name, args...)
-	cmd.Stdout, cmd.Stderr = stdout, stdout
-	err := cmd.Run()
-	var exit *exec.ExitError
-	if errors.As(err, &exit) && exit.Exited() {
-		return exit.ExitCode(), nil
-	}
-	if err != nil {
-		return -1, fmt.Errorf("%s: %w", name, err)
-	}
-	return 0, nil
+	return framework.RunProgram(stdout, "certify", name, args...)
 }

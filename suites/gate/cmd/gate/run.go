@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"time"
@@ -13,6 +12,7 @@ import (
 	"github.com/spf13/pflag"
 
 	"github.com/proxyproof/proxyproof/reports/run"
+	"github.com/proxyproof/proxyproof/suites/framework"
 	"github.com/proxyproof/proxyproof/suites/gate"
 )
 
@@ -104,23 +104,6 @@ func (o *options) runAll(stdout io.Writer) (*run.Run, error) {
 	return r, nil
 }
 
-// execute runs a program with its output on stdout and returns its exit
-// status; err is for a program that could not start or was killed.
-func execute(stdout io.Writer, name string, args ...string) (int, error) {
-	fmt.Fprintf(stdout, "gate: %s %s\n", name, strings.Join(args, " "))
-	cmd := exec.Command(name, args...)
-	cmd.Stdout, cmd.Stderr = stdout, stdout
-	err := cmd.Run()
-	var exit *exec.ExitError
-	if errors.As(err, &exit) && exit.Exited() {
-		return exit.ExitCode(), nil
-	}
-	if err != nil {
-		return -1, fmt.Errorf("%s: %w", name, err)
-	}
-	return 0, nil
-}
-
 // judge writes the summary into the run directory and CI's step summary
 // and returns the verdict's status.
 func judge(o options, base, r *run.Run, th gate.Thresholds, stdout io.Writer) (int, error) {
@@ -190,4 +173,9 @@ func writeFile(path string, data []byte) error {
 		return fmt.Errorf("%s: %w", path, err)
 	}
 	return os.Rename(tmp, path)
+}
+
+// execute runs one of the runners (framework.RunProgram).
+func execute(stdout io.Writer, name string, args ...string) (int, error) {
+	return framework.RunProgram(stdout, "gate", name, args...)
 }

@@ -36,7 +36,7 @@ type Contents struct {
 	// JUnit XML.
 	Report, JUnit []byte
 	// Product fills PRODUCT.yaml; the zero Product leaves a template.
-	Product Product
+	Product ProductInfo
 	// Conformance says whether upstream's conformance specs ran, and why
 	// not (versions.json); empty: not a certification run.
 	Conformance string
@@ -74,17 +74,23 @@ func Files(r *run.Run, c Contents) ([]File, error) {
 	return append(files, Manifest(files)), nil
 }
 
+// Product is PRODUCT.yaml as a template to fill in, with what the run
+// recorded (make conformance writes it beside its results).
+func Product(r *run.Run) string {
+	return productYAML(r, ProductInfo{}, VersionsOf(r, ""))
+}
+
 // productYAML is PRODUCT.yaml in the shape of the Kubernetes conformance
 // submissions: the vendor's fields (a template to fill in when p is
 // empty), then what the run recorded, which verify-bundle checks.
-func productYAML(r *run.Run, p Product, v Versions) string {
+func productYAML(r *run.Run, p ProductInfo, v Versions) string {
 	var modes, verdicts []string
 	for _, m := range r.Modes {
 		modes = append(modes, m.Name)
 		verdicts = append(verdicts, m.Counts.Verdict(m.Name))
 	}
 	var b strings.Builder
-	if p == (Product{}) {
+	if p == (ProductInfo{}) {
 		b.WriteString("# PRODUCT.yaml: fill in the empty fields and submit this bundle.\n")
 		p.Name, p.Version, p.Type = r.Meta.Proxier.Name, r.Meta.Proxier.Version, "kube-proxy replacement"
 	} else {

@@ -16,8 +16,8 @@ import (
 // productDoc is PRODUCT.yaml as written: the vendor's fields and what
 // the run recorded.
 type productDoc struct {
-	Product `json:",inline"`
-	Tested  struct {
+	ProductInfo `json:",inline"`
+	Tested      struct {
 		Run               string   `json:"run"`
 		Suite             string   `json:"suite"`
 		KubernetesVersion string   `json:"kubernetes_version"`
@@ -149,7 +149,7 @@ func productMatches(p productDoc, c Versions, m run.Meta, report *shown) error {
 	if strings.HasPrefix(c.Conformance, notCertification) {
 		return nil // make report's bundle: a template to fill in
 	}
-	if err := p.Product.Check(); err != nil {
+	if err := p.ProductInfo.Check(); err != nil {
 		return &Mismatch{ProductFile, strings.ReplaceAll(err.Error(), "\n", "; ")}
 	}
 	return nil

@@ -10,10 +10,10 @@ import (
 	"sigs.k8s.io/yaml"
 )
 
-// Product is the vendor's part of PRODUCT.yaml: the fields of a
+// ProductInfo is the vendor's part of PRODUCT.yaml: the fields of a
 // Kubernetes conformance submission (cncf/k8s-conformance,
 // instructions.md), filled from make certify's parameters.
-type Product struct {
+type ProductInfo struct {
 	Vendor           string `json:"vendor"`
 	Name             string `json:"name"`
 	Version          string `json:"version"`
@@ -30,22 +30,22 @@ type Product struct {
 type ProductField struct {
 	Key, Var, Comment string
 	Required, URL     bool
-	get               func(*Product) *string
+	get               func(*ProductInfo) *string
 }
 
 // ProductFields are in PRODUCT.yaml's order. Required as CNCF's
 // instructions say: repo_url is for open-source products only and
 // product_logo_url falls back to the vendor's logo.
 var ProductFields = []ProductField{
-	{Key: "vendor", Var: "PRODUCT_VENDOR", Required: true, Comment: "the legal entity certifying", get: func(p *Product) *string { return &p.Vendor }},
-	{Key: "name", Var: "PRODUCT_NAME", Required: true, Comment: "the product", get: func(p *Product) *string { return &p.Name }},
-	{Key: "version", Var: "PRODUCT_VERSION", Required: true, Comment: "the product's version, not Kubernetes'", get: func(p *Product) *string { return &p.Version }},
-	{Key: "website_url", Var: "PRODUCT_WEBSITE_URL", Required: true, URL: true, get: func(p *Product) *string { return &p.WebsiteURL }},
-	{Key: "repo_url", Var: "PRODUCT_REPO_URL", URL: true, Comment: "open-source products", get: func(p *Product) *string { return &p.RepoURL }},
-	{Key: "documentation_url", Var: "PRODUCT_DOCUMENTATION_URL", Required: true, URL: true, get: func(p *Product) *string { return &p.DocumentationURL }},
-	{Key: "product_logo_url", Var: "PRODUCT_LOGO_URL", URL: true, Comment: "SVG, AI or EPS; default the vendor's logo", get: func(p *Product) *string { return &p.ProductLogoURL }},
-	{Key: "type", Var: "PRODUCT_TYPE", Required: true, Comment: "distribution, hosted platform or installer", get: func(p *Product) *string { return &p.Type }},
-	{Key: "description", Var: "PRODUCT_DESCRIPTION", Required: true, Comment: "one sentence", get: func(p *Product) *string { return &p.Description }},
+	{Key: "vendor", Var: "PRODUCT_VENDOR", Required: true, Comment: "the legal entity certifying", get: func(p *ProductInfo) *string { return &p.Vendor }},
+	{Key: "name", Var: "PRODUCT_NAME", Required: true, Comment: "the product", get: func(p *ProductInfo) *string { return &p.Name }},
+	{Key: "version", Var: "PRODUCT_VERSION", Required: true, Comment: "the product's version, not Kubernetes'", get: func(p *ProductInfo) *string { return &p.Version }},
+	{Key: "website_url", Var: "PRODUCT_WEBSITE_URL", Required: true, URL: true, get: func(p *ProductInfo) *string { return &p.WebsiteURL }},
+	{Key: "repo_url", Var: "PRODUCT_REPO_URL", URL: true, Comment: "open-source products", get: func(p *ProductInfo) *string { return &p.RepoURL }},
+	{Key: "documentation_url", Var: "PRODUCT_DOCUMENTATION_URL", Required: true, URL: true, get: func(p *ProductInfo) *string { return &p.DocumentationURL }},
+	{Key: "product_logo_url", Var: "PRODUCT_LOGO_URL", URL: true, Comment: "SVG, AI or EPS; default the vendor's logo", get: func(p *ProductInfo) *string { return &p.ProductLogoURL }},
+	{Key: "type", Var: "PRODUCT_TYPE", Required: true, Comment: "distribution, hosted platform or installer", get: func(p *ProductInfo) *string { return &p.Type }},
+	{Key: "description", Var: "PRODUCT_DESCRIPTION", Required: true, Comment: "one sentence", get: func(p *ProductInfo) *string { return &p.Description }},
 }
 
 // EnvProductFile names a YAML file with PRODUCT.yaml's keys; the
@@ -53,13 +53,13 @@ var ProductFields = []ProductField{
 const EnvProductFile = "PRODUCT_FILE"
 
 // Value is the field's value in p.
-func (f ProductField) Value(p Product) string { return *f.get(&p) }
+func (f ProductField) Value(p ProductInfo) string { return *f.get(&p) }
 
 // ProductFromEnv reads the product from PRODUCT_FILE (when set) and the
 // PRODUCT_* variables, then checks it: a missing required field or a URL
 // that is not one is an error naming the variable to set.
-func ProductFromEnv(lookup func(string) (string, bool)) (Product, error) {
-	var p Product
+func ProductFromEnv(lookup func(string) (string, bool)) (ProductInfo, error) {
+	var p ProductInfo
 	if path, ok := lookup(EnvProductFile); ok && path != "" {
 		var err error
 		if p, err = ReadProductFile(path); err != nil {
@@ -76,8 +76,8 @@ func ProductFromEnv(lookup func(string) (string, bool)) (Product, error) {
 
 // ReadProductFile reads PRODUCT.yaml's keys from path; an unknown key is
 // an error (a typo would otherwise drop a field silently).
-func ReadProductFile(path string) (Product, error) {
-	var p Product
+func ReadProductFile(path string) (ProductInfo, error) {
+	var p ProductInfo
 	b, err := os.ReadFile(path)
 	if err != nil {
 		return p, fmt.Errorf("%s=%s: %w", EnvProductFile, path, err)
@@ -89,7 +89,7 @@ func ReadProductFile(path string) (Product, error) {
 }
 
 // Check names every missing required field and every malformed URL.
-func (p Product) Check() error {
+func (p ProductInfo) Check() error {
 	var errs []error
 	for _, f := range ProductFields {
 		v := f.Value(p)

@@ -14,7 +14,7 @@ import (
 	"github.com/proxyproof/proxyproof/reports/run"
 )
 
-var vendor = Product{
+var vendor = ProductInfo{
 	Vendor: "Example Networks", Name: "fastproxy", Version: "2.1.0", WebsiteURL: "https://example.com/fastproxy",
 	DocumentationURL: "https://example.com/fastproxy/docs", Type: "distribution", Description: "A kube-proxy replacement.",
 }

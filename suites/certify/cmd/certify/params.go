@@ -19,7 +19,7 @@ import (
 type options struct {
 	provider, mode, proxier, nodes, label, runDir, command string
 	e2eBin, reportBin                                      string
-	product                                                bundle.Product
+	product                                                bundle.ProductInfo
 	// conformance is the bundle's statement about upstream's specs.
 	conformance string
 }

@@ -216,7 +216,9 @@ gate-baseline: $(if $(RUN),,gate-tools)
 
 # Vendor certification (suites/certify): our suite (LABEL, default the full
 # suite) on every mode the provider runs (MODE=all), and upstream's network
-# conformance specs where the provider has a real kubelet, into one fresh
+# conformance specs where the provider has a real kubelet (make
+# conformance's runner; local has none and says so in the bundle), each in
+# its run directory (RUN_DIR/suite, RUN_DIR/upstream) merged into one fresh
 # run directory (RUN_DIR, default runs/<time>-certify) with the bundle as
 # RUN_DIR/bundle/ and RUN_DIR/bundle.tar.gz: junit_01.xml, e2e.log,
 # PRODUCT.yaml, report.html, run.json, versions.json and SHA256SUMS.
@@ -233,6 +235,7 @@ certify:
 	@$(GO) build -o $(BIN)/e2e ./suites/framework/cmd/e2e
 	@$(GO) build -o $(BIN)/report ./reports/cmd/report
 	@$(GO) build -o $(BIN)/certify ./suites/certify/cmd/certify
+	$(if $(wildcard suites/conformance/cmd/conformance),@$(GO) build -o $(BIN)/conformance ./suites/conformance/cmd/conformance)
 	@$(BIN)/certify --provider '$(PROVIDER)' --mode '$(if $(filter file default,$(origin MODE)),all,$(MODE))' \
 		--proxier '$(PROXIER)' --nodes '$(if $(filter file default,$(origin NODES)),2,$(NODES))' --label '$(LABEL)' \
 		--run-dir '$(RUN_DIR)' --command "make certify PROVIDER=$(PROVIDER)$(if $(filter command line,$(origin MODE)), MODE=$(MODE))$(if $(LABEL), LABEL='$(LABEL)')"

@@ -116,8 +116,9 @@ func reportShows(data []byte) (*shown, error) {
 			case n.Data == "li" && hasClass(n, "verdict") && attr(n, "data-mode") != "":
 				s.modes = append(s.modes, attr(n, "data-mode"))
 				s.verdicts[attr(n, "data-mode")] = ownText(n)
-			case n.Data == "tr" && walkErr == nil:
-				walkErr = matrixRow(n, s)
+			case n.Data == "table" && hasClass(n, "matrix") && walkErr == nil:
+				walkErr = matrixRows(n, s)
+				return
 			}
 		}
 		for c := n.FirstChild; c != nil; c = c.NextSibling {
@@ -126,6 +127,20 @@ func reportShows(data []byte) (*shown, error) {
 	}
 	walk(doc)
 	return s, walkErr
+}
+
+// matrixRows reads the rows of the specs x modes matrix (other tables
+// of the page are not its record of outcomes).
+func matrixRows(n *html.Node, s *shown) error {
+	if n.Type == html.ElementNode && n.Data == "tr" {
+		return matrixRow(n, s)
+	}
+	for c := n.FirstChild; c != nil; c = c.NextSibling {
+		if err := matrixRows(c, s); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // matrixRow reads one row of the matrix: a spec cell, then a cell per

@@ -21,6 +21,7 @@ import (
 
 	"github.com/proxyproof/proxyproof/reports/bundle"
 	"github.com/proxyproof/proxyproof/reports/run"
+	"github.com/proxyproof/proxyproof/suites/certify"
 	"github.com/proxyproof/proxyproof/suites/framework"
 )
 
@@ -61,7 +62,7 @@ func Main(args []string, lookup func(string) (string, bool), stdout io.Writer) i
 func (o *options) certify(stdout io.Writer) (int, error) {
 	began := time.Now()
 	fmt.Fprintf(stdout, "certify: run directory %s; provider %s; upstream conformance: %s\n", o.runDir, o.provider, o.conformance)
-	suiteOK, err := o.runSuite(stdout)
+	ok, err := o.runAll(stdout)
 	if err != nil {
 		return NotDone, err
 	}
@@ -81,32 +82,60 @@ func (o *options) certify(stdout io.Writer) (int, error) {
 		}
 	}
 	fmt.Fprintf(stdout, "certify: took %s; bundle %s/ and %s\n", time.Since(began).Round(time.Second), dir, tarball)
-	if !suiteOK {
+	if !ok {
 		fmt.Fprintln(stdout, "certify: some specs FAILED: the bundle records them (report.html)")
 		return Failed, nil
 	}
 	return Passed, nil
 }
 
-// runSuite runs make e2e's runner on every mode; a failing spec is a
-// result (false), an error is a run that could not be done.
-func (o *options) runSuite(stdout io.Writer) (bool, error) {
-	args := []string{"--provider", o.provider, "--mode", o.mode, "--proxier", o.proxier, "--nodes", o.nodes,
-		"--run-dir", o.runDir, "--command", o.command}
-	if o.label != "" {
-		args = append(args, "--", "--label-filter="+o.label)
+// runAll runs our suite and, where the provider has a kubelet,
+// upstream's conformance specs, each into its own run directory, and
+// merges the two into the certify run directory. ok is false when a spec
+// failed; an error is a run that could not be done.
+func (o *options) runAll(stdout io.Writer) (bool, error) {
+	if !o.upstream {
+		return o.runner(stdout, "our suite", o.e2eBin, o.runDir, o.suiteArgs())
 	}
-	code, err := execute(stdout, o.e2eBin, args...)
+	suite, upstream := filepath.Join(o.runDir, certify.SuiteDir), filepath.Join(o.runDir, certify.UpstreamDir)
+	oursOK, err := o.runner(stdout, "our suite", o.e2eBin, suite, o.suiteArgs())
+	if err != nil {
+		return false, err
+	}
+	theirsOK, err := o.runner(stdout, "upstream's conformance specs", o.conformanceBin, upstream, nil)
+	if err != nil {
+		return false, err
+	}
+	if err := certify.Merge(o.runDir, suite, upstream, "certify-"+filepath.Base(o.runDir), o.command); err != nil {
+		return false, fmt.Errorf("merging %s and %s: %w", suite, upstream, err)
+	}
+	return oursOK && theirsOK, nil
+}
+
+// suiteArgs are our suite's: its label filter.
+func (o *options) suiteArgs() []string {
+	if o.label == "" {
+		return nil
+	}
+	return []string{"--", "--label-filter=" + o.label}
+}
+
+// runner runs one of the runners (make e2e's, make conformance's) into
+// runDir; both exit 0 passed, 1 failed, 2 refused their parameters.
+func (o *options) runner(stdout io.Writer, what, bin, runDir string, extra []string) (bool, error) {
+	args := append([]string{"--provider", o.provider, "--mode", o.mode, "--proxier", o.proxier, "--nodes", o.nodes,
+		"--run-dir", runDir, "--command", o.command}, extra...)
+	code, err := execute(stdout, bin, args...)
 	switch {
 	case err != nil:
-		return false, fmt.Errorf("our suite: %w", err)
+		return false, fmt.Errorf("%s: %w", what, err)
 	case code == 2:
-		return false, fmt.Errorf("our suite refused its parameters (e2e exit 2; its message is above)")
+		return false, fmt.Errorf("%s: refused its parameters (%s exit 2; its message is above)", what, filepath.Base(bin))
 	case code != 0 && code != 1:
-		return false, fmt.Errorf("our suite: e2e exit status %d", code)
+		return false, fmt.Errorf("%s: %s exit status %d", what, filepath.Base(bin), code)
 	}
-	if _, err := run.LoadMeta(o.runDir); err != nil {
-		return false, fmt.Errorf("our suite left no run: %w", err)
+	if _, err := run.LoadMeta(runDir); err != nil {
+		return false, fmt.Errorf("%s left no run: %w", what, err)
 	}
 	return code == 0, nil
 }

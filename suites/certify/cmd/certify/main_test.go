@@ -1,6 +1,7 @@
 package main
 
 import (
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -33,6 +34,22 @@ mkdir -p "$dir" && cp -r %[2]s/. "$dir"/
 exit 1
 `
 
+// fakeRunner writes a stand-in runner that copies fixture into its
+// --run-dir and exits with status.
+func fakeRunner(t *testing.T, dir, name, fixture string, status int) string {
+	t.Helper()
+	abs, err := filepath.Abs(fixture)
+	if err != nil {
+		t.Fatal(err)
+	}
+	path := filepath.Join(dir, name)
+	script := strings.NewReplacer("%[1]s", dir, "%[2]s", abs, "exit 1", fmt.Sprintf("exit %d", status)).Replace(fakeE2E)
+	if err := os.WriteFile(path, []byte(script), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	return path
+}
+
 // tools builds the report command and writes the fake runner.
 func tools(t *testing.T) (dir, e2e, report string) {
 	t.Helper()
@@ -43,15 +60,7 @@ func tools(t *testing.T) (dir, e2e, report string) {
 	if out, err := build.CombinedOutput(); err != nil {
 		t.Fatalf("go build report: %v\n%s", err, out)
 	}
-	fixture, err := filepath.Abs(filepath.Join(root, "reports", "testdata", "runs", "before"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	e2e = filepath.Join(dir, "e2e")
-	if err := os.WriteFile(e2e, []byte(strings.NewReplacer("%[1]s", dir, "%[2]s", fixture).Replace(fakeE2E)), 0o755); err != nil {
-		t.Fatal(err)
-	}
-	return dir, e2e, report
+	return dir, fakeRunner(t, dir, "e2e", filepath.Join(root, "reports", "testdata", "runs", "before"), 1), report
 }
 
 func TestCertifyWritesABundleThatVerifiesAndSaysUpstreamDidNotRunOnLocal(t *testing.T) {
@@ -106,7 +115,8 @@ func TestBadParametersAreRefusedBeforeAnythingRuns(t *testing.T) {
 		{"a mode that does not exist", []string{"--mode", "ebpf"}, product, `MODE="ebpf"`},
 		{"a label filter Ginkgo refuses", []string{"--label", "a &&"}, product, `LABEL="a &&"`},
 		{"a run directory holding a run", []string{"--run-dir", held}, product, "already holds a run"},
-		{"a provider without a kubelet's specs built yet", []string{"--provider", "kind"}, product, "PROVIDER=kind"},
+		{"a kubelet provider without make conformance's runner", []string{"--provider", "kind", "--conformance", filepath.Join(dir, "none")}, product,
+			"PROVIDER=kind: upstream's conformance specs need make conformance's runner"},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			var out strings.Builder
@@ -121,5 +131,34 @@ func TestBadParametersAreRefusedBeforeAnythingRuns(t *testing.T) {
 				t.Error("the suite ran")
 			}
 		})
+	}
+}
+
+func TestCertifyOnAKubeletProviderRunsBothAndBundlesThemAsOne(t *testing.T) {
+	dir, e2e, report := tools(t)
+	conformance := fakeRunner(t, dir, "conformance", filepath.Join("..", "..", "testdata", "upstream"), 1)
+	runDir := filepath.Join(dir, "run")
+	var out strings.Builder
+	status := Main([]string{"--provider", "kind", "--e2e", e2e, "--conformance", conformance, "--report", report, "--run-dir", runDir}, lookup(product), &out)
+	if status != Failed {
+		t.Fatalf("status %d, want %d (failures recorded)\n%s", status, Failed, out.String())
+	}
+	v, err := bundle.Verify(filepath.Join(runDir, TarballFile))
+	if err != nil {
+		t.Fatalf("the bundle does not verify: %v\n%s", err, out.String())
+	}
+	if v.Conformance != Upstream {
+		t.Errorf("the bundle says of upstream's specs %q", v.Conformance)
+	}
+	junit, _ := os.ReadFile(filepath.Join(runDir, BundleDir, bundle.JUnitFile))
+	log, _ := os.ReadFile(filepath.Join(runDir, BundleDir, bundle.LogFile))
+	for _, c := range []struct{ file, text, want string }{
+		{"junit_01.xml", string(junit), `[iptables] [sig-network] Services should serve a basic endpoint from pods [Conformance]`},
+		{"junit_01.xml", string(junit), `[iptables] Hairpin lets a pod reach itself through its own Service`},
+		{"e2e.log", string(log), "Running Suite: Kubernetes e2e suite - iptables"},
+	} {
+		if !strings.Contains(c.text, c.want) {
+			t.Errorf("%s lacks %q", c.file, c.want)
+		}
 	}
 }

@@ -36,7 +36,14 @@ func TestMakeCertifyWritesABundleMakeVerifyBundleAcceptsUntilAByteChanges(t *tes
 	}
 	runDir := filepath.Join(t.TempDir(), "certify")
 	out, err := makeIn(t, product, "certify", "MODE=iptables", "LABEL=feature:clusterip", "RUN_DIR="+runDir)
-	if err != nil {
+	switch {
+	case err == nil:
+	case strings.Contains(out, "] Error 1") && strings.Contains(out, "certify: some specs FAILED"):
+		// Status 1: the bundle is written and records the failures (a
+		// cluster that did not come up on a loaded machine is one); it is
+		// what this test checks either way.
+		t.Logf("make certify recorded failing specs (status 1); checking its bundle:\n%s", tail(out))
+	default:
 		t.Fatalf("make certify: %v\n%s", err, tail(out))
 	}
 	dir := filepath.Join(runDir, BundleDir)

@@ -18,9 +18,11 @@ import (
 // options are make certify's parameters.
 type options struct {
 	provider, mode, proxier, nodes, label, runDir, command string
-	e2eBin, reportBin                                      string
+	e2eBin, reportBin, conformanceBin                      string
 	product                                                bundle.ProductInfo
-	// conformance is the bundle's statement about upstream's specs.
+	// upstream: upstream's conformance specs run too; conformance is the
+	// bundle's statement about them.
+	upstream    bool
 	conformance string
 }
 
@@ -28,6 +30,10 @@ type options struct {
 // upstream's specs, and what certify prints before it runs.
 const NoUpstreamOnLocal = "not run: PROVIDER=local has no kubelet (nodes are network namespaces kept Ready by a node agent), " +
 	"and upstream's specs need one; this bundle holds our suite only. Certify on PROVIDER=kind or kubeconfig for upstream's specs"
+
+// Upstream is what a bundle with upstream's specs says of them.
+const Upstream = "ran: upstream's [sig-network] Service proxy specs (make conformance, e2e.test built from source at the run's " +
+	"Kubernetes version), in junit_01.xml and report.html beside ours; e2e.test's own logs in e2e.log"
 
 // parse reads the flags and the PRODUCT_* variables and refuses a bad
 // parameter before anything runs: a missing PRODUCT field costs seconds,
@@ -44,6 +50,7 @@ func parse(args []string, lookup func(string) (string, bool)) (options, error) {
 	fs.StringVar(&o.command, "command", "make certify", "the command line run.json records")
 	fs.StringVar(&o.e2eBin, "e2e", "_output/bin/e2e", "make e2e's runner (make builds it)")
 	fs.StringVar(&o.reportBin, "report", "_output/bin/report", "the report command (make builds it)")
+	fs.StringVar(&o.conformanceBin, "conformance", "_output/bin/conformance", "make conformance's runner (make builds it where the checkout has it)")
 	if err := fs.Parse(args); err != nil {
 		return o, err
 	}
@@ -85,12 +92,16 @@ func (o *options) check() error {
 			return fmt.Errorf("RUN_DIR=%s already holds a run: certify writes a fresh directory and overwrites none", o.runDir)
 		}
 	}
-	switch o.provider {
-	case framework.ProviderLocal:
+	switch _, err := os.Stat(o.conformanceBin); {
+	case o.provider == framework.ProviderLocal:
 		o.conformance = NoUpstreamOnLocal
+	case err != nil:
+		return fmt.Errorf("PROVIDER=%s: upstream's conformance specs need make conformance's runner %s: %w "+
+			"(make certify builds it where the checkout has suites/conformance); PROVIDER=local certifies with our suite only, saying so in the bundle",
+			o.provider, o.conformanceBin, err)
 	default:
-		return fmt.Errorf("PROVIDER=%s: upstream's conformance specs (make conformance) are not in this checkout yet; "+
-			"PROVIDER=local certifies with our suite only, saying so in the bundle", o.provider)
+		o.upstream = true
+		o.conformance = Upstream
 	}
 	return nil
 }

@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
-	"maps"
 	"slices"
 	"strings"
 
@@ -92,12 +91,27 @@ func versionsMatch(c Versions, m run.Meta) error {
 		var nodes []string
 		for _, n := range cm.Nodes {
 			nodes = append(nodes, n.Name)
-			if got, ok := rm.Nodes[n.Name]; !ok || got != n.Mode {
-				return differ(VersionsFile, fmt.Sprintf("mode %s: node %s runs", cm.Name, n.Name), n.Mode, got)
+			if err := nodeMatches(cm.Name, n, nodeVersions(rm, n.Name)); err != nil {
+				return err
 			}
 		}
-		if want := slices.Sorted(maps.Keys(rm.Nodes)); !slices.Equal(slices.Sorted(slices.Values(nodes)), want) {
+		if want := nodeNames(rm); !slices.Equal(slices.Sorted(slices.Values(nodes)), want) {
 			return differ(VersionsFile, "mode "+cm.Name+": nodes", strings.Join(nodes, ","), strings.Join(want, ","))
+		}
+	}
+	return nil
+}
+
+// nodeMatches checks one node's claims against what run.json recorded:
+// the mode it was made to run and its mode census.
+func nodeMatches(mode string, claim, recorded NodeVersions) error {
+	for _, f := range [][3]string{
+		{"runs", claim.Mode, recorded.Mode}, {"kernel", claim.Kernel, recorded.Kernel},
+		{"declared mode", claim.Declared, recorded.Declared}, {"carried mode", claim.Carried, recorded.Carried},
+		{"leftovers", strings.Join(claim.Leftovers, ","), strings.Join(recorded.Leftovers, ",")},
+	} {
+		if f[1] != f[2] {
+			return differ(VersionsFile, fmt.Sprintf("mode %s: node %s %s", mode, claim.Name, f[0]), f[1], f[2])
 		}
 	}
 	return nil

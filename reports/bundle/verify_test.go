@@ -40,7 +40,10 @@ func certBundle(t *testing.T, fixture string) (dir, tarball string) {
 // JUnit rendered by the real writers.
 func renderFiles(t *testing.T, fixture string, c Contents) []File {
 	t.Helper()
-	r, err := run.Load(filepath.Join("..", "testdata", "runs", fixture))
+	if !filepath.IsAbs(fixture) {
+		fixture = filepath.Join("..", "testdata", "runs", fixture)
+	}
+	r, err := run.Load(fixture)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -206,6 +209,55 @@ func TestAnEditedClaimIsNamedEvenWithTheManifestRewritten(t *testing.T) {
 			m := mismatch(t, dir)
 			if m.File != c.wantFile || !strings.Contains(m.Msg, c.wantMsg) {
 				t.Errorf("verify says %q, want %s: ...%s...", m, c.wantFile, c.wantMsg)
+			}
+		})
+	}
+}
+
+// censusRun is the fixture run with a mode census of its iptables
+// cluster, as make e2e records one at the end of a mode.
+func censusRun(t *testing.T) string {
+	t.Helper()
+	dir := filepath.Join(t.TempDir(), "census")
+	if err := os.CopyFS(dir, os.DirFS(filepath.Join("..", "testdata", "runs", "before"))); err != nil {
+		t.Fatal(err)
+	}
+	path := filepath.Join(dir, "run.json")
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	census := `"nodes": {"node-1": "iptables", "node-2": "iptables", "node-3": "iptables"}, "census": [{"when": "end", "at": "2026-06-01T10:20:00Z", "nodes": [
+		{"name": "node-1", "expected": "iptables", "kernel": "6.18.0-proxyproof", "declared": "iptables", "carried": "iptables"},
+		{"name": "node-2", "expected": "iptables", "kernel": "6.18.0-proxyproof", "declared": "iptables", "carried": "iptables", "leftovers": ["nftables"]},
+		{"name": "node-3", "expected": "iptables", "kernel": "6.18.0-proxyproof", "declared": "iptables", "carried": "iptables"}]}]`
+	b = bytes.Replace(b, []byte(`"nodes": {"node-1": "iptables", "node-2": "iptables", "node-3": "iptables"}`), []byte(census), 1)
+	if err := os.WriteFile(path, b, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return dir
+}
+
+func TestClaimsOfTheModeCensusAreCheckedNodeByNode(t *testing.T) {
+	for _, c := range []struct {
+		name, file, old, new, want string
+	}{
+		{"a node's kernel", "versions.json", `"kernel": "6.18.0-proxyproof"`, `"kernel": "6.1.0-28-amd64"`,
+			`versions.json: claims mode iptables: node node-1 kernel "6.1.0-28-amd64", run.json records "6.18.0-proxyproof"`},
+		{"leftovers left out", "versions.json", `"leftovers": [
+            "nftables"
+          ]`, `"leftovers": []`, `versions.json: claims mode iptables: node node-2 leftovers "", run.json records "nftables"`},
+		{"the census itself", "run.json", `"declared": "iptables", "carried": "iptables", "leftovers"`, `"declared": "nftables", "carried": "iptables", "leftovers"`,
+			`versions.json: claims mode iptables: node node-2 declared mode "iptables", run.json records "nftables"`},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			dir, _ := certBundle(t, censusRun(t))
+			if _, err := Verify(dir); err != nil {
+				t.Fatalf("the bundle as written: %v", err)
+			}
+			edit(t, dir, c.file, c.old, c.new)
+			if m := mismatch(t, dir); m.Error() != c.want {
+				t.Errorf("verify says\n%s\nwant\n%s", m, c.want)
 			}
 		})
 	}

@@ -90,6 +90,7 @@ func mergeModes(ours, theirs []run.ModeMeta) []run.ModeMeta {
 			out[i].Nodes = map[string]string{}
 		}
 		maps.Copy(out[i].Nodes, m.Nodes)
+		out[i].Census = append(out[i].Census, m.Census...)
 		if m.Start.Before(out[i].Start) {
 			out[i].Start = m.Start
 		}

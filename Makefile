@@ -105,12 +105,25 @@ bench-kernel: deps
 e2e: export E2E_ARGS := $(ARGS)
 e2e:
 	@$(GO) build -o $(BIN)/e2e ./suites/framework/cmd/e2e
-	@$(BIN)/e2e --provider '$(PROVIDER)' --mode '$(E2E_MODE)' --node-modes '$(NODE_MODES)' --proxier '$(PROXIER)' \
+	@$(BIN)/e2e --provider '$(PROVIDER)' --mode '$(E2E_MODE)' --node-modes '$(NODE_MODES)' --proxier '$(E2E_PROXIER)' \
 		--nodes '$(if $(filter file default,$(origin NODES)),2,$(NODES))' --keep '$(KEEP)' --run-dir '$(RUN_DIR)' \
-		--command "make e2e MODE=$(E2E_MODE)$(if $(NODE_MODES), NODE_MODES=$(NODE_MODES)) PROXIER=$(PROXIER)$${E2E_ARGS:+ ARGS=\"$$E2E_ARGS\"}" --args "$$E2E_ARGS"
+		--kubeconfig '$(E2E_KUBECONFIG)' --context '$(CONTEXT)' --backend-image '$(BACKEND_IMAGE)' --take-over '$(TAKE_OVER)' \
+		--command "make e2e$(if $(FOREIGN), PROVIDER=kubeconfig KUBECONFIG=$(E2E_KUBECONFIG)$(if $(CONTEXT), CONTEXT=$(CONTEXT))) MODE=$(or $(E2E_MODE),existing)$(if $(NODE_MODES), NODE_MODES=$(NODE_MODES)) PROXIER=$(or $(E2E_PROXIER),existing)$${E2E_ARGS:+ ARGS=\"$$E2E_ARGS\"}" --args "$$E2E_ARGS"
 
 # NODE_MODES alone means MODE=mixed, as for cluster-up.
-E2E_MODE = $(if $(and $(NODE_MODES),$(filter file default,$(origin MODE))),mixed,$(MODE))
+# PROVIDER=kubeconfig: any existing cluster, reached only through KUBECONFIG
+# (CONTEXT= picks a context). MODE and PROXIER default to existing there
+# (test what the nodes run; each node's mode is found, not assumed), and
+# only the KUBECONFIG given on make's command line counts: one inherited
+# from the shell could name a production cluster.
+FOREIGN        = $(filter kubeconfig,$(PROVIDER))
+MODE_DEFAULT   = $(filter file default,$(origin MODE))
+E2E_MODE       = $(if $(and $(FOREIGN),$(MODE_DEFAULT)),,$(if $(and $(NODE_MODES),$(MODE_DEFAULT)),mixed,$(MODE)))
+E2E_PROXIER    = $(if $(and $(FOREIGN),$(filter file default,$(origin PROXIER))),,$(PROXIER))
+E2E_KUBECONFIG = $(if $(filter command line,$(origin KUBECONFIG)),$(KUBECONFIG))
+CONTEXT       ?=
+BACKEND_IMAGE ?=
+TAKE_OVER     ?=
 
 clean:
 	rm -rf _output

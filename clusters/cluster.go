@@ -114,6 +114,16 @@ type Cluster interface {
 	Destroy(ctx context.Context) error
 }
 
+// Limited is a Cluster that cannot give every access the interface
+// promises (a cluster the suite did not make: no client outside the
+// nodes; no privileged pods where the cluster forbids them). Each method
+// is nil when the access works, else the reason; the suites skip the
+// specs that need it with that reason.
+type Limited interface {
+	NodeAccess() error
+	OutsideAccess() error
+}
+
 // Provider makes clusters.
 type Provider interface {
 	// Name is what PROVIDER= says (local, kind, kubeconfig, terraform).

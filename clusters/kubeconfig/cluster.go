@@ -36,7 +36,6 @@ type Cluster struct {
 	noNode  error
 	keep    bool
 	dir     string
-	taken   *takeOver
 }
 
 var _ clusters.Cluster = &Cluster{}
@@ -99,17 +98,12 @@ func (c *Cluster) RouteOutside(context.Context, string, string) error { return E
 // cluster is as found only once they are gone.
 const namespaceGone = 2 * time.Minute
 
-// Destroy deletes every namespace of the run, puts a taken-over
-// kube-proxy back, and waits until the namespaces are gone. The cluster
+// Destroy deletes every namespace of the run and waits until they are
+// gone. The cluster
 // itself stays: the suite did not make it.
 func (c *Cluster) Destroy(ctx context.Context) error {
 	ctx = context.WithoutCancel(ctx)
 	var errs []error
-	if c.taken != nil {
-		if err := c.taken.restore(ctx, c.client); err != nil {
-			errs = append(errs, err)
-		}
-	}
 	if err := deleteRun(ctx, c.client, c.name); err != nil {
 		errs = append(errs, err)
 	} else if err := waitRunGone(ctx, c.client, c.name); err != nil {

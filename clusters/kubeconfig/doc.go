@@ -4,6 +4,5 @@
 // the cluster runs, finding each node's mode rather than assuming it;
 // node-level work goes through a privileged hostNetwork helper DaemonSet
 // in the suite's own namespace. It must never change anything outside
-// the namespaces it labels as its own, except the cluster's kube-proxy
-// DaemonSet when the user opted in to a take-over, which it puts back.
+// the namespaces it labels as its own.
 package kubeconfig

@@ -92,12 +92,16 @@ func checkSpec(spec clusters.Spec) error {
 			return fmt.Errorf("PROXIER=%s TAKE_OVER=1: name the mode to deploy it in with MODE=%s, %s or %s", spec.Proxier,
 				clusters.ModeIPTables, clusters.ModeNFTables, clusters.ModeIPVS)
 		}
-		return nil
+		return fmt.Errorf("PROXIER=%s TAKE_OVER=1: %w: the take-over (kube-proxy moved aside on the tested nodes, ours deployed, kube-proxy put back) is designed in the README but not built in this checkout; test the cluster's own proxier with PROXIER=%s",
+			spec.Proxier, ErrNotBuilt, clusters.ProxierExisting)
 	default:
 		return fmt.Errorf("PROXIER=%s: a cluster reached through a kubeconfig runs a proxier from an image, not a binary of this machine: use PROXIER=%s, or %s / %s with TAKE_OVER=1",
 			spec.Proxier, clusters.ProxierExisting, clusters.ProxierOurs, clusters.ProxierKubeProxy)
 	}
 }
+
+// ErrNotBuilt is wrapped by the refusal of the take-over, not built yet.
+var ErrNotBuilt = errors.New("not built yet")
 
 // Create sets the run up in the cluster: leftovers of interrupted runs
 // removed, the run's namespace, the node helper, each node's mode found
@@ -119,9 +123,6 @@ func (p *Provider) Create(ctx context.Context, spec clusters.Spec) (clusters.Clu
 		return nil, fmt.Errorf("%s: client: %w", a, err)
 	}
 	if _, err := cleanLeftovers(ctx, client, false); err != nil {
-		return nil, err
-	}
-	if err := restoreLeftTakeOver(ctx, client); err != nil {
 		return nil, err
 	}
 	c := &Cluster{name: spec.Name, acc: a, client: client, ns: suiteNamespace(spec.Name), keep: spec.Keep, dir: filepath.Join(p.StateRoot, spec.Name)}
@@ -161,11 +162,6 @@ func (c *Cluster) setUp(ctx context.Context, spec clusters.Spec, toolsImage stri
 		c.noNode = err
 	} else if c.helpers, err = startHelper(ctx, c.client, c.ns, podSpec, c.nodeNames()); err != nil {
 		return err
-	}
-	if spec.TakeOver && spec.Proxier != clusters.ProxierExisting {
-		if err := c.takeOver(ctx, spec, toolsImage); err != nil {
-			return err
-		}
 	}
 	return c.findModes(ctx, wantedMode(spec))
 }

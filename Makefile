@@ -19,6 +19,10 @@ help:
 	@echo "make e2e     the conformance suite on the local provider, set-up included (MODE=iptables|nftables|ipvs|mixed|all NODE_MODES=m1,m2,... PROXIER=ours|kube-proxy|PATH NODES=2 KEEP=1 RUN_DIR=dir ARGS=ginkgo flags)"
 	@echo "             every run takes a mode census of each node (kernel, declared and carried mode, leftovers) at its start and end"
 	@echo "             label churn reads CHURN_REPLICAS=50 (ipvs: 10) CHURN_RATE=20 CHURN_KEEPALIVE=10 CHURN_MAX_SURGE=25% CHURN_MAX_UNAVAILABLE=0"
+	@echo "make e2e PROVIDER=kubeconfig KUBECONFIG=path [CONTEXT=name]  the suite against an existing cluster and the proxier it runs"
+	@echo "             (MODE=existing: each node's mode found; BACKEND_IMAGE= TOOLS_IMAGE= images it pulls, see make images; no outside client there)"
+	@echo "make cluster-down PROVIDER=kubeconfig KUBECONFIG=path  remove what interrupted runs left there (their labelled namespaces; ALL=1 every run's)"
+	@echo "make images  the images a foreign cluster pulls, as tarballs in IMAGES_OUT=_output/images for your registry"
 	@echo "make e2e-smoke    the suite's ClusterIP specs on every mode, local and kind (part of make test)"
 	@echo "make report RUN=<dir> / make report-compare A=<dir> B=<dir>"
 	@echo "make gate    PR gate: suite + small bench judged against BASELINE (gate/baseline.json or a run dir) and gate/thresholds.yaml"
@@ -155,7 +159,11 @@ else
 endif
 
 cluster-down:
-ifeq ($(PROVIDER),kind)
+ifeq ($(PROVIDER),kubeconfig)
+	@test -n '$(E2E_KUBECONFIG)' || { echo "make cluster-down PROVIDER=kubeconfig KUBECONFIG=<path> [CONTEXT=name] [ALL=1]" >&2; exit 2; }
+	@$(GO) build -o $(BIN)/kubeconfigcluster ./clusters/kubeconfig/cmd/kubeconfigcluster
+	@$(BIN)/kubeconfigcluster down --kubeconfig '$(E2E_KUBECONFIG)' --context '$(CONTEXT)' $(if $(filter 1,$(ALL)),--all)
+else ifeq ($(PROVIDER),kind)
 	@$(GO) build -o $(BIN)/kindcluster ./clusters/kind/cmd/kindcluster
 	@$(BIN)/kindcluster down --name '$(NAME)'
 else
@@ -171,6 +179,21 @@ endif
 # /var/cache/proxyproof/kind; prints the image names. Needs root.
 kind-images:
 	@hack/kind/build-images.sh
+
+# The images a cluster the suite did not make pulls (PROVIDER=kubeconfig),
+# as docker-archive tarballs in IMAGES_OUT for the user's registry:
+# netserver.tar (BACKEND_IMAGE: the backends, client pods and netprobe),
+# proxier.tar (TOOLS_IMAGE: the node helper's iptables, nft, ipset,
+# conntrack) and kube-proxy.tar. Built here with no registry (as
+# kind-images); push with e.g. `docker load -i netserver.tar && docker tag
+# proxyproof/netserver:latest REGISTRY/netserver:TAG && docker push ...`.
+.PHONY: images
+IMAGES_OUT ?= _output/images
+images:
+	@hack/kind/build-images.sh >/dev/null
+	@mkdir -p '$(IMAGES_OUT)'
+	@for i in netserver:proxyproof/netserver:latest proxier:proxyproof/proxier:dev kube-proxy:proxyproof/kube-proxy:v1.34.4; do \
+		docker save -o '$(IMAGES_OUT)'/$${i%%:*}.tar $${i#*:} && echo '$(IMAGES_OUT)'/$${i%%:*}.tar; done
 
 # The report of a suite run directory (reports/): report.html, junit.xml and
 # bundle.tar.gz written into RUN; `make report-compare A=<run> B=<run>` writes

@@ -52,11 +52,15 @@ func helperPodSpec(toolsImage, backendImage string) corev1.PodSpec {
 		DNSPolicy:                     corev1.DNSClusterFirstWithHostNet,
 		TerminationGracePeriodSeconds: ptr.To[int64](1),
 		Tolerations:                   []corev1.Toleration{{Operator: corev1.TolerationOpExists}},
+		Volumes: []corev1.Volume{{Name: "host", VolumeSource: corev1.VolumeSource{
+			HostPath: &corev1.HostPathVolumeSource{Path: "/", Type: ptr.To(corev1.HostPathDirectory)},
+		}}},
 		Containers: []corev1.Container{
 			{
 				Name: toolsContainer, Image: toolsImage, ImagePullPolicy: corev1.PullIfNotPresent,
 				Command:         []string{"vmstat", "-n", "86400"},
 				SecurityContext: &corev1.SecurityContext{Privileged: ptr.To(true)},
+				VolumeMounts:    []corev1.VolumeMount{{Name: "host", MountPath: hostRoot, ReadOnly: true}},
 			},
 			{
 				Name: probeContainer, Image: backendImage, ImagePullPolicy: corev1.PullIfNotPresent,
@@ -150,9 +154,41 @@ func isReady(p corev1.Pod) bool {
 
 // execArgv is cmd with the container it runs in: the probe in the
 // backend image's container (on its PATH), anything else in the tools.
+// A node command the tools image lacks (hostTools) runs as the node's own
+// binary through the node's own dynamic loader and libraries, from the
+// read-only mount of its root: its shell then finds iptables and nft in
+// the tools image as usual.
 func execArgv(cmd []string) (string, []string) {
 	if len(cmd) > 0 && cmd[0] == clusters.Probe {
 		return probeContainer, cmd
 	}
+	if len(cmd) > 0 {
+		if bin, ok := hostTools[cmd[0]]; ok {
+			return toolsContainer, append([]string{hostLoader, "--library-path", hostLibraries, hostRoot + bin}, cmd[1:]...)
+		}
+	}
 	return toolsContainer, cmd
+}
+
+// The node's root, mounted read-only in the tools container, and what of
+// it runs the node's own commands. Why: the tools image (our proxier's)
+// has no shell, cat, uname or ip, which the mode census and the
+// rules-restored spec run on a node; a node has them, and an image with
+// them would be one more the user must push. The paths are glibc
+// x86_64's on Debian and Ubuntu (kind's nodes included); the loader is
+// the real file, not /lib64's absolute symlink, which would resolve into
+// the container.
+const (
+	hostRoot      = "/host"
+	hostLoader    = hostRoot + "/lib/x86_64-linux-gnu/ld-linux-x86-64.so.2"
+	hostLibraries = hostRoot + "/lib/x86_64-linux-gnu:" + hostRoot + "/usr/lib/x86_64-linux-gnu"
+)
+
+// hostTools are the node commands the tools image lacks, by the path
+// under the node's root (/bin, which merged-/usr nodes link to usr/bin).
+var hostTools = map[string]string{
+	"sh":    "/bin/sh",
+	"cat":   "/bin/cat",
+	"uname": "/bin/uname",
+	"ip":    "/bin/ip",
 }

@@ -6,34 +6,24 @@ import (
 	"strings"
 
 	"github.com/proxyproof/proxyproof/clusters"
+	"github.com/proxyproof/proxyproof/suites/census"
 )
 
-// metricsURL is kube-proxy's /proxyMode on its default metrics address,
-// which our proxier serves too; the helper shares the node's loopback.
-const metricsURL = "http://127.0.0.1:10249/proxyMode"
-
-// modeOf is the mode node's proxier runs: what it declares on
-// /proxyMode, else what the node's kernel carries. It is the one place
-// the provider learns a node's mode, to be replaced by the mode census
-// (issue 15) when that lands.
+// modeOf is the mode node's proxier runs, as the mode census finds it:
+// what the proxier declares on /proxyMode, else the mode whose state the
+// node's kernel carries. Its problems (another mode's leftovers, a state
+// not read) are the census's to report at the run's start and end; here
+// only a node with no mode at all is refused.
 func (c *Cluster) modeOf(ctx context.Context, node string) (string, error) {
-	if out, err := c.ExecOnNode(ctx, node, clusters.Probe, "http", metricsURL); err == nil {
-		if m := strings.TrimSpace(string(out)); isMode(m) {
-			return m, nil
-		}
+	n := census.TakeNode(ctx, c, clusters.Node{Name: node})
+	m := n.Declared
+	if m == "" {
+		m = n.Carried
 	}
-	if _, err := c.ExecOnNode(ctx, node, "nft", "list", "table", "ip", "kube-proxy"); err == nil {
-		return clusters.ModeNFTables, nil
+	if !isMode(m) {
+		return "", fmt.Errorf("node %s: the mode census finds no proxier mode (no /proxyMode answer, no kube-proxy state in the kernel): %s", node, strings.Join(n.Problems, "; "))
 	}
-	if out, err := c.ExecOnNode(ctx, node, "ipset", "list", "-n"); err == nil && strings.Contains(string(out), "KUBE-CLUSTER-IP") {
-		return clusters.ModeIPVS, nil
-	}
-	for _, save := range []string{"iptables-nft-save", "iptables-legacy-save"} {
-		if out, err := c.ExecOnNode(ctx, node, save, "-t", "nat"); err == nil && strings.Contains(string(out), ":KUBE-SERVICES") {
-			return clusters.ModeIPTables, nil
-		}
-	}
-	return "", fmt.Errorf("node %s: no proxier answers on %s, and the node carries no kube-proxy rules (no nftables table kube-proxy, no KUBE-SERVICES chain, no KUBE-CLUSTER-IP ipset)", node, metricsURL)
+	return m, nil
 }
 
 func isMode(m string) bool {

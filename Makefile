@@ -19,6 +19,10 @@ help:
 	@echo "make e2e     the conformance suite on the local provider, set-up included (MODE=iptables|nftables|ipvs|mixed|all NODE_MODES=m1,m2,... PROXIER=ours|kube-proxy|PATH NODES=2 KEEP=1 RUN_DIR=dir ARGS=ginkgo flags)"
 	@echo "             every run takes a mode census of each node (kernel, declared and carried mode, leftovers) at its start and end"
 	@echo "             label churn reads CHURN_REPLICAS=50 (ipvs: 10) CHURN_RATE=20 CHURN_KEEPALIVE=10 CHURN_MAX_SURGE=25% CHURN_MAX_UNAVAILABLE=0"
+	@echo "make e2e PROVIDER=kubeconfig KUBECONFIG=path [CONTEXT=name]  the suite against an existing cluster and the proxier it runs"
+	@echo "             (MODE=existing: each node's mode found; BACKEND_IMAGE= TOOLS_IMAGE= images it pulls, see make images; no outside client there)"
+	@echo "make cluster-down PROVIDER=kubeconfig KUBECONFIG=path  remove what interrupted runs left there (their labelled namespaces; ALL=1 every run's)"
+	@echo "make images  the images a foreign cluster pulls, as tarballs in IMAGES_OUT=_output/images for your registry"
 	@echo "make e2e-smoke    the suite's ClusterIP specs on every mode, local and kind (part of make test)"
 	@echo "make report RUN=<dir> / make report-compare A=<dir> B=<dir>"
 	@echo "make gate    PR gate: suite + small bench judged against BASELINE (gate/baseline.json or a run dir) and gate/thresholds.yaml"
@@ -110,12 +114,25 @@ bench-kernel: deps
 e2e: export E2E_ARGS := $(ARGS)
 e2e:
 	@$(GO) build -o $(BIN)/e2e ./suites/framework/cmd/e2e
-	@$(BIN)/e2e --provider '$(PROVIDER)' --mode '$(E2E_MODE)' --node-modes '$(NODE_MODES)' --proxier '$(PROXIER)' \
+	@$(BIN)/e2e --provider '$(PROVIDER)' --mode '$(E2E_MODE)' --node-modes '$(NODE_MODES)' --proxier '$(E2E_PROXIER)' \
 		--nodes '$(if $(filter file default,$(origin NODES)),2,$(NODES))' --keep '$(KEEP)' --run-dir '$(RUN_DIR)' \
-		--command "make e2e MODE=$(E2E_MODE)$(if $(NODE_MODES), NODE_MODES=$(NODE_MODES)) PROXIER=$(PROXIER)$${E2E_ARGS:+ ARGS=\"$$E2E_ARGS\"}" --args "$$E2E_ARGS"
+		--kubeconfig '$(E2E_KUBECONFIG)' --context '$(CONTEXT)' --backend-image '$(BACKEND_IMAGE)' --take-over '$(TAKE_OVER)' \
+		--command "make e2e$(if $(FOREIGN), PROVIDER=kubeconfig KUBECONFIG=$(E2E_KUBECONFIG)$(if $(CONTEXT), CONTEXT=$(CONTEXT))) MODE=$(or $(E2E_MODE),existing)$(if $(NODE_MODES), NODE_MODES=$(NODE_MODES)) PROXIER=$(or $(E2E_PROXIER),existing)$${E2E_ARGS:+ ARGS=\"$$E2E_ARGS\"}" --args "$$E2E_ARGS"
 
 # NODE_MODES alone means MODE=mixed, as for cluster-up.
-E2E_MODE = $(if $(and $(NODE_MODES),$(filter file default,$(origin MODE))),mixed,$(MODE))
+# PROVIDER=kubeconfig: any existing cluster, reached only through KUBECONFIG
+# (CONTEXT= picks a context). MODE and PROXIER default to existing there
+# (test what the nodes run; each node's mode is found, not assumed), and
+# only the KUBECONFIG given on make's command line counts: one inherited
+# from the shell could name a production cluster.
+FOREIGN        = $(filter kubeconfig,$(PROVIDER))
+MODE_DEFAULT   = $(filter file default,$(origin MODE))
+E2E_MODE       = $(if $(and $(FOREIGN),$(MODE_DEFAULT)),,$(if $(and $(NODE_MODES),$(MODE_DEFAULT)),mixed,$(MODE)))
+E2E_PROXIER    = $(if $(and $(FOREIGN),$(filter file default,$(origin PROXIER))),,$(PROXIER))
+E2E_KUBECONFIG = $(if $(filter command line,$(origin KUBECONFIG)),$(KUBECONFIG))
+CONTEXT       ?=
+BACKEND_IMAGE ?=
+TAKE_OVER     ?=
 
 clean:
 	rm -rf _output
@@ -147,7 +164,11 @@ else
 endif
 
 cluster-down:
-ifeq ($(PROVIDER),kind)
+ifeq ($(PROVIDER),kubeconfig)
+	@test -n '$(E2E_KUBECONFIG)' || { echo "make cluster-down PROVIDER=kubeconfig KUBECONFIG=<path> [CONTEXT=name] [ALL=1]" >&2; exit 2; }
+	@$(GO) build -o $(BIN)/kubeconfigcluster ./clusters/kubeconfig/cmd/kubeconfigcluster
+	@$(BIN)/kubeconfigcluster down --kubeconfig '$(E2E_KUBECONFIG)' --context '$(CONTEXT)' $(if $(filter 1,$(ALL)),--all)
+else ifeq ($(PROVIDER),kind)
 	@$(GO) build -o $(BIN)/kindcluster ./clusters/kind/cmd/kindcluster
 	@$(BIN)/kindcluster down --name '$(NAME)'
 else
@@ -163,6 +184,21 @@ endif
 # /var/cache/proxyproof/kind; prints the image names. Needs root.
 kind-images:
 	@hack/kind/build-images.sh
+
+# The images a cluster the suite did not make pulls (PROVIDER=kubeconfig),
+# as docker-archive tarballs in IMAGES_OUT for the user's registry:
+# netserver.tar (BACKEND_IMAGE: the backends, client pods and netprobe),
+# proxier.tar (TOOLS_IMAGE: the node helper's iptables, nft, ipset,
+# conntrack) and kube-proxy.tar. Built here with no registry (as
+# kind-images); push with e.g. `docker load -i netserver.tar && docker tag
+# proxyproof/netserver:latest REGISTRY/netserver:TAG && docker push ...`.
+.PHONY: images
+IMAGES_OUT ?= _output/images
+images:
+	@hack/kind/build-images.sh >/dev/null
+	@mkdir -p '$(IMAGES_OUT)'
+	@for i in netserver:proxyproof/netserver:latest proxier:proxyproof/proxier:dev kube-proxy:proxyproof/kube-proxy:v1.34.4; do \
+		docker save -o '$(IMAGES_OUT)'/$${i%%:*}.tar $${i#*:} && echo '$(IMAGES_OUT)'/$${i%%:*}.tar; done
 
 # The report of a suite run directory (reports/): report.html, junit.xml and
 # bundle.tar.gz written into RUN; `make report-compare A=<run> B=<run>` writes

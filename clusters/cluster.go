@@ -16,6 +16,9 @@ const (
 	ModeIPTables = "iptables"
 	ModeNFTables = "nftables"
 	ModeIPVS     = "ipvs"
+	// ModeExisting asks for no mode: the nodes of a cluster the suite did
+	// not make run what they run, and the mode census finds out what.
+	ModeExisting = "existing"
 )
 
 // Proxiers a provider deploys: ours, upstream kube-proxy built from source,
@@ -48,7 +51,28 @@ type Spec struct {
 	Proxier string
 	// Keep leaves the cluster running after the suite (KEEP=1).
 	Keep bool
+	// Kubeconfig is the path of a kubeconfig reaching a cluster the
+	// suite did not make, Context the context in it to use (empty: its
+	// current context): the kubeconfig provider's input, which the
+	// terraform provider fills from its module's outputs. Providers that
+	// make their clusters leave them empty.
+	Kubeconfig string
+	Context    string
+	// BackendImage is the image of the suite's backend and client pods
+	// (netserver, with netprobe on its PATH); empty is
+	// DefaultBackendImage. A foreign cluster pulls it from the user's
+	// registry.
+	BackendImage string
+	// TakeOver allows the kubeconfig provider to move the cluster's own
+	// kube-proxy aside on the tested nodes to deploy Proxier there (and
+	// to put it back afterwards); without it a foreign cluster's proxier
+	// is only tested, never replaced.
+	TakeOver bool
 }
+
+// DefaultBackendImage is the suite's test server image, built here by
+// make images (or make kind-images).
+const DefaultBackendImage = "proxyproof/netserver:latest"
 
 // Node is one node of a running cluster.
 type Node struct {
@@ -90,6 +114,16 @@ type Cluster interface {
 	Destroy(ctx context.Context) error
 }
 
+// Limited is a Cluster that cannot give every access the interface
+// promises (a cluster the suite did not make: no client outside the
+// nodes; no privileged pods where the cluster forbids them). Each method
+// is nil when the access works, else the reason; the suites skip the
+// specs that need it with that reason.
+type Limited interface {
+	NodeAccess() error
+	OutsideAccess() error
+}
+
 // Provider makes clusters.
 type Provider interface {
 	// Name is what PROVIDER= says (local, kind, kubeconfig, terraform).
@@ -122,3 +156,17 @@ type SetupNeeder interface {
 // machine cannot give its nodes (ipvs where the nodes share a kernel
 // without ip_vs): MODE=all leaves such a mode out, saying why.
 var ErrModeUnsupported = errors.New("mode not supported by the host kernel")
+
+// Labels on every namespace a run of the suite makes: the kubeconfig
+// provider deletes them at the end, and what an interrupted run left on
+// the next run, finding them by these labels only.
+const (
+	LabelOwner = "proxyproof.dev/owner"
+	OwnerSuite = "proxyproof-suite"
+	LabelRun   = "proxyproof.dev/run"
+)
+
+// OwnedLabels are the labels of a namespace made by run (Cluster.Name).
+func OwnedLabels(run string) map[string]string {
+	return map[string]string{LabelOwner: OwnerSuite, LabelRun: run}
+}

@@ -45,6 +45,9 @@ func kindConfig(spec clusters.Spec, image string) *v1alpha4.Cluster {
 			KubeProxyMode:     kubeProxyNone,
 		},
 	}
+	if spec.Proxier == ProxierKubeadm && len(spec.Nodes) > 0 {
+		cfg.Networking.KubeProxyMode = v1alpha4.ProxyMode(spec.Nodes[0].Mode)
+	}
 	for i, n := range spec.Nodes {
 		role := v1alpha4.WorkerRole
 		if i == 0 {

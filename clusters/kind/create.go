@@ -212,6 +212,8 @@ func (c *Cluster) setUp(ctx context.Context, spec clusters.Spec) error {
 		name string
 		run  func() error
 	}{
+		// With kubeadm's kube-proxy, ProxierImage is there as a user of
+		// the kubeconfig provider pushes it: for its node helper's tools.
 		{"load images", func() error { return loadImages(ctx, kindNodes, []string{proxierImage(spec.Proxier), NetserverImage}) }},
 		{"install probe", func() error { return installProbe(ctx, c.Name(), NetserverImage, names) }},
 		{"pod network", func() error { return c.podNetwork(ctx, client, kindNodes) }},

@@ -91,6 +91,9 @@ func (c *Cluster) podNetwork(ctx context.Context, client kubernetes.Interface, k
 // deployProxier applies the proxier's RBAC, and a ConfigMap and a
 // DaemonSet per mode present.
 func (c *Cluster) deployProxier(ctx context.Context, client kubernetes.Interface, spec clusters.Spec) error {
+	if spec.Proxier == ProxierKubeadm {
+		return nil // kubeadm deployed it
+	}
 	modes := make([]string, len(spec.Nodes))
 	for i, n := range spec.Nodes {
 		modes[i] = n.Mode
@@ -149,6 +152,9 @@ func (c *Cluster) notReady(ctx context.Context, client kubernetes.Interface) []s
 			pending = append(pending, "node "+n.Name+" not Ready")
 		}
 	}
+	if c.rec.Proxier == ProxierKubeadm {
+		return append(pending, kubeadmProxyNotReady(ctx, client, int32(len(c.rec.Nodes)))...)
+	}
 	list, err := client.AppsV1().DaemonSets(metav1.NamespaceSystem).List(ctx, metav1.ListOptions{LabelSelector: LabelMode})
 	if err != nil {
 		return append(pending, "proxier daemonsets: "+err.Error())
@@ -174,4 +180,16 @@ func nodeReady(n *corev1.Node) bool {
 		}
 	}
 	return false
+}
+
+// kubeadmProxyNotReady is notReady for kubeadm's kube-proxy DaemonSet.
+func kubeadmProxyNotReady(ctx context.Context, client kubernetes.Interface, want int32) []string {
+	ds, err := client.AppsV1().DaemonSets(metav1.NamespaceSystem).Get(ctx, "kube-proxy", metav1.GetOptions{})
+	if err != nil {
+		return []string{"daemonset kube-system/kube-proxy: " + err.Error()}
+	}
+	if ds.Status.NumberReady != want {
+		return []string{fmt.Sprintf("daemonset kube-system/kube-proxy: %d of %d pods ready", ds.Status.NumberReady, want)}
+	}
+	return nil
 }

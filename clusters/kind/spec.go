@@ -103,7 +103,7 @@ func checkSpec(spec clusters.Spec, hasIPVS bool) error {
 		}
 	}
 	switch spec.Proxier {
-	case clusters.ProxierOurs, clusters.ProxierKubeProxy:
+	case clusters.ProxierOurs, clusters.ProxierKubeProxy, ProxierKubeadm:
 		return nil
 	case clusters.ProxierExisting:
 		return fmt.Errorf("PROXIER=%s: a kind cluster is made by the suite, so there is no existing proxier; use ours or kube-proxy", spec.Proxier)
@@ -129,6 +129,14 @@ func checkMode(mode string, hasIPVS bool) error {
 		return fmt.Errorf("mode %q: want %s, %s or %s", mode, clusters.ModeIPTables, clusters.ModeNFTables, clusters.ModeIPVS)
 	}
 }
+
+// ProxierKubeadm is kind's own default proxier: kubeadm's kube-proxy
+// addon (registry.k8s.io/kube-proxy, which the node image preloads), in
+// the nodes' mode, deployed by kubeadm rather than by us. It makes a
+// cluster as kind makes it, for the tests of the kubeconfig provider,
+// which reaches clusters the suite did not make; make e2e never asks
+// for it.
+const ProxierKubeadm = "kubeadm"
 
 // proxierImage is the image of the proxier spec asks for.
 func proxierImage(proxier string) string {

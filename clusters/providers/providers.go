@@ -8,6 +8,7 @@ import (
 
 	"github.com/proxyproof/proxyproof/clusters"
 	"github.com/proxyproof/proxyproof/clusters/kind"
+	"github.com/proxyproof/proxyproof/clusters/kubeconfig"
 	"github.com/proxyproof/proxyproof/clusters/local"
 )
 
@@ -17,13 +18,14 @@ const Default = local.ProviderName
 // registered are the providers this checkout has, by the name PROVIDER=
 // gives.
 var registered = map[string]clusters.Provider{
-	local.ProviderName: local.Provider{},
-	kind.ProviderName:  kind.NewProvider(),
+	local.ProviderName:      local.Provider{},
+	kind.ProviderName:       kind.NewProvider(),
+	kubeconfig.ProviderName: kubeconfig.NewProvider(),
 }
 
 // planned are the providers the design names that are not built yet:
 // refused by name, never replaced by another.
-var planned = []string{"kubeconfig", "terraform"}
+var planned = []string{"terraform"}
 
 // Get is the provider called name.
 func Get(name string) (clusters.Provider, bool) {

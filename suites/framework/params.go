@@ -21,7 +21,15 @@ const (
 	EnvKeep     = "KEEP"       // 1 keeps the cluster after the suite
 	EnvRunDir   = "RUN_DIR"    // the run directory (reports/doc.go)
 	EnvProvider = "PROVIDER"   // where clusters come from, default local
+	// PROVIDER=kubeconfig (and terraform, which hands over to it).
+	EnvKubeconfig   = "KUBECONFIG"    // the cluster under test's kubeconfig
+	EnvContext      = "CONTEXT"       // its context, default the current one
+	EnvBackendImage = "BACKEND_IMAGE" // the netserver image the cluster pulls
+	EnvTakeOver     = "TAKE_OVER"     // 1 lets PROXIER=ours|kube-proxy replace the cluster's kube-proxy
 )
+
+// providerKubeconfig is the provider for clusters the suite did not make.
+const providerKubeconfig = "kubeconfig"
 
 // ProviderLocal is the built-in provider (clusters/local), the default.
 const ProviderLocal = providers.Default
@@ -52,6 +60,7 @@ func (e *ParamError) Error() string { return fmt.Sprintf("%s=%q: want %s", e.Nam
 // Given are the parameters as make e2e passes them, not yet checked.
 type Given struct {
 	Provider, Mode, NodeModes, Proxier, Nodes, Keep, RunDir string
+	Kubeconfig, Context, BackendImage, TakeOver             string
 }
 
 // Params are one mode's run parameters.
@@ -67,6 +76,17 @@ type Params struct {
 	Keep      bool
 	// RunDir is the run directory; ModeDir is RunDir/<Mode>.
 	RunDir string
+	// Kubeconfig, Context, BackendImage, TakeOver: see clusters.Spec.
+	Kubeconfig, Context, BackendImage string
+	TakeOver                          bool
+}
+
+// Backend is the image of the suite's backend and client pods.
+func (p Params) Backend() string {
+	if p.BackendImage != "" {
+		return p.BackendImage
+	}
+	return clusters.DefaultBackendImage
 }
 
 // NodeModeList is the mode of each node the cluster is to have.
@@ -91,12 +111,16 @@ func (p Params) ModeDir() string { return filepath.Join(p.RunDir, p.Mode) }
 // PROXIER path comes back absolute, since the suite runs in its own
 // directory.
 func (g Given) Parse() ([]Params, error) {
-	p := Params{Provider: g.Provider, Proxier: g.Proxier, Nodes: MinNodes, RunDir: g.RunDir}
+	p := Params{Provider: g.Provider, Proxier: g.Proxier, Nodes: MinNodes, RunDir: g.RunDir,
+		Kubeconfig: g.Kubeconfig, Context: g.Context, BackendImage: g.BackendImage}
 	if p.Provider == "" {
 		p.Provider = ProviderLocal
 	}
 	if err := CheckProvider(p.Provider); err != nil {
 		return nil, err
+	}
+	if p.Provider == providerKubeconfig {
+		return g.parseForeign(p)
 	}
 	modes, err := modesOf(g.Mode)
 	if err != nil {
@@ -118,15 +142,8 @@ func (g Given) Parse() ([]Params, error) {
 	if p.NodeModes != "" {
 		p.Nodes = len(strings.Split(p.NodeModes, ","))
 	}
-	switch g.Keep {
-	case "", "0", "false":
-	case "1", "true":
-		p.Keep = true
-	default:
-		return nil, &ParamError{EnvKeep, g.Keep, "1 or true to keep each mode's cluster, 0, false or nothing to delete it"}
-	}
-	if fi, err := os.Stat(g.RunDir); g.RunDir != "" && err == nil && !fi.IsDir() {
-		return nil, &ParamError{EnvRunDir, g.RunDir, "a directory to create or an existing one; that path is a file"}
+	if err := g.parseCommon(&p); err != nil {
+		return nil, err
 	}
 	var out []Params
 	for _, m := range modes {
@@ -134,6 +151,70 @@ func (g Given) Parse() ([]Params, error) {
 		out = append(out, p)
 	}
 	return out, nil
+}
+
+// parseCommon checks what every provider reads alike: KEEP, RUN_DIR.
+func (g Given) parseCommon(p *Params) error {
+	switch g.Keep {
+	case "", "0", "false":
+	case "1", "true":
+		p.Keep = true
+	default:
+		return &ParamError{EnvKeep, g.Keep, "1 or true to keep each mode's cluster, 0, false or nothing to delete it"}
+	}
+	if fi, err := os.Stat(g.RunDir); g.RunDir != "" && err == nil && !fi.IsDir() {
+		return &ParamError{EnvRunDir, g.RunDir, "a directory to create or an existing one; that path is a file"}
+	}
+	return nil
+}
+
+// parseForeign is Parse for a cluster the suite did not make: one run
+// (MODE=existing unless a mode is named, which every node must then
+// run), PROXIER=existing unless TAKE_OVER=1 deploys ours or kube-proxy,
+// the nodes the cluster has (NODES is not read).
+func (g Given) parseForeign(p Params) ([]Params, error) {
+	p.Mode = g.Mode
+	if p.Mode == "" {
+		p.Mode = clusters.ModeExisting
+	}
+	if p.Mode != clusters.ModeExisting {
+		if _, err := modesOf(p.Mode); err != nil || p.Mode == ModeAll {
+			return nil, &ParamError{EnvMode, g.Mode, fmt.Sprintf("%s (whatever each node runs, found by the census; the default), or the one mode every node runs: %s, %s or %s",
+				clusters.ModeExisting, clusters.ModeIPTables, clusters.ModeNFTables, clusters.ModeIPVS)}
+		}
+	}
+	if p.Proxier == "" {
+		p.Proxier = clusters.ProxierExisting
+	}
+	switch g.TakeOver {
+	case "", "0", "false":
+	case "1", "true":
+		p.TakeOver = true
+	default:
+		return nil, &ParamError{EnvTakeOver, g.TakeOver, "1 to let PROXIER=ours|kube-proxy move the cluster's kube-proxy aside on the tested nodes (put back afterwards), 0 or nothing to leave it"}
+	}
+	if p.Kubeconfig == "" {
+		return nil, &ParamError{EnvKubeconfig, "", "the path of a kubeconfig for the cluster under test (PROVIDER=kubeconfig reaches it through nothing else)"}
+	}
+	abs, err := filepath.Abs(p.Kubeconfig)
+	if err != nil {
+		return nil, fmt.Errorf("%s=%q: %w", EnvKubeconfig, p.Kubeconfig, err)
+	}
+	p.Kubeconfig = abs
+	if err := g.parseCommon(&p); err != nil {
+		return nil, err
+	}
+	return []Params{p}, nil
+}
+
+// Spec is the cluster p asks the provider for, named name.
+func (p Params) Spec(name string) clusters.Spec {
+	spec := clusters.Spec{Name: name, Proxier: p.Proxier, Keep: p.Keep,
+		Kubeconfig: p.Kubeconfig, Context: p.Context, BackendImage: p.BackendImage, TakeOver: p.TakeOver}
+	for _, m := range p.NodeModeList() {
+		spec.Nodes = append(spec.Nodes, clusters.NodeSpec{Mode: m})
+	}
+	return spec
 }
 
 // CheckProvider accepts the providers registered in clusters/providers.
@@ -213,7 +294,8 @@ func proxierOf(p string) (string, error) {
 // make e2e and must not bring up a cluster.
 func ParamsFromEnv(lookup func(string) (string, bool)) (Params, error) {
 	get := func(k string) string { v, _ := lookup(k); return v }
-	g := Given{Provider: get(EnvProvider), Mode: get(EnvMode), NodeModes: get(EnvNodeMode), Proxier: get(EnvProxier), Nodes: get(EnvNodes), Keep: get(EnvKeep), RunDir: get(EnvRunDir)}
+	g := Given{Provider: get(EnvProvider), Mode: get(EnvMode), NodeModes: get(EnvNodeMode), Proxier: get(EnvProxier), Nodes: get(EnvNodes), Keep: get(EnvKeep), RunDir: get(EnvRunDir),
+		Kubeconfig: get(EnvKubeconfig), Context: get(EnvContext), BackendImage: get(EnvBackendImage), TakeOver: get(EnvTakeOver)}
 	for _, kv := range [][2]string{{EnvMode, g.Mode}, {EnvRunDir, g.RunDir}} {
 		if kv[1] == "" {
 			return Params{}, fmt.Errorf("%s is not set (make e2e sets it)", kv[0])

@@ -34,6 +34,7 @@ func (f *Framework) FromPod(p corev1.Pod) Source {
 
 // FromNode probes from node's own network namespace (host network).
 func (f *Framework) FromNode(node string) Source {
+	f.SkipWithoutNodeAccess()
 	return Source{
 		Description: "node " + node,
 		Node:        node,

@@ -14,6 +14,7 @@ import (
 // Rules is node's proxier state as text (the same commands as the failure
 // dumps), for specs that check a Service got no rule at all.
 func (f *Framework) Rules(ctx context.Context, node string) (string, error) {
+	f.SkipWithoutNodeAccess()
 	mode, err := f.nodeMode(node)
 	if err != nil {
 		return "", err
@@ -42,6 +43,7 @@ func (f *Framework) Rules(ctx context.Context, node string) (string, error) {
 //     full sync;
 //   - ipvs: every virtual server (ipvsadm -C).
 func (f *Framework) DeleteProxyRules(ctx context.Context, node string) (string, error) {
+	f.SkipWithoutNodeAccess()
 	mode, err := f.nodeMode(node)
 	if err != nil {
 		return "", err

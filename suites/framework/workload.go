@@ -9,12 +9,14 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/util/intstr"
 	"k8s.io/utils/ptr"
+
+	"github.com/proxyproof/proxyproof/clusters"
 )
 
-// NetserverImage is the local provider's test server: HTTP on 8080
-// (/hostname, /clientip, /readyz), UDP on 8081 answering
-// "<hostname> <client ip:port>".
-const NetserverImage = "proxyproof/netserver:latest"
+// NetserverImage is the suite's test server: HTTP on 8080 (/hostname,
+// /clientip, /readyz), UDP on 8081 answering "<hostname> <client
+// ip:port>". BACKEND_IMAGE names a copy in another registry.
+const NetserverImage = clusters.DefaultBackendImage
 
 // Netserver ports.
 const (
@@ -25,8 +27,10 @@ const (
 // CreateNamespace makes a namespace with a generated name for one spec;
 // the caller deletes it (DeleteNamespace) so specs never see each other.
 func (f *Framework) CreateNamespace(ctx context.Context, prefix string) (string, error) {
+	// Labelled as the run's, so a provider can find and delete what an
+	// interrupted run left (clusters/kubeconfig does).
 	ns, err := f.Client.CoreV1().Namespaces().Create(ctx, &corev1.Namespace{
-		ObjectMeta: metav1.ObjectMeta{GenerateName: prefix + "-"},
+		ObjectMeta: metav1.ObjectMeta{GenerateName: prefix + "-", Labels: clusters.OwnedLabels(f.Cluster.Name())},
 	}, metav1.CreateOptions{})
 	if err != nil {
 		return "", fmt.Errorf("namespace %s-*: %w", prefix, err)
@@ -81,7 +85,7 @@ func (f *Framework) DeployNetserver(ctx context.Context, b Backends) error {
 		TerminationGracePeriodSeconds: ptr.To[int64](2),
 		Containers: []corev1.Container{{
 			Name:  "netserver",
-			Image: NetserverImage,
+			Image: f.Backend(),
 			// :latest would default to Always; on kind the image is loaded
 			// into the nodes and there is no registry to pull from.
 			ImagePullPolicy: corev1.PullIfNotPresent,

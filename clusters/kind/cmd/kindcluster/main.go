@@ -67,7 +67,7 @@ func up(ctx context.Context, args []string) error {
 	nodes := fs.Int("nodes", 2, "number of nodes (the first is the control plane; all take pods)")
 	mode := fs.String("mode", clusters.ModeIPTables, "proxier mode of every node")
 	nodeModes := fs.String("node-modes", "", "comma-separated mode per node (overrides --nodes and --mode)")
-	proxier := fs.String("proxier", clusters.ProxierOurs, "ours or kube-proxy (upstream, built from source)")
+	proxier := fs.String("proxier", clusters.ProxierOurs, "ours, kube-proxy (upstream, built from source) or kubeadm (kind's own default: kubeadm's kube-proxy addon, a cluster as kind makes it)")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}

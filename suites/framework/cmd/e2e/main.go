@@ -54,6 +54,7 @@ func (e *exitError) Error() string { return "exit " + strconv.Itoa(e.code) }
 
 type options struct {
 	provider, mode, nodeModes, proxier, nodes, keep, runDir, suite, command string
+	kubeconfig, context, backendImage, takeOver                             string
 	args                                                                    []string
 }
 
@@ -67,6 +68,10 @@ func parseFlags(argv []string) (options, error) {
 	fs.StringVar(&o.nodes, "nodes", "2", "nodes per cluster (at least 2)")
 	fs.StringVar(&o.keep, "keep", "", "1 keeps each mode's cluster")
 	fs.StringVar(&o.runDir, "run-dir", "", "run directory; default runs/<UTC time>-<mode>")
+	fs.StringVar(&o.kubeconfig, "kubeconfig", "", "PROVIDER=kubeconfig: the kubeconfig of the cluster under test")
+	fs.StringVar(&o.context, "context", "", "PROVIDER=kubeconfig: its context (default: the current one)")
+	fs.StringVar(&o.backendImage, "backend-image", "", "the netserver image the cluster pulls (default "+clusters.DefaultBackendImage+")")
+	fs.StringVar(&o.takeOver, "take-over", "", "PROVIDER=kubeconfig: 1 lets PROXIER=ours|kube-proxy replace the cluster's kube-proxy on the tested nodes")
 	fs.StringVar(&o.suite, "suite", "./suites/services", "the Ginkgo suite package")
 	fs.StringVar(&o.command, "command", "", "the command line recorded in run.json")
 	argsLine := fs.String("args", "", "Ginkgo flags as one string, as make's ARGS (split as splitArgs says); added before any after --")
@@ -211,7 +216,9 @@ func runMode(p framework.Params, ginkgoArgs []string, testBin, suiteDir string, 
 	cmd.Stdout, cmd.Stderr = out, out
 	cmd.Env = append(os.Environ(),
 		framework.EnvProvider+"="+p.Provider, framework.EnvMode+"="+p.Mode, framework.EnvNodeMode+"="+p.NodeModes, framework.EnvProxier+"="+p.Proxier,
-		framework.EnvNodes+"="+strconv.Itoa(p.Nodes), framework.EnvKeep+"="+strconv.FormatBool(p.Keep), framework.EnvRunDir+"="+p.RunDir)
+		framework.EnvNodes+"="+strconv.Itoa(p.Nodes), framework.EnvKeep+"="+strconv.FormatBool(p.Keep), framework.EnvRunDir+"="+p.RunDir,
+		framework.EnvKubeconfig+"="+p.Kubeconfig, framework.EnvContext+"="+p.Context, framework.EnvBackendImage+"="+p.BackendImage,
+		framework.EnvTakeOver+"="+strconv.FormatBool(p.TakeOver))
 	say("mode %s: %s", p.Mode, strings.Join(cmd.Args, " "))
 	err := cmd.Run()
 	if err == nil {

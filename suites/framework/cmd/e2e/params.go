@@ -27,14 +27,19 @@ const envArgs = "ARGS"
 // after a cluster was up. It fills in the default run directory.
 func checkParams(o *options) ([]framework.Params, error) {
 	if o.runDir == "" {
-		o.runDir = filepath.Join("runs", time.Now().UTC().Format("20060102-150405")+"-"+o.mode)
+		mode := o.mode
+		if mode == "" { // PROVIDER=kubeconfig: whatever the nodes run
+			mode = clusters.ModeExisting
+		}
+		o.runDir = filepath.Join("runs", time.Now().UTC().Format("20060102-150405")+"-"+mode)
 	}
 	abs, err := filepath.Abs(o.runDir)
 	if err != nil {
 		return nil, fmt.Errorf("run dir %s: %w", o.runDir, err)
 	}
 	o.runDir = abs
-	ps, err := framework.Given{Provider: o.provider, Mode: o.mode, NodeModes: o.nodeModes, Proxier: o.proxier, Nodes: o.nodes, Keep: o.keep, RunDir: o.runDir}.Parse()
+	ps, err := framework.Given{Provider: o.provider, Mode: o.mode, NodeModes: o.nodeModes, Proxier: o.proxier, Nodes: o.nodes, Keep: o.keep, RunDir: o.runDir,
+		Kubeconfig: o.kubeconfig, Context: o.context, BackendImage: o.backendImage, TakeOver: o.takeOver}.Parse()
 	if err != nil {
 		return nil, err
 	}
@@ -68,12 +73,16 @@ func precheck(ps []framework.Params, all, explicit bool) ([]framework.Params, er
 	}
 	var keep []framework.Params
 	for _, m := range ps {
-		err := pc.Precheck(specOf(m))
+		err := pc.Precheck(m.Spec("e2e"))
 		switch {
 		case err == nil:
 			keep = append(keep, m)
 		case all && errors.Is(err, clusters.ErrModeUnsupported):
 			fmt.Printf("e2e: MODE=all on PROVIDER=%s leaves out %s: %v\n", m.Provider, m.Mode, err)
+		case m.Kubeconfig != "":
+			// A cluster reached, not made: the kubeconfig, the context,
+			// the server or a permission, each named in err.
+			return nil, &framework.ParamError{Name: framework.EnvProvider, Value: m.Provider, Want: "a cluster it can reach and run the suite in (" + err.Error() + ")"}
 		default:
 			return nil, &framework.ParamError{Name: framework.EnvMode, Value: m.Mode,
 				Want: fmt.Sprintf("a mode PROVIDER=%s can run here (%v)", m.Provider, err)}

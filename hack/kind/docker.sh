@@ -5,7 +5,13 @@
 #   2. on a host whose capability bounding set lacks CAP_SYS_RESOURCE,
 #      installs hack/kind/runcshim and makes it dockerd's default runtime,
 #      so --privileged containers (kind nodes) start;
-#   3. starts dockerd in the background when it is not running (there is no
+#   3. raises the host's inotify limits to what kind's known-issues page
+#      asks for (every kind node runs systemd, containerd and a kubelet,
+#      each holding inotify instances; at Debian's default of 128 per user
+#      a third cluster's nodes died in kubeadm init here, SIGKILLed after
+#      "failed to reload systemd", and kube-proxy exited with "too many
+#      open files"). Only raised, never lowered;
+#   4. starts dockerd in the background when it is not running (there is no
 #      systemd here), its log in /var/log/proxyproof-dockerd.log, and waits
 #      until `docker info` answers.
 # Idempotent and quick when done. Nothing here configures a registry or
@@ -113,7 +119,20 @@ start_daemon() {
   say "dockerd running (pid $pid)"
 }
 
+# raise_inotify sets a sysctl to at least want.
+raise_inotify() {
+  local key=$1 want=$2 have
+  have=$(sysctl -n "$key")
+  if (( have < want )); then
+    need_root "raise $key"
+    sysctl -qw "$key=$want"
+    say "raised $key from $have to $want (kind nodes: one systemd, containerd and kubelet each)"
+  fi
+}
+
 install_engine
+raise_inotify fs.inotify.max_user_instances 512
+raise_inotify fs.inotify.max_user_watches 524288
 config_changed=
 if host_lacks_sys_resource; then
   install_shim

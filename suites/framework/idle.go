@@ -5,18 +5,22 @@ import (
 	"errors"
 	"fmt"
 	"sync"
+	"time"
 
 	corev1 "k8s.io/api/core/v1"
 	discoveryv1 "k8s.io/api/discovery/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/util/intstr"
+	"k8s.io/apimachinery/pkg/util/wait"
 	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/util/retry"
 	"k8s.io/utils/ptr"
 )
 
 // idleWorkers create idle Services concurrently: one by one, 2,000
 // Services and their EndpointSlices take minutes through the API server.
-const idleWorkers = 16
+const idleWorkers = 8
 
 // IdleEndpoint is the endpoint of idle Service i: an address in
 // 198.19.0.0/16 (the benchmarking range beside the underlay's
@@ -67,18 +71,61 @@ func (f *Framework) CreateIdleServices(ctx context.Context, ns string, n int) ([
 	return out, errors.Join(errs...)
 }
 
+// idleRetry retries a create the API server could not answer in time: a
+// loaded API server times requests out (504) and the create may still
+// have happened, which the next try sees as AlreadyExists.
+var idleRetry = wait.Backoff{Steps: 6, Duration: time.Second, Factor: 2, Jitter: 0.2}
+
+func transient(err error) bool {
+	return apierrors.IsTimeout(err) || apierrors.IsServerTimeout(err) || apierrors.IsTooManyRequests(err) || apierrors.IsServiceUnavailable(err) || apierrors.IsInternalError(err)
+}
+
+// createOrGet creates an object with create, retrying transient errors;
+// an object already there (an earlier try that timed out) is read with get.
+func createOrGet[T any](create, get func() (T, error)) (T, error) {
+	var out T
+	err := retry.OnError(idleRetry, transient, func() error {
+		var err error
+		out, err = create()
+		if apierrors.IsAlreadyExists(err) {
+			out, err = get()
+		}
+		return err
+	})
+	return out, err
+}
+
 func createIdle(ctx context.Context, client kubernetes.Interface, ns string, i int) (*corev1.Service, error) {
 	name := fmt.Sprintf("idle-%05d", i)
-	svc, err := client.CoreV1().Services(ns).Create(ctx, &corev1.Service{
+	svcs, slices := client.CoreV1().Services(ns), client.DiscoveryV1().EndpointSlices(ns)
+	svc, err := createOrGet(func() (*corev1.Service, error) {
+		return svcs.Create(ctx, idleService(ns, name), metav1.CreateOptions{})
+	},
+		func() (*corev1.Service, error) { return svcs.Get(ctx, name, metav1.GetOptions{}) })
+	if err != nil {
+		return nil, fmt.Errorf("idle service %s/%s: %w", ns, name, err)
+	}
+	_, err = createOrGet(func() (*discoveryv1.EndpointSlice, error) {
+		return slices.Create(ctx, idleSlice(ns, name, i), metav1.CreateOptions{})
+	},
+		func() (*discoveryv1.EndpointSlice, error) { return slices.Get(ctx, name, metav1.GetOptions{}) })
+	if err != nil {
+		return nil, fmt.Errorf("idle endpointslice %s/%s: %w", ns, name, err)
+	}
+	return svc, nil
+}
+
+func idleService(ns, name string) *corev1.Service {
+	return &corev1.Service{
 		ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: name},
 		Spec: corev1.ServiceSpec{Type: corev1.ServiceTypeClusterIP, Ports: []corev1.ServicePort{
 			{Name: "http", Port: 80, TargetPort: intstr.FromInt32(NetserverHTTPPort), Protocol: corev1.ProtocolTCP},
 		}},
-	}, metav1.CreateOptions{})
-	if err != nil {
-		return nil, fmt.Errorf("idle service %s/%s: %w", ns, name, err)
 	}
-	_, err = client.DiscoveryV1().EndpointSlices(ns).Create(ctx, &discoveryv1.EndpointSlice{
+}
+
+func idleSlice(ns, name string, i int) *discoveryv1.EndpointSlice {
+	return &discoveryv1.EndpointSlice{
 		ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: name, Labels: map[string]string{
 			discoveryv1.LabelServiceName: name, discoveryv1.LabelManagedBy: "proxyproof-suite",
 		}},
@@ -88,9 +135,5 @@ func createIdle(ctx context.Context, client kubernetes.Interface, ns string, i i
 			Addresses:  []string{IdleEndpoint(i)},
 			Conditions: discoveryv1.EndpointConditions{Ready: ptr.To(true), Serving: ptr.To(true), Terminating: ptr.To(false)},
 		}},
-	}, metav1.CreateOptions{})
-	if err != nil {
-		return nil, fmt.Errorf("idle endpointslice %s/%s: %w", ns, name, err)
 	}
-	return svc, nil
 }

@@ -72,8 +72,9 @@ func (f *Framework) ProgrammingLatency(ctx context.Context, watched []Watched, s
 
 // ServiceRules is node's rules for the watched Services' ports, as text
 // naming their endpoints' IPs, read in one exec: ipvs `ipvsadm -Ln -t
-// VIP:PORT`; nftables the Service's chain, iptables its KUBE-SVC chain,
-// both by upstream kube-proxy's names (which ours keeps). A proxier naming
+// VIP:PORT`; nftables the Service's chain (and the maps it refers to),
+// iptables its KUBE-SVC chain, both by upstream kube-proxy's names (which
+// ours keeps). A proxier naming
 // them otherwise makes the read fail; it falls back to the whole dump.
 func (f *Framework) ServiceRules(ctx context.Context, node string, watched []Watched) (string, error) {
 	mode, err := f.nodeMode(node)
@@ -92,7 +93,7 @@ func (f *Framework) ServiceRules(ctx context.Context, node string, watched []Wat
 			flag := map[string]string{"tcp": "-t", "udp": "-u", "sctp": "--sctp-service"}[proto]
 			script = append(script, "ipvsadm -Ln "+flag+" "+net.JoinHostPort(w.Service.Spec.ClusterIP, strconv.Itoa(int(sp.Port))))
 		case clusters.ModeNFTables:
-			script = append(script, "nft list chain ip kube-proxy "+shellQuote(NFTServiceChain(w.Service.Namespace, w.Service.Name, proto, w.Port)))
+			script = append(script, fmt.Sprintf(nftServiceRead, shellQuote(NFTServiceChain(w.Service.Namespace, w.Service.Name, proto, w.Port))))
 		default:
 			script = append(script, "iptables -w 5 -t nat -S "+IPTablesServiceChain(w.Service.Namespace, w.Service.Name, proto, w.Port))
 		}
@@ -106,6 +107,14 @@ func (f *Framework) ServiceRules(ctx context.Context, node string, watched []Wat
 	}
 	return string(out), nil
 }
+
+// nftServiceRead lists a Service's nftables chain and every map or set it
+// refers to: upstream kube-proxy names its endpoints inline (a vmap of
+// endpoint chains), ours in a numgen map (@endpoints-N).
+const nftServiceRead = `out=$(nft list chain ip kube-proxy %s); printf '%%s\n' "$out"
+for m in $(printf '%%s\n' "$out" | grep -o '@[A-Za-z0-9_.-]*' | tr -d @ | sort -u); do
+  nft list map ip kube-proxy "$m" 2>/dev/null || nft list set ip kube-proxy "$m"
+done`
 
 // IPTablesServiceChain is upstream kube-proxy's KUBE-SVC chain of a
 // Service port: sha256 of "ns/name:port" and the protocol, base32, 16

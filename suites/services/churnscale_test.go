@@ -13,6 +13,7 @@ import (
 	. "github.com/onsi/gomega"
 	corev1 "k8s.io/api/core/v1"
 
+	"github.com/proxyproof/proxyproof/clusters"
 	"github.com/proxyproof/proxyproof/reports/entry"
 	"github.com/proxyproof/proxyproof/suites/framework"
 	"github.com/proxyproof/proxyproof/suites/framework/batch"
@@ -31,7 +32,13 @@ const idleProgrammed = 15 * time.Minute
 // Deployments at once under load and records what the clients saw and
 // the programming latency of every rolled Service on every node.
 func rollScaled(ctx SpecContext, ns string, src corev1.Pod, c framework.Churn) churnResult {
-	idle := c.IdleIn(f.Mode)
+	// A kernel-VM (ipvs) node among the nodes sets the pace, on a mixed
+	// cluster too.
+	slowest := f.Mode
+	if slices.Contains(f.NodeModeList(), clusters.ModeIPVS) {
+		slowest = clusters.ModeIPVS
+	}
+	idle := c.IdleIn(slowest)
 	idleNS, err := f.CreateNamespace(ctx, "churn-idle")
 	Expect(err).NotTo(HaveOccurred())
 	DeferCleanup(func(ctx SpecContext) { Expect(f.DeleteNamespace(ctx, idleNS)).To(Succeed()) })
@@ -46,7 +53,7 @@ func rollScaled(ctx SpecContext, ns string, src corev1.Pod, c framework.Churn) c
 		Unit: "s", Values: []float64{created.Seconds(), time.Since(began).Seconds()}})
 
 	client := f.FromPod(src)
-	replicas := max(2, c.ReplicasIn(f.Mode)/c.Services)
+	replicas := max(2, c.ReplicasIn(slowest)/c.Services)
 	var watched []framework.Watched
 	var targets []string
 	for i := range c.Services {

@@ -165,7 +165,7 @@ func consistentHashing(ctx SpecContext, fx *lbFixture) {
 	Expect(err).NotTo(HaveOccurred())
 	_, err = f.WriteEndpointSlice(ctx, fx.ns, name, pods, true)
 	Expect(err).NotTo(HaveOccurred())
-	src := f.FromPod(fx.clients[0])
+	src := f.FromPod(fx.client)
 	target := serviceURL(svc.Spec.ClusterIP, 80, "hostname")
 	Expect(framework.Poll(ctx, name+" answers", podsReady, 200*time.Millisecond, func(ctx context.Context) (bool, string) {
 		r := f.Probe(ctx, src, framework.HTTP, target, 2*time.Second)

@@ -18,7 +18,7 @@ help:
 	@echo "make bench-kernel Go benchmarks: render and state-to-kernel apply per mode (BENCH=regexp)"
 	@echo "make e2e     the conformance suite on the local provider, set-up included (MODE=iptables|nftables|ipvs|mixed|all NODE_MODES=m1,m2,... PROXIER=ours|kube-proxy|PATH NODES=2 KEEP=1 RUN_DIR=dir ARGS=ginkgo flags)"
 	@echo "             every run takes a mode census of each node (kernel, declared and carried mode, leftovers) at its start and end"
-	@echo "             label churn reads CHURN_REPLICAS=50 (ipvs: 10) CHURN_RATE=20 CHURN_KEEPALIVE=10 CHURN_MAX_SURGE=25% CHURN_MAX_UNAVAILABLE=0"
+	@echo "             label churn reads CHURN_REPLICAS=50 (ipvs: 10) CHURN_RATE=20 CHURN_KEEPALIVE=10 CHURN_MAX_SURGE=25% CHURN_MAX_UNAVAILABLE=0 CHURN_SERVICES=3 CHURN_IDLE_SERVICES=2000 (ipvs: 300)"
 	@echo "make e2e PROVIDER=kubeconfig KUBECONFIG=path [CONTEXT=name]  the suite against an existing cluster and the proxier it runs"
 	@echo "             (MODE=existing: each node's mode found; BACKEND_IMAGE= TOOLS_IMAGE= images it pulls, see make images; no outside client there)"
 	@echo "make cluster-down PROVIDER=kubeconfig KUBECONFIG=path  remove what interrupted runs left there (their labelled namespaces; ALL=1 every run's)"

@@ -23,6 +23,13 @@ func (f *Framework) Spread(ctx context.Context, src Source, url string, n int) (
 	return f.runBatch(ctx, src, "-count", strconv.Itoa(n), "spread", url)
 }
 
+// SpreadFrom is Spread with request i from local port port+i (netprobe
+// -source-port), each closed with a reset: a second SpreadFrom repeats
+// every source address and port, the key of a hashing scheduler.
+func (f *Framework) SpreadFrom(ctx context.Context, src Source, url string, n, port int) (batch.Batch, error) {
+	return f.runBatch(ctx, src, "-count", strconv.Itoa(n), "-source-port", strconv.Itoa(port), "spread", url)
+}
+
 // Hold opens conns keep-alive connections from src to url and asks each
 // again every 200 ms for d (netprobe hold). It blocks until then. Files
 // (paths where src runs) let a spec synchronise with it: the probe

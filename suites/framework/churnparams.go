@@ -19,6 +19,8 @@ const (
 	EnvChurnKeepalive      = "CHURN_KEEPALIVE"       // long-lived keep-alive connections held
 	EnvChurnMaxSurge       = "CHURN_MAX_SURGE"       // the Deployment's maxSurge
 	EnvChurnMaxUnavailable = "CHURN_MAX_UNAVAILABLE" // the Deployment's maxUnavailable
+	EnvChurnServices       = "CHURN_SERVICES"        // Services rolled at once in the scaled churn
+	EnvChurnIdleServices   = "CHURN_IDLE_SERVICES"   // idle Services beside them
 )
 
 // Churn are the churn specs' parameters.
@@ -30,12 +32,18 @@ type Churn struct {
 	// MaxSurge and MaxUnavailable are a count or a percentage, as in a
 	// Deployment's rollingUpdate.
 	MaxSurge, MaxUnavailable intstr.IntOrString
+	// Services are rolled at once in the scaled churn, the replicas
+	// split among them.
+	Services int
+	// IdleServices is CHURN_IDLE_SERVICES, -1 when unset: see IdleIn.
+	IdleServices int
 }
 
 // Defaults: 20 new connections a second and 10 held connections, surging a
 // quarter at a time and never below the wanted replicas; replicas by mode
 // (ReplicasIn).
-var DefaultChurn = Churn{Rate: 20, Keepalive: 10, MaxSurge: intstr.FromString("25%"), MaxUnavailable: intstr.FromInt32(0)}
+var DefaultChurn = Churn{Rate: 20, Keepalive: 10, MaxSurge: intstr.FromString("25%"), MaxUnavailable: intstr.FromInt32(0),
+	Services: 3, IdleServices: -1}
 
 // Default replicas: 50, the seed story's rolling update, where nodes are
 // namespaces; 10 in ipvs mode, whose nodes run in the kernel VM (TCG) on
@@ -57,11 +65,33 @@ func (c Churn) ReplicasIn(mode string) int {
 	return DefaultChurnReplicas
 }
 
+// Default idle Services of the scaled churn: "a few thousand" where
+// nodes are namespaces; fewer in ipvs mode, where upstream kube-proxy in
+// the kernel VM (TCG) re-walks every Service at each sync (24 s per sync
+// at 2,000 there, FACTS.md), which would not fit the run's time.
+const (
+	DefaultChurnIdle     = 2000
+	DefaultChurnIdleIPVS = 300
+)
+
+// IdleIn is CHURN_IDLE_SERVICES, or mode's default when it is unset.
+func (c Churn) IdleIn(mode string) int {
+	switch {
+	case c.IdleServices >= 0:
+		return c.IdleServices
+	case mode == clusters.ModeIPVS:
+		return DefaultChurnIdleIPVS
+	}
+	return DefaultChurnIdle
+}
+
 // Accepted ranges.
 const (
 	maxChurnReplicas  = 200
 	maxChurnRate      = 200
 	maxChurnKeepalive = 100
+	maxChurnServices  = 10
+	maxChurnIdle      = 10000
 )
 
 // ChurnFromEnv reads the churn parameters with lookup; an empty or unset
@@ -90,6 +120,20 @@ func ChurnFromEnv(lookup func(string) (string, bool)) (Churn, error) {
 			return c, &ParamError{EnvChurnKeepalive, v, fmt.Sprintf("a whole number of held connections from 0 to %d (default %d)", maxChurnKeepalive, DefaultChurn.Keepalive)}
 		}
 		c.Keepalive = n
+	}
+	if v := get(EnvChurnServices); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 1 || n > maxChurnServices {
+			return c, &ParamError{EnvChurnServices, v, fmt.Sprintf("a whole number of Services rolled at once, from 1 to %d (default %d)", maxChurnServices, DefaultChurn.Services)}
+		}
+		c.Services = n
+	}
+	if v := get(EnvChurnIdleServices); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 0 || n > maxChurnIdle {
+			return c, &ParamError{EnvChurnIdleServices, v, fmt.Sprintf("a whole number of idle Services from 0 to %d (default %d, %d in ipvs mode)", maxChurnIdle, DefaultChurnIdle, DefaultChurnIdleIPVS)}
+		}
+		c.IdleServices = n
 	}
 	var err error
 	if c.MaxSurge, err = rollingParam(get(EnvChurnMaxSurge), EnvChurnMaxSurge, c.MaxSurge); err != nil {

@@ -15,8 +15,11 @@ func TestChurnParametersAreCheckedWithTheirAcceptedRange(t *testing.T) {
 		wantErr string
 	}{
 		{"nothing set takes the defaults", nil, DefaultChurn, ""},
-		{"every parameter is read", map[string]string{"CHURN_REPLICAS": "20", "CHURN_RATE": "7.5", "CHURN_KEEPALIVE": "0", "CHURN_MAX_SURGE": "2", "CHURN_MAX_UNAVAILABLE": "10%"},
-			Churn{Replicas: 20, Rate: 7.5, Keepalive: 0, MaxSurge: intstr.FromInt32(2), MaxUnavailable: intstr.FromString("10%")}, ""},
+		{"every parameter is read", map[string]string{"CHURN_REPLICAS": "20", "CHURN_RATE": "7.5", "CHURN_KEEPALIVE": "0", "CHURN_MAX_SURGE": "2", "CHURN_MAX_UNAVAILABLE": "10%", "CHURN_SERVICES": "5", "CHURN_IDLE_SERVICES": "0"},
+			Churn{Replicas: 20, Rate: 7.5, Keepalive: 0, MaxSurge: intstr.FromInt32(2), MaxUnavailable: intstr.FromString("10%"), Services: 5, IdleServices: 0}, ""},
+		{"zero Services rolled is refused", map[string]string{"CHURN_SERVICES": "0"}, Churn{}, `CHURN_SERVICES="0": want a whole number of Services rolled at once, from 1 to 10`},
+		{"negative idle Services are refused", map[string]string{"CHURN_IDLE_SERVICES": "-5"}, Churn{}, `CHURN_IDLE_SERVICES="-5": want a whole number of idle Services from 0 to 10000`},
+		{"idle Services that are no number are refused", map[string]string{"CHURN_IDLE_SERVICES": "lots"}, Churn{}, `CHURN_IDLE_SERVICES="lots"`},
 		{"zero replicas is refused", map[string]string{"CHURN_REPLICAS": "0"}, Churn{}, `CHURN_REPLICAS="0": want a whole number of replicas from 1 to 200`},
 		{"too many replicas are refused", map[string]string{"CHURN_REPLICAS": "5000"}, Churn{}, `CHURN_REPLICAS="5000"`},
 		{"a negative rate is refused", map[string]string{"CHURN_RATE": "-1"}, Churn{}, `CHURN_RATE="-1": want new connections a second, more than 0 and at most 200`},
@@ -29,6 +32,12 @@ func TestChurnParametersAreCheckedWithTheirAcceptedRange(t *testing.T) {
 	def, err := ChurnFromEnv(func(string) (string, bool) { return "", false })
 	if err != nil || def.ReplicasIn("nftables") != 50 || def.ReplicasIn("ipvs") != 10 {
 		t.Errorf("default replicas: nftables %d, ipvs %d (%v); want 50 and 10 (kernel-VM nodes)", def.ReplicasIn("nftables"), def.ReplicasIn("ipvs"), err)
+	}
+	if def.IdleIn("nftables") != 2000 || def.IdleIn("ipvs") != 300 {
+		t.Errorf("default idle Services: nftables %d, ipvs %d; want 2000 and 300 (kernel-VM nodes)", def.IdleIn("nftables"), def.IdleIn("ipvs"))
+	}
+	if c := (Churn{IdleServices: 0}); c.IdleIn("nftables") != 0 {
+		t.Errorf("CHURN_IDLE_SERVICES=0 gave %d", c.IdleIn("nftables"))
 	}
 	if c := (Churn{Replicas: 30}); c.ReplicasIn("ipvs") != 30 {
 		t.Errorf("CHURN_REPLICAS=30 in ipvs mode gave %d", c.ReplicasIn("ipvs"))

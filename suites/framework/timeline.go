@@ -3,8 +3,6 @@ package framework
 import (
 	"context"
 	"fmt"
-	"regexp"
-	"sort"
 	"sync"
 	"time"
 
@@ -136,48 +134,4 @@ func (t *Timeline) ReadyCount(origin time.Time) [][2]float64 {
 		out = append(out, [2]float64{e.At.Sub(origin).Seconds(), float64(n)})
 	}
 	return out
-}
-
-// ProgrammingLatency polls every node's dataplane (Rules) until ctx ends
-// and returns, per node, the time from an endpoint becoming ready after
-// since (Timeline) to the first dump holding its IP. A dump takes time
-// (tens of ms in a namespace, seconds through a kernel VM's exec), so a
-// latency is an upper bound within one dump.
-func (f *Framework) ProgrammingLatency(ctx context.Context, t *Timeline, since time.Time) map[string][]time.Duration {
-	out := map[string][]time.Duration{}
-	var mu sync.Mutex
-	var wg sync.WaitGroup
-	for _, node := range f.NodeNames() {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			seen := map[string]bool{}
-			for ctx.Err() == nil {
-				rules, err := f.Rules(ctx, node)
-				at := time.Now()
-				if err != nil {
-					continue
-				}
-				for _, e := range t.Events() {
-					if !e.Ready || e.At.Before(since) || seen[e.Pod] || !holdsIP(rules, e.IP) {
-						continue
-					}
-					seen[e.Pod] = true
-					mu.Lock()
-					out[node] = append(out[node], at.Sub(e.At))
-					mu.Unlock()
-				}
-			}
-		}()
-	}
-	wg.Wait()
-	for _, l := range out {
-		sort.Slice(l, func(i, j int) bool { return l[i] < l[j] })
-	}
-	return out
-}
-
-// holdsIP reports whether a rules dump names ip as a whole address.
-func holdsIP(rules, ip string) bool {
-	return regexp.MustCompile(`(^|[^0-9.])` + regexp.QuoteMeta(ip) + `([^0-9]|$)`).MatchString(rules)
 }

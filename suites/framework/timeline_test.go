@@ -37,8 +37,8 @@ func TestReadyDuringSaysWhetherAPodWasInTheServiceInAWindow(t *testing.T) {
 func TestHoldsIPMatchesWholeAddressesOnly(t *testing.T) {
 	rules := "-A KUBE-SEP-X -p tcp -j DNAT --to-destination 10.244.1.50:8080\n  -> 10.244.2.7:8080 Masq 1 0 0\n"
 	for ip, want := range map[string]bool{"10.244.1.50": true, "10.244.1.5": false, "10.244.2.7": true, "0.244.2.7": false} {
-		if got := holdsIP(rules, ip); got != want {
-			t.Errorf("holdsIP(%s) = %v, want %v", ip, got, want)
+		if got := HoldsIP(rules, ip); got != want {
+			t.Errorf("HoldsIP(%s) = %v, want %v", ip, got, want)
 		}
 	}
 }

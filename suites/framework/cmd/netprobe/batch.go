@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net"
@@ -12,6 +13,7 @@ import (
 	"os"
 	"strings"
 	"sync"
+	"syscall"
 	"time"
 
 	"github.com/proxyproof/proxyproof/suites/framework/batch"
@@ -21,6 +23,10 @@ import (
 // requests failed: the failures are the measurement.
 //
 //	netprobe -count N spread URL  N new connections one after another
+//	netprobe -count N -source-port P spread URL
+//	    the same, request i from local port P+i: a second run repeats
+//	    every source address and port (a hashing scheduler's key); each
+//	    connection ends with a reset, so no TIME_WAIT holds the port
 //	netprobe -count N -for D [-ready-file F] hold URL
 //	    N keep-alive connections held for D, each asked again every 200 ms;
 //	    F is created once every connection answered (or failed) once;
@@ -28,18 +34,31 @@ import (
 //	netprobe -rate R -for D load URL
 //	    R new connections a second for D, each its own request
 
-func runBatch(kind, target string, count int, rate float64, dur, timeout time.Duration, readyFile, stopFile string) error {
+// batchArgs are a batch mode's flags.
+type batchArgs struct {
+	count               int
+	rate                float64
+	dur, timeout        time.Duration
+	readyFile, stopFile string
+	srcPort             int
+}
+
+func runBatch(kind, target string, a batchArgs) error {
 	b := batch.Batch{Kind: kind, Start: time.Now()}
 	var err error
 	switch kind {
 	case "spread":
-		for range count {
-			b.Requests = append(b.Requests, fresh(b.Start, target, timeout))
+		for i := range a.count {
+			if a.srcPort > 0 {
+				b.Requests = append(b.Requests, freshFrom(b.Start, target, a.timeout, a.srcPort+i))
+				continue
+			}
+			b.Requests = append(b.Requests, fresh(b.Start, target, a.timeout))
 		}
 	case "hold":
-		b.Requests, err = hold(b.Start, target, count, dur, timeout, readyFile, stopFile)
+		b.Requests, err = hold(b.Start, target, a.count, a.dur, a.timeout, a.readyFile, a.stopFile)
 	case "load":
-		b.Requests = load(b.Start, target, rate, dur, timeout)
+		b.Requests = load(b.Start, target, a.rate, a.dur, a.timeout)
 	}
 	if err != nil {
 		return err
@@ -62,6 +81,38 @@ func fresh(start time.Time, target string, timeout time.Duration) batch.Request 
 	}
 	r.Backend = strings.TrimSpace(string(body))
 	return r
+}
+
+// freshFrom makes one request on a new connection from local port
+// port. The connection closes with a reset (SO_LINGER 0): neither end
+// keeps it in TIME_WAIT, so the same port can connect again at once.
+func freshFrom(start time.Time, target string, timeout time.Duration, port int) batch.Request {
+	r := batch.Request{At: since(start)}
+	ctx, cancel := context.WithTimeout(context.Background(), timeout)
+	defer cancel()
+	d := &net.Dialer{LocalAddr: &net.TCPAddr{Port: port}, Control: resetOnClose}
+	client := &http.Client{Transport: &http.Transport{DialContext: d.DialContext, DisableKeepAlives: true}}
+	body, err := get(ctx, client, target)
+	r.Ms = since(start) - r.At
+	if err != nil {
+		r.Class, r.Error = class(err), fmt.Sprintf("from port %d: %v", port, err)
+		return r
+	}
+	r.Backend = strings.TrimSpace(string(body))
+	return r
+}
+
+// resetOnClose sets SO_REUSEADDR (the port may be bound again while the
+// last reset is in flight) and SO_LINGER 0 (close sends a reset).
+func resetOnClose(_, _ string, c syscall.RawConn) error {
+	var sockErr error
+	err := c.Control(func(fd uintptr) {
+		if sockErr = syscall.SetsockoptInt(int(fd), syscall.SOL_SOCKET, syscall.SO_REUSEADDR, 1); sockErr != nil {
+			return
+		}
+		sockErr = syscall.SetsockoptLinger(int(fd), syscall.SOL_SOCKET, syscall.SO_LINGER, &syscall.Linger{Onoff: 1, Linger: 0})
+	})
+	return errors.Join(err, sockErr)
 }
 
 // load starts rate new connections a second for dur, each concurrently.

@@ -5,6 +5,8 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"strconv"
+	"sync"
 	"testing"
 	"time"
 )
@@ -56,5 +58,36 @@ func TestSpreadClassifiesARefusedConnection(t *testing.T) {
 	r := fresh(time.Now(), "http://"+addr+"/hostname", time.Second)
 	if r.Class != "refused" || r.Backend != "" {
 		t.Errorf("request to a closed port = %+v, want class refused", r)
+	}
+}
+
+func TestSpreadFromFixedSourcePortsRepeatsEveryPortAtOnce(t *testing.T) {
+	var mu sync.Mutex
+	ports := map[string]int{}
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		_, port, _ := net.SplitHostPort(r.RemoteAddr)
+		mu.Lock()
+		ports[port]++
+		mu.Unlock()
+		fmt.Fprint(w, "b1")
+	}))
+	defer srv.Close()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	base := l.Addr().(*net.TCPAddr).Port
+	l.Close() // a free port; the next two are very likely free too
+	for round := range 2 {
+		for i := range 3 {
+			if r := freshFrom(time.Now(), srv.URL+"/hostname", time.Second, base+i); r.Class != "" || r.Backend != "b1" {
+				t.Fatalf("round %d, port %d: %+v, want answered by b1 (a reset close leaves the port free)", round, base+i, r)
+			}
+		}
+	}
+	for i := range 3 {
+		if n := ports[strconv.Itoa(base+i)]; n != 2 {
+			t.Errorf("port %d seen %d times by the server, want 2 (ports seen: %v)", base+i, n, ports)
+		}
 	}
 }

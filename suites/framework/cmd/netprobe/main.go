@@ -11,6 +11,8 @@
 //	netprobe [-timeout 2s] tcp IP:PORT connects and closes
 //
 //	netprobe -count N spread URL       N new connections in turn (batch.go)
+//	netprobe -count N -source-port P spread URL
+//	                                   the same from local ports P..P+N-1
 //	netprobe -count N -for D hold URL  N keep-alive connections held for D
 //	netprobe -rate R -for D load URL   R new connections a second for D
 //
@@ -38,15 +40,17 @@ func main() {
 	dur := flag.Duration("for", 10*time.Second, "hold, load: how long")
 	readyFile := flag.String("ready-file", "", "hold: a file to create once every connection is open")
 	stopFile := flag.String("stop-file", "", "hold: end early once this file exists")
+	srcPort := flag.Int("source-port", 0, "spread: request i from local port source-port+i, closed with a reset (0: any port)")
 	flag.Parse()
-	if flag.NArg() != 2 || *count < 1 || *rate <= 0 {
+	if flag.NArg() != 2 || *count < 1 || *rate <= 0 || *srcPort < 0 || *srcPort > 0 && *srcPort+*count > 65536 {
 		fmt.Fprintln(os.Stderr, "usage: netprobe [-timeout D] http URL | status URL | udp IP:PORT | tcp IP:PORT\n"+
-			"       netprobe [-timeout D] -count N spread URL | -count N -for D hold URL | -rate R -for D load URL")
+			"       netprobe [-timeout D] -count N [-source-port P] spread URL | -count N -for D hold URL | -rate R -for D load URL")
 		os.Exit(2)
 	}
 	switch flag.Arg(0) {
 	case "spread", "hold", "load":
-		if err := runBatch(flag.Arg(0), flag.Arg(1), *count, *rate, *dur, *timeout, *readyFile, *stopFile); err != nil {
+		if err := runBatch(flag.Arg(0), flag.Arg(1), batchArgs{count: *count, rate: *rate, dur: *dur, timeout: *timeout,
+			readyFile: *readyFile, stopFile: *stopFile, srcPort: *srcPort}); err != nil {
 			fmt.Printf("error 0 %v\n", err)
 			os.Exit(1)
 		}
@@ -65,7 +69,9 @@ func main() {
 
 func probe(ctx context.Context, kind, target string, timeout time.Duration) ([]byte, error) {
 	switch kind {
-	case "http", "status":
+	case "http":
+		return get(ctx, &http.Client{Transport: &http.Transport{DisableKeepAlives: true}}, target)
+	case "status":
 		req, err := http.NewRequestWithContext(ctx, http.MethodGet, target, nil)
 		if err != nil {
 			return nil, err
@@ -79,14 +85,8 @@ func probe(ctx context.Context, kind, target string, timeout time.Duration) ([]b
 		if err != nil {
 			return nil, err
 		}
-		if kind == "status" {
-			// A health check's 503 is an answer, not a failure.
-			return append([]byte(fmt.Sprintf("%d ", resp.StatusCode)), body...), nil
-		}
-		if resp.StatusCode/100 != 2 {
-			return body, fmt.Errorf("GET %s: %s", target, resp.Status)
-		}
-		return body, nil
+		// A health check's 503 is an answer, not a failure.
+		return append([]byte(fmt.Sprintf("%d ", resp.StatusCode)), body...), nil
 	case "tcp":
 		var d net.Dialer
 		conn, err := d.DialContext(ctx, "tcp", target)
@@ -114,6 +114,27 @@ func probe(ctx context.Context, kind, target string, timeout time.Duration) ([]b
 		return buf[:n], nil
 	}
 	return nil, fmt.Errorf("unknown probe %q: want http, status, udp or tcp", kind)
+}
+
+// get is one GET through client; an answer other than 2xx is an error.
+func get(ctx context.Context, client *http.Client, target string) ([]byte, error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, target, nil)
+	if err != nil {
+		return nil, err
+	}
+	resp, err := client.Do(req)
+	if err != nil {
+		return nil, err
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
+	if err != nil {
+		return nil, err
+	}
+	if resp.StatusCode/100 != 2 {
+		return body, fmt.Errorf("GET %s: %s", target, resp.Status)
+	}
+	return body, nil
 }
 
 // class names the failure the way a Service spec asserts on it.

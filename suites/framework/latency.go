@@ -1,0 +1,140 @@
+package framework
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/base32"
+	"fmt"
+	"net"
+	"regexp"
+	"sort"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+
+	"github.com/proxyproof/proxyproof/clusters"
+)
+
+// Watched is a Service whose endpoint programming is timed: its
+// EndpointSlice history and the port whose rules are read.
+type Watched struct {
+	Service  *corev1.Service
+	Port     string // the Service port's name
+	Timeline *Timeline
+}
+
+// ProgrammingLatency polls every node's dataplane for the watched
+// Services until ctx ends and returns, per node, the time from an
+// endpoint becoming ready after since (its Timeline) to the first read of
+// the node's rules that holds its IP. A read takes time, so a latency is
+// an upper bound within one read; it reads only the watched Services'
+// rules (ServiceRules), so that thousands of other Services on the node
+// do not make every read a full dump.
+func (f *Framework) ProgrammingLatency(ctx context.Context, watched []Watched, since time.Time) map[string][]time.Duration {
+	out := map[string][]time.Duration{}
+	var mu sync.Mutex
+	var wg sync.WaitGroup
+	for _, node := range f.NodeNames() {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			seen := map[string]bool{}
+			for ctx.Err() == nil {
+				rules, err := f.ServiceRules(ctx, node, watched)
+				at := time.Now()
+				if err != nil {
+					continue
+				}
+				for _, w := range watched {
+					for _, e := range w.Timeline.Events() {
+						key := w.Service.Name + "/" + e.Pod
+						if !e.Ready || e.At.Before(since) || seen[key] || !HoldsIP(rules, e.IP) {
+							continue
+						}
+						seen[key] = true
+						mu.Lock()
+						out[node] = append(out[node], at.Sub(e.At))
+						mu.Unlock()
+					}
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	for _, l := range out {
+		sort.Slice(l, func(i, j int) bool { return l[i] < l[j] })
+	}
+	return out
+}
+
+// ServiceRules is node's rules for the watched Services' ports, as text
+// naming their endpoints' IPs, read in one exec: ipvs `ipvsadm -Ln -t
+// VIP:PORT`; nftables the Service's chain (and the maps it refers to),
+// iptables its KUBE-SVC chain, both by upstream kube-proxy's names (which
+// ours keeps). A proxier naming
+// them otherwise makes the read fail; it falls back to the whole dump.
+func (f *Framework) ServiceRules(ctx context.Context, node string, watched []Watched) (string, error) {
+	mode, err := f.nodeMode(node)
+	if err != nil {
+		return "", err
+	}
+	var script []string
+	for _, w := range watched {
+		sp, err := ServicePort(w.Service, w.Port)
+		if err != nil {
+			return "", err
+		}
+		proto := strings.ToLower(string(sp.Protocol))
+		switch mode {
+		case clusters.ModeIPVS:
+			flag := map[string]string{"tcp": "-t", "udp": "-u", "sctp": "--sctp-service"}[proto]
+			script = append(script, "ipvsadm -Ln "+flag+" "+net.JoinHostPort(w.Service.Spec.ClusterIP, strconv.Itoa(int(sp.Port))))
+		case clusters.ModeNFTables:
+			script = append(script, fmt.Sprintf(nftServiceRead, shellQuote(NFTServiceChain(w.Service.Namespace, w.Service.Name, proto, w.Port))))
+		default:
+			script = append(script, "iptables -w 5 -t nat -S "+IPTablesServiceChain(w.Service.Namespace, w.Service.Name, proto, w.Port))
+		}
+	}
+	out, err := f.Cluster.ExecOnNode(ctx, node, "sh", "-ec", strings.Join(script, "\n"))
+	if err != nil {
+		if ctx.Err() != nil {
+			return "", err
+		}
+		return f.Rules(ctx, node)
+	}
+	return string(out), nil
+}
+
+// nftServiceRead lists a Service's nftables chain and every map or set it
+// refers to: upstream kube-proxy names its endpoints inline (a vmap of
+// endpoint chains), ours in a numgen map (@endpoints-N).
+const nftServiceRead = `out=$(nft list chain ip kube-proxy %s); printf '%%s\n' "$out"
+for m in $(printf '%%s\n' "$out" | grep -o '@[A-Za-z0-9_.-]*' | tr -d @ | sort -u); do
+  nft list map ip kube-proxy "$m" 2>/dev/null || nft list set ip kube-proxy "$m"
+done`
+
+// IPTablesServiceChain is upstream kube-proxy's KUBE-SVC chain of a
+// Service port: sha256 of "ns/name:port" and the protocol, base32, 16
+// characters.
+func IPTablesServiceChain(ns, name, proto, port string) string {
+	sum := sha256.Sum256([]byte(ns + "/" + name + ":" + port + proto))
+	return "KUBE-SVC-" + base32.StdEncoding.EncodeToString(sum[:])[:16]
+}
+
+// NFTServiceChain is upstream kube-proxy's nftables chain of a Service
+// port: "service-", 8 characters of a hash, "-ns/name/proto/port".
+func NFTServiceChain(ns, name, proto, port string) string {
+	base := fmt.Sprintf("%s/%s/%s/%s", ns, name, proto, port)
+	sum := sha256.Sum256([]byte(base))
+	return "service-" + base32.StdEncoding.EncodeToString(sum[:])[:8] + "-" + base
+}
+
+func shellQuote(s string) string { return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'" }
+
+// HoldsIP reports whether a rules dump names ip as a whole address.
+func HoldsIP(rules, ip string) bool {
+	return regexp.MustCompile(`(^|[^0-9.])` + regexp.QuoteMeta(ip) + `([^0-9]|$)`).MatchString(rules)
+}

@@ -21,6 +21,10 @@ const (
 	EnvKeep     = "KEEP"       // 1 keeps the cluster after the suite
 	EnvRunDir   = "RUN_DIR"    // the run directory (reports/doc.go)
 	EnvProvider = "PROVIDER"   // where clusters come from, default local
+	// EnvCluster names a running cluster of PROVIDER to attach to instead
+	// of making one (make validate's runs share one cluster); the suite
+	// leaves it running for whoever made it.
+	EnvCluster = "CLUSTER"
 )
 
 // ProviderLocal is the built-in provider (clusters/local), the default.
@@ -52,6 +56,8 @@ func (e *ParamError) Error() string { return fmt.Sprintf("%s=%q: want %s", e.Nam
 // Given are the parameters as make e2e passes them, not yet checked.
 type Given struct {
 	Provider, Mode, NodeModes, Proxier, Nodes, Keep, RunDir string
+	// Cluster is CLUSTER: attach to this running cluster.
+	Cluster string
 }
 
 // Params are one mode's run parameters.
@@ -67,6 +73,9 @@ type Params struct {
 	Keep      bool
 	// RunDir is the run directory; ModeDir is RunDir/<Mode>.
 	RunDir string
+	// Cluster, when set, is a running cluster to attach to (Setup) rather
+	// than one to make; Teardown leaves it.
+	Cluster string
 }
 
 // NodeModeList is the mode of each node the cluster is to have.
@@ -91,7 +100,7 @@ func (p Params) ModeDir() string { return filepath.Join(p.RunDir, p.Mode) }
 // PROXIER path comes back absolute, since the suite runs in its own
 // directory.
 func (g Given) Parse() ([]Params, error) {
-	p := Params{Provider: g.Provider, Proxier: g.Proxier, Nodes: MinNodes, RunDir: g.RunDir}
+	p := Params{Provider: g.Provider, Proxier: g.Proxier, Nodes: MinNodes, RunDir: g.RunDir, Cluster: g.Cluster}
 	if p.Provider == "" {
 		p.Provider = ProviderLocal
 	}
@@ -213,7 +222,7 @@ func proxierOf(p string) (string, error) {
 // make e2e and must not bring up a cluster.
 func ParamsFromEnv(lookup func(string) (string, bool)) (Params, error) {
 	get := func(k string) string { v, _ := lookup(k); return v }
-	g := Given{Provider: get(EnvProvider), Mode: get(EnvMode), NodeModes: get(EnvNodeMode), Proxier: get(EnvProxier), Nodes: get(EnvNodes), Keep: get(EnvKeep), RunDir: get(EnvRunDir)}
+	g := Given{Provider: get(EnvProvider), Mode: get(EnvMode), NodeModes: get(EnvNodeMode), Proxier: get(EnvProxier), Nodes: get(EnvNodes), Keep: get(EnvKeep), RunDir: get(EnvRunDir), Cluster: get(EnvCluster)}
 	for _, kv := range [][2]string{{EnvMode, g.Mode}, {EnvRunDir, g.RunDir}} {
 		if kv[1] == "" {
 			return Params{}, fmt.Errorf("%s is not set (make e2e sets it)", kv[0])

@@ -103,6 +103,9 @@ var _ = Describe("Rolling-update churn", Label("churn"), Ordered, ContinueOnFail
 type churnResult struct {
 	byClass  map[string]int
 	failures []string
+	// at is when each failure began on the caller's clock (a kernel VM's
+	// may differ), in failures' order.
+	at []time.Time
 }
 
 func (r churnResult) failed() int {
@@ -194,14 +197,26 @@ func rollUnderLoad(ctx SpecContext, ns string, src corev1.Pod, c framework.Churn
 // and holds c.Keepalive keep-alive ones, in chunks of churnChunk, from a
 // second before during runs until 3 s after it returns.
 func underLoad(ctx context.Context, client framework.Source, target string, c framework.Churn, during func()) []batch.Batch {
+	return flowsUnderLoad(ctx, []flow{{client, target}}, c, during)[0]
+}
+
+// flow is one client's load against one target.
+type flow struct {
+	client framework.Source
+	target string
+}
+
+// flowsUnderLoad is underLoad for several flows at once; it returns each
+// flow's batches.
+func flowsUnderLoad(ctx context.Context, flows []flow, c framework.Churn, during func()) [][]batch.Batch {
 	loadCtx, stopLoad := context.WithCancel(ctx)
 	var wg sync.WaitGroup
-	var batches []batch.Batch
+	batches := make([][]batch.Batch, len(flows))
 	var errs []error
 	var mu sync.Mutex
 	// Deferred: a failing during (Ginkgo's panic) still stops the load.
 	defer func() { stopLoad(); wg.Wait() }()
-	run := func(each func(context.Context) (batch.Batch, error)) {
+	run := func(i int, each func(context.Context) (batch.Batch, error)) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
@@ -212,7 +227,7 @@ func underLoad(ctx context.Context, client framework.Source, target string, c fr
 					errs = append(errs, err)
 				}
 				if err == nil {
-					batches = append(batches, b)
+					batches[i] = append(batches[i], b)
 				}
 				mu.Unlock()
 				if err != nil {
@@ -221,11 +236,15 @@ func underLoad(ctx context.Context, client framework.Source, target string, c fr
 			}
 		}()
 	}
-	run(func(ctx context.Context) (batch.Batch, error) { return f.Load(ctx, client, target, c.Rate, churnChunk) })
-	if c.Keepalive > 0 {
-		run(func(ctx context.Context) (batch.Batch, error) {
-			return f.Hold(ctx, client, target, c.Keepalive, churnChunk, framework.HoldFiles{})
+	for i, fl := range flows {
+		run(i, func(ctx context.Context) (batch.Batch, error) {
+			return f.Load(ctx, fl.client, fl.target, c.Rate, churnChunk)
 		})
+		if c.Keepalive > 0 {
+			run(i, func(ctx context.Context) (batch.Batch, error) {
+				return f.Hold(ctx, fl.client, fl.target, c.Keepalive, churnChunk, framework.HoldFiles{})
+			})
+		}
 	}
 	time.Sleep(time.Second)
 	during()
@@ -280,6 +299,7 @@ func classify(batches []batch.Batch, tl *framework.Timeline) churnResult {
 			}
 			res.byClass[class]++
 			res.failures = append(res.failures, fmt.Sprintf("%s %s at %s: %s %s", b.Kind, class, at.Format("15:04:05.000"), q.Backend, q.Error))
+			res.at = append(res.at, lo)
 		}
 	}
 	return res

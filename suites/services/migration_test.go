@@ -43,6 +43,7 @@ type nodeSwitch struct {
 	To       string         `json:"to"`
 	How      string         `json:"how"`
 	WindowMs int64          `json:"windowMs"`
+	Requests int            `json:"requests"`
 	Failed   int            `json:"failed"`
 	ByClass  map[string]int `json:"byClass"`
 	First    []string       `json:"first,omitempty"`
@@ -163,10 +164,11 @@ func attribute(nodes []string, began []time.Time, flows []flow, batches [][]batc
 		res := classify(bs, tl)
 		for _, b := range bs {
 			for _, q := range b.Requests {
+				lo, _ := b.CallerWindow(q)
+				out[owner(lo)].Requests++
 				if b.Kind == "hold" && q.Reconnected && q.OK() {
 					res.byClass[classReconnected]++
 					res.failures = append(res.failures, fmt.Sprintf("hold %s at %s: %s connection %d", classReconnected, b.Time(q).Format("15:04:05.000"), q.Backend, q.Conn))
-					lo, _ := b.CallerWindow(q)
 					res.at = append(res.at, lo)
 				}
 			}
@@ -189,7 +191,7 @@ func attribute(nodes []string, began []time.Time, flows []flow, batches [][]batc
 func recordSwitches(switches []nodeSwitch) {
 	for _, s := range switches {
 		f.RecordFigure(entry.Figure{Name: "migration window " + s.Node, Title: fmt.Sprintf("%s -> %s on %s (%s): restart -> /healthz 200", s.From, s.To, s.Node, s.How), Unit: "ms", Values: []float64{float64(s.WindowMs)}})
-		f.RecordFigure(entry.Figure{Name: "migration failed requests " + s.Node, Title: fmt.Sprintf("%s -> %s on %s: failed requests (%s)", s.From, s.To, s.Node, classText(s.ByClass)), Unit: "requests", Values: []float64{float64(s.Failed)}})
+		f.RecordFigure(entry.Figure{Name: "migration failed requests " + s.Node, Title: fmt.Sprintf("%s -> %s on %s: failed requests of %d (%s)", s.From, s.To, s.Node, s.Requests, classText(s.ByClass)), Unit: "requests", Values: []float64{float64(s.Failed)}})
 		AddReportEntry("migration node "+s.Node, s)
 	}
 }

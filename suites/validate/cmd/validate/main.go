@@ -14,8 +14,10 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
+	"os/signal"
 	"path/filepath"
 	"strconv"
+	"syscall"
 	"time"
 
 	"github.com/proxyproof/proxyproof/clusters"
@@ -73,7 +75,10 @@ func mainErr(argv []string) (int, error) {
 		return validate.NotRun, err
 	}
 	began := time.Now()
-	ctx := context.Background()
+	// Interrupted, it stops after the phase under way and still removes
+	// the cluster it made (the suites under it get the signal too).
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
 	c, err := createCluster(ctx, p)
 	if err != nil {
 		return validate.NotRun, err
@@ -87,7 +92,7 @@ func mainErr(argv []string) (int, error) {
 			fmt.Fprintf(os.Stderr, "validate: destroy cluster %s: %v\n", c.Name(), err)
 		}
 	}()
-	phases, err := runPhases(p, o.command)
+	phases, err := runPhases(ctx, p, o.command)
 	if err != nil {
 		return validate.NotRun, err
 	}
@@ -128,7 +133,7 @@ type phase struct {
 // runPhases builds the e2e runner once and runs the three phases in
 // order; a phase that fails does not stop the next (the report says what
 // each did). It returns the phases' runs, nil where none could be read.
-func runPhases(p validate.Params, command string) (validate.Phases, error) {
+func runPhases(ctx context.Context, p validate.Params, command string) (validate.Phases, error) {
 	out := validate.Phases{From: p.From, To: p.To}
 	bin := filepath.Join(p.Suite.RunDir, "bin", "e2e")
 	build := exec.Command("go", "build", "-o", bin, "./suites/framework/cmd/e2e")
@@ -143,6 +148,9 @@ func runPhases(p validate.Params, command string) (validate.Phases, error) {
 	}
 	runs := make([]*run.Run, len(phases))
 	for i, ph := range phases {
+		if ctx.Err() != nil {
+			return out, fmt.Errorf("interrupted before phase %s", ph.dir)
+		}
 		dir := filepath.Join(p.Suite.RunDir, ph.dir)
 		cmd := exec.Command(bin, "--provider", p.Suite.Provider, "--mode", ph.mode, "--proxier", p.Suite.Proxier,
 			"--nodes", strconv.Itoa(p.Suite.Nodes), "--run-dir", dir, "--args", "--label-filter="+ph.label,

@@ -2,6 +2,7 @@ package framework
 
 import (
 	"context"
+	"errors"
 	"strings"
 	"testing"
 
@@ -20,7 +21,8 @@ func (p *attachingProvider) Attach(name string) (clusters.Cluster, error) {
 }
 
 func TestCLUSTERAttachesToTheRunningClusterAndTeardownLeavesIt(t *testing.T) {
-	fc := &fakeCluster{server: apiServer(t), nodes: []clusters.Node{{Name: "n1", Mode: "ipvs"}, {Name: "n2", Mode: "ipvs"}}}
+	fc := &fakeCluster{server: apiServer(t), nodes: []clusters.Node{{Name: "n1", Mode: "ipvs"}, {Name: "n2", Mode: "ipvs"}},
+		answer: func(string, []string) ([]byte, error) { return nil, errors.New("no kernel here") }}
 	prov := &attachingProvider{fakeProvider: fakeProvider{cluster: fc}}
 	p := Params{Provider: "fake", Mode: "ipvs", Proxier: "ours", Nodes: 2, RunDir: t.TempDir(), Cluster: "val42"}
 	f, err := SetupWith(context.Background(), p, prov)
@@ -32,6 +34,11 @@ func TestCLUSTERAttachesToTheRunningClusterAndTeardownLeavesIt(t *testing.T) {
 	}
 	if err := f.Teardown(context.Background()); err != nil || fc.destroyed {
 		t.Fatalf("Teardown: err %v, destroyed %v; want the attached cluster left running", err, fc.destroyed)
+	}
+	// The census ran at attach and at teardown: make validate's phase after
+	// the switch shows there every node not in its new mode.
+	if !strings.Contains(strings.Join(fc.execs, "\n"), "node n2: ") {
+		t.Errorf("no census of the attached cluster's nodes: execs %v", fc.execs)
 	}
 }
 

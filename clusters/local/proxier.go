@@ -79,17 +79,11 @@ func checkPortsFree(ns, ip string, ports ...int) error {
 
 // writeProxierConfig writes node n's proxier config and returns its path.
 func (c *Cluster) writeProxierConfig(n NodeStatus, kubeconfig string) (string, error) {
-	return c.writeProxierConfigAs(n, kubeconfig, "proxier.yaml")
-}
-
-// writeProxierConfigAs writes node n's proxier config as file in the
-// node's directory and returns its path.
-func (c *Cluster) writeProxierConfigAs(n NodeStatus, kubeconfig, file string) (string, error) {
 	dir := c.paths.nodeDir(n.Name)
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return "", fmt.Errorf("node %s: %w", n.Name, err)
 	}
-	cfg := filepath.Join(dir, file)
+	cfg := filepath.Join(dir, "proxier.yaml")
 	text := proxierConfig(n.Name, n.Mode, n.IP, kubeconfig)
 	if n.Scheduler != "" {
 		text += "ipvs:\n  scheduler: " + n.Scheduler + "\n"

@@ -46,10 +46,9 @@ func (c *Cluster) RestartProxier(ctx context.Context, node string, change cluste
 	d := &daemon{role: "proxier-" + n.Name, log: filepath.Join(c.paths.nodeDir(n.Name), "proxier.log")}
 	cleanup := ""
 	if change.Cleanup {
-		cleanup, err = c.writeProxierConfigAs(old, kc, "proxier-cleanup.yaml")
+		cleanup = old.Mode
 	}
 	switch {
-	case err != nil:
 	case n.VM:
 		err = c.restartVMProxier(ctx, n, kc, cleanup)
 	default:
@@ -108,20 +107,28 @@ func (c *Cluster) vmProxierStart(n NodeStatus, cfg string) string {
 		kernelvm.ShellQuote(filepath.Join(c.paths.nodeDir(n.Name), "proxier.log")), kernelvm.ShellQuote(c.paths.vmProxierPid(n.Name)))
 }
 
-// runCleanup runs the proxier's --cleanup with configuration cfg (the
-// old mode's) in namespace node n, as an operator does between stopping
-// kube-proxy and starting it in another mode.
-func (c *Cluster) runCleanup(ctx context.Context, n NodeStatus, cfg string) error {
-	out, err := execIn(ctx, n.Namespace, []string{c.rec.Proxier, "--config", cfg, "--cleanup"})
+// cleanupArgs is the proxier's --cleanup in mode, as an operator runs it
+// between stopping kube-proxy and starting it in another mode. Flags, not
+// the configuration file: kube-proxy watches a --config file with inotify
+// even to clean up, and failed so ("too many open files") on a machine
+// at its inotify instance limit; cleanup needs nothing from the file here.
+func (c *Cluster) cleanupArgs(mode string) []string {
+	return []string{c.rec.Proxier, "--cleanup", "--proxy-mode=" + mode, "--v=2"}
+}
+
+// runCleanup runs the proxier's --cleanup in mode (the old one) in
+// namespace node n.
+func (c *Cluster) runCleanup(ctx context.Context, n NodeStatus, mode string) error {
+	out, err := execIn(ctx, n.Namespace, c.cleanupArgs(mode))
 	if err != nil {
-		return fmt.Errorf("%s --cleanup (mode %s): %w: %s", c.rec.Proxier, cfg, err, out)
+		return fmt.Errorf("%s --cleanup (mode %s): %w: %s", c.rec.Proxier, mode, err, out)
 	}
 	return nil
 }
 
 // restartVMProxier stops the proxier inside VM node n (SIGTERM, then
-// SIGKILL after the grace), runs its --cleanup with configuration
-// cleanup when that is set, and starts it with its new configuration. A
+// SIGKILL after the grace), runs its --cleanup in mode cleanup when that
+// is set, and starts it with its new configuration. A
 // dead proxier stays a zombie there (its parent, the agent, does not reap
 // it), so "gone" is: no process, or state Z.
 func (c *Cluster) restartVMProxier(ctx context.Context, n NodeStatus, kubeconfig, cleanup string) error {
@@ -145,14 +152,14 @@ done
 	return nil
 }
 
-// vmCleanup is the shell line that runs the proxier's --cleanup with
-// configuration cfg inside a VM node, failing the script when it fails;
-// nothing when cfg is empty.
-func (c *Cluster) vmCleanup(cfg string) string {
-	if cfg == "" {
+// vmCleanup is the shell line that runs the proxier's --cleanup in mode
+// inside a VM node, failing the script when it fails; nothing when mode
+// is empty.
+func (c *Cluster) vmCleanup(mode string) string {
+	if mode == "" {
 		return ""
 	}
-	return fmt.Sprintf("%s --config %s --cleanup || exit 1", kernelvm.ShellQuote(c.rec.Proxier), kernelvm.ShellQuote(cfg))
+	return shellWords(c.cleanupArgs(mode)) + " || exit 1"
 }
 
 var _ clusters.ProxierExtensions = seamCluster{}

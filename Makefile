@@ -8,7 +8,7 @@ TESTFLAGS ?=
 # only when it is truly missing.
 PKGS  ?= ./...
 
-.PHONY: help build test unit lint bench bench-kernel deps e2e e2e-smoke clean cluster-up cluster-down kind-images
+.PHONY: help build test unit lint bench bench-kernel deps e2e e2e-smoke validate clean cluster-up cluster-down kind-images
 
 help:
 	@echo "make build   build the proxier into $(BIN)/"
@@ -24,6 +24,9 @@ help:
 	@echo "make cluster-down PROVIDER=kubeconfig KUBECONFIG=path  remove what interrupted runs left there (their labelled namespaces; ALL=1 every run's)"
 	@echo "make images  the images a foreign cluster pulls, as tarballs in IMAGES_OUT=_output/images for your registry"
 	@echo "make e2e-smoke    the suite's ClusterIP specs on every mode, local and kind (part of make test)"
+	@echo "make validate FROM=iptables TO=ipvs   pre-upgrade check on ONE cluster: suite in FROM, every node switched under load, suite in TO;"
+	@echo "             one report (RUN_DIR/validate.md); PROVIDER PROXIER NODES=2 KEEP RUN_DIR as for e2e, LABEL=filter, VALIDATE_NAME=cluster;"
+	@echo "             exits 0 nothing regressed, 1 regression, 2 could not run"
 	@echo "make report RUN=<dir> / make report-compare A=<dir> B=<dir>"
 	@echo "make gate    PR gate: suite + small bench judged against BASELINE (gate/baseline.json or a run dir) and gate/thresholds.yaml"
 	@echo "             (LABEL=feature:clusterip MODE=all PROXIER=ours|kube-proxy|PATH SCALE=200x5 CHANGES=30 RUN_DIR=...); gate exits 0 pass, 1 regression, 2 could not run"
@@ -133,6 +136,21 @@ E2E_KUBECONFIG = $(if $(filter command line,$(origin KUBECONFIG)),$(KUBECONFIG))
 CONTEXT       ?=
 BACKEND_IMAGE ?=
 TAKE_OVER     ?=
+
+# Pre-upgrade validation (suites/validate): one cluster made in FROM, the
+# suite in FROM, every node switched to TO under load (label migration),
+# the suite in TO, one report. A switch to or from ipvs on this kernel puts
+# every node in the kernel VM from the start (a namespace node cannot
+# move there).
+FROM ?=
+TO   ?=
+VALIDATE_NAME ?=
+validate:
+	@$(GO) build -o $(BIN)/validate ./suites/validate/cmd/validate
+	@$(BIN)/validate --from '$(FROM)' --to '$(TO)' --provider '$(PROVIDER)' --proxier '$(PROXIER)' \
+		--nodes '$(if $(filter file default,$(origin NODES)),2,$(NODES))' --keep '$(KEEP)' --run-dir '$(RUN_DIR)' \
+		--name '$(VALIDATE_NAME)' --label '$(LABEL)' \
+		--command "make validate FROM=$(FROM) TO=$(TO) PROVIDER=$(PROVIDER) PROXIER=$(PROXIER)$(if $(LABEL), LABEL='$(LABEL)')"
 
 clean:
 	rm -rf _output

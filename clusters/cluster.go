@@ -40,6 +40,11 @@ const Probe = "netprobe"
 type NodeSpec struct {
 	// Mode is the proxier mode of the node (ModeIPTables, ...).
 	Mode string
+	// OwnKernel runs the node on a kernel of its own whatever its mode
+	// (local: the kernel VM), so that it can later switch to a mode the
+	// host kernel lacks (ipvs here) or change what the host's kernel
+	// shares. Providers whose nodes always share a kernel refuse it.
+	OwnKernel bool
 }
 
 // Spec is the cluster a run asks for.
@@ -133,6 +138,14 @@ type Provider interface {
 	Check(spec Spec) error
 	// Create brings the cluster up with the proxier deployed on every node.
 	Create(ctx context.Context, spec Spec) (Cluster, error)
+}
+
+// Attacher is a provider that can hand back a cluster it made earlier,
+// by name, so that several suite runs share one cluster (make validate:
+// the suite in one mode, a live switch, the suite in the other). The
+// caller that attaches never destroys: whoever created the cluster does.
+type Attacher interface {
+	Attach(name string) (Cluster, error)
 }
 
 // Prechecker is a provider that can refuse a spec before any set-up has

@@ -15,6 +15,10 @@ type ProxierChange struct {
 	Scheduler string
 	// Flags are extra command-line flags, after the configuration file.
 	Flags []string
+	// Cleanup runs the proxier's --cleanup with its old configuration
+	// between stopping it and starting it again: how kube-proxy's mode is
+	// switched by hand (stop, kube-proxy --cleanup, start in the new mode).
+	Cleanup bool
 }
 
 // ProxierRestarter is an optional capability of a Cluster: restart one

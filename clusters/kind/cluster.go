@@ -44,6 +44,17 @@ func (p *Provider) Open(name string) (*Cluster, error) {
 	return &Cluster{dir: p.stateDir(name), rec: r}, nil
 }
 
+var _ clusters.Attacher = (*Provider)(nil)
+
+// Attach is Open behind the clusters seam.
+func (p *Provider) Attach(name string) (clusters.Cluster, error) {
+	c, err := p.Open(name)
+	if err != nil {
+		return nil, fmt.Errorf("kind cluster %s: %w", name, err)
+	}
+	return c, nil
+}
+
 // Name is the cluster's (and the kind cluster's) name.
 func (c *Cluster) Name() string { return c.rec.Name }
 

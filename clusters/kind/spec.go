@@ -101,6 +101,9 @@ func checkSpec(spec clusters.Spec, hasIPVS bool) error {
 		if err := checkMode(n.Mode, hasIPVS); err != nil {
 			return fmt.Errorf("cluster %s: node %d: %w", spec.Name, i+1, err)
 		}
+		if n.OwnKernel {
+			return fmt.Errorf("cluster %s: node %d: a kernel of its own: kind nodes are containers sharing the host kernel; use PROVIDER=local, whose nodes can run in the kernel VM", spec.Name, i+1)
+		}
 	}
 	switch spec.Proxier {
 	case clusters.ProxierOurs, clusters.ProxierKubeProxy, ProxierKubeadm:

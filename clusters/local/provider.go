@@ -46,6 +46,18 @@ func (Provider) Create(ctx context.Context, spec clusters.Spec) (clusters.Cluste
 	return seamCluster{c}, nil
 }
 
+var _ clusters.Attacher = Provider{}
+
+// Attach opens the running cluster name (made by Create, in this process
+// or another) behind the seam.
+func (Provider) Attach(name string) (clusters.Cluster, error) {
+	c, err := Open(name)
+	if err != nil {
+		return nil, err
+	}
+	return seamCluster{c}, nil
+}
+
 // localSpec is spec in local's terms. A kept cluster's processes must
 // outlive the suite binary (by default they die with it).
 func localSpec(spec clusters.Spec) (Spec, error) {
@@ -55,7 +67,7 @@ func localSpec(spec clusters.Spec) (Spec, error) {
 	}
 	s := Spec{Name: spec.Name, Proxier: spec.Proxier, OutliveCaller: spec.Keep}
 	for _, n := range spec.Nodes {
-		s.Nodes = append(s.Nodes, NodeSpec{Mode: n.Mode})
+		s.Nodes = append(s.Nodes, NodeSpec{Mode: n.Mode, VM: n.OwnKernel})
 	}
 	return s, nil
 }

@@ -32,7 +32,8 @@ func (c *Cluster) RestartProxier(ctx context.Context, node string, change cluste
 		return time.Time{}, fmt.Errorf("cluster %s: no node %q", c.Name(), node)
 	}
 	restartMu.Lock()
-	n, err := applyChange(c.rec.Nodes[i], change)
+	old := c.rec.Nodes[i]
+	n, err := applyChange(old, change)
 	if err == nil {
 		c.rec.Nodes[i] = n
 		err = writeRecord(c.paths.record(), c.rec)
@@ -43,10 +44,18 @@ func (c *Cluster) RestartProxier(ctx context.Context, node string, change cluste
 	}
 	kc := filepath.Join(c.paths.kubeconfigs(), "proxier.kubeconfig")
 	d := &daemon{role: "proxier-" + n.Name, log: filepath.Join(c.paths.nodeDir(n.Name), "proxier.log")}
-	if n.VM {
-		err = c.restartVMProxier(ctx, n, kc)
-	} else {
+	cleanup := ""
+	if change.Cleanup {
+		cleanup = old.Mode
+	}
+	switch {
+	case n.VM:
+		err = c.restartVMProxier(ctx, n, kc, cleanup)
+	default:
 		err = stopPidFiles(filepath.Join(c.paths.pids(), "proxier-"+n.Name+".pid"), proxierStopGrace)
+		if err == nil && cleanup != "" {
+			err = c.runCleanup(ctx, n, cleanup)
+		}
 		if err == nil {
 			d, err = c.startProxier(i, c.rec.Proxier, kc)
 		}
@@ -67,8 +76,9 @@ func applyChange(n NodeStatus, change clusters.ProxierChange) (NodeStatus, error
 		if err := kernelSupports(change.Mode); err != nil {
 			return n, err
 		}
-		if RunsInVM(change.Mode) != n.VM {
-			return n, fmt.Errorf("mode %s -> %s: the node would have to move between a namespace and the kernel VM; make a cluster with that mode instead", n.Mode, change.Mode)
+		// A VM node runs any mode; a namespace node cannot move into the VM.
+		if RunsInVM(change.Mode) && !n.VM {
+			return n, fmt.Errorf("mode %s -> %s: the node runs in a namespace on the host kernel, which lacks %s; make the cluster with its nodes in the kernel VM (clusters.NodeSpec.OwnKernel) to switch them later", n.Mode, change.Mode, change.Mode)
 		}
 		n.Mode = change.Mode
 	}
@@ -97,11 +107,31 @@ func (c *Cluster) vmProxierStart(n NodeStatus, cfg string) string {
 		kernelvm.ShellQuote(filepath.Join(c.paths.nodeDir(n.Name), "proxier.log")), kernelvm.ShellQuote(c.paths.vmProxierPid(n.Name)))
 }
 
+// cleanupArgs is the proxier's --cleanup in mode, as an operator runs it
+// between stopping kube-proxy and starting it in another mode. Flags, not
+// the configuration file: kube-proxy watches a --config file with inotify
+// even to clean up, and failed so ("too many open files") on a machine
+// at its inotify instance limit; cleanup needs nothing from the file here.
+func (c *Cluster) cleanupArgs(mode string) []string {
+	return []string{c.rec.Proxier, "--cleanup", "--proxy-mode=" + mode, "--v=2"}
+}
+
+// runCleanup runs the proxier's --cleanup in mode (the old one) in
+// namespace node n.
+func (c *Cluster) runCleanup(ctx context.Context, n NodeStatus, mode string) error {
+	out, err := execIn(ctx, n.Namespace, c.cleanupArgs(mode))
+	if err != nil {
+		return fmt.Errorf("%s --cleanup (mode %s): %w: %s", c.rec.Proxier, mode, err, out)
+	}
+	return nil
+}
+
 // restartVMProxier stops the proxier inside VM node n (SIGTERM, then
-// SIGKILL after the grace) and starts it with its new configuration. A
+// SIGKILL after the grace), runs its --cleanup in mode cleanup when that
+// is set, and starts it with its new configuration. A
 // dead proxier stays a zombie there (its parent, the agent, does not reap
 // it), so "gone" is: no process, or state Z.
-func (c *Cluster) restartVMProxier(ctx context.Context, n NodeStatus, kubeconfig string) error {
+func (c *Cluster) restartVMProxier(ctx context.Context, n NodeStatus, kubeconfig, cleanup string) error {
 	cfg, err := c.writeProxierConfig(n, kubeconfig)
 	if err != nil {
 		return err
@@ -114,11 +144,22 @@ while st=$(cut -d' ' -f3 /proc/$pid/stat 2>/dev/null) && [ "$st" != Z ]; do
   i=$((i+1)); [ $i -eq %d ] && kill -9 $pid; sleep 0.1
 done
 %s
-`, kernelvm.ShellQuote(c.paths.vmProxierPid(n.Name)), steps, c.vmProxierStart(n, cfg))
+%s
+`, kernelvm.ShellQuote(c.paths.vmProxierPid(n.Name)), steps, c.vmCleanup(cleanup), c.vmProxierStart(n, cfg))
 	if _, err := c.execClient(n).Exec(ctx, "", []string{"/bin/sh", "-c", script}); err != nil {
 		return fmt.Errorf("restart in the VM: %w", err)
 	}
 	return nil
+}
+
+// vmCleanup is the shell line that runs the proxier's --cleanup in mode
+// inside a VM node, failing the script when it fails; nothing when mode
+// is empty.
+func (c *Cluster) vmCleanup(mode string) string {
+	if mode == "" {
+		return ""
+	}
+	return shellWords(c.cleanupArgs(mode)) + " || exit 1"
 }
 
 var _ clusters.ProxierExtensions = seamCluster{}

@@ -34,6 +34,7 @@ func TestARestartChangeKeepsWhatItDoesNotSayAndRefusesWhatTheNodeCannotRun(t *te
 			wantErr string
 		}{"a namespace node cannot switch to a mode only the VM has", clusters.ProxierChange{Mode: ModeIPVS}, ns, "kernel VM"})
 	}
+	vm := NodeStatus{Name: "node-2", Mode: ModeIPTables, VM: true}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			got, err := applyChange(ns, tt.change)
@@ -47,6 +48,14 @@ func TestARestartChangeKeepsWhatItDoesNotSayAndRefusesWhatTheNodeCannotRun(t *te
 				t.Fatalf("applyChange = %+v, %v; want %+v", got, err, tt.want)
 			}
 		})
+	}
+	// A node made in the VM (make validate's, for a switch to or from ipvs)
+	// runs every mode there.
+	for _, m := range []string{ModeIPVS, ModeNFTables} {
+		got, err := applyChange(vm, clusters.ProxierChange{Mode: m})
+		if err != nil || got.Mode != m || !got.VM {
+			t.Errorf("VM node to %s: %+v, %v; want mode %s in the VM", m, got, err, m)
+		}
 	}
 }
 

@@ -66,6 +66,10 @@ type NodeSpec struct {
 	Name string
 	// Mode is the proxier mode: iptables (default), nftables or ipvs.
 	Mode string
+	// VM runs the node in the kernel VM whatever its mode (a mode the
+	// host kernel lacks puts it there anyway): such a node can switch to
+	// and from ipvs later (ProxierRestarter).
+	VM bool
 }
 
 var (

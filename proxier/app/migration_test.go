@@ -27,8 +27,10 @@ type cleanCall struct {
 func testMigrationHook(from, to string, cleanErr ...error) (*migration, *[]cleanCall) {
 	var calls []cleanCall
 	m := &migration{
-		cfg:   &config.Config{Mode: to, MigrateFrom: from},
-		start: time.Now(),
+		cfg:    &config.Config{Mode: to, MigrateFrom: from},
+		start:  time.Now(),
+		active: func(context.Context, *config.Config, string) (int, error) { return 0, nil },
+		bound:  drainBound,
 		clean: func(_ context.Context, _ *config.Config, name string, keep map[string][]string) error {
 			calls = append(calls, cleanCall{name, keep})
 			if len(cleanErr) > 0 {
@@ -58,6 +60,34 @@ func TestMigrationRemovesThePreviousModeOnceAfterTheFirstSync(t *testing.T) {
 	}
 	if want := []cleanCall{{mode: config.ModeIPTables}}; !cmp.Equal(*calls, want, cmp.AllowUnexported(cleanCall{})) {
 		t.Errorf("removals over three syncs = %+v, want %+v", *calls, want)
+	}
+}
+
+func TestLeavingIPVSWaitsForItsEstablishedConnectionsToEndAtMostTheBound(t *testing.T) {
+	m, calls := testMigrationHook(config.ModeIPVS, config.ModeIPTables)
+	carried := []int{3, 1, 0}
+	m.active = func(_ context.Context, _ *config.Config, name string) (int, error) {
+		if name != config.ModeIPVS {
+			t.Fatalf("asked mode %s for its connections, want ipvs", name)
+		}
+		n := carried[0]
+		carried = carried[1:]
+		return n, nil
+	}
+	for i, wantRemoved := range []int{0, 0, 1} {
+		if err := afterSync(m); err != nil {
+			t.Fatal(err)
+		}
+		if len(*calls) != wantRemoved {
+			t.Fatalf("after sync %d: %d removals, want %d (connections carried until then: 3, 1, 0)", i+1, len(*calls), wantRemoved)
+		}
+	}
+
+	m, calls = testMigrationHook(config.ModeIPVS, config.ModeNFTables)
+	m.active = func(context.Context, *config.Config, string) (int, error) { return 5, nil }
+	m.bound = 0 // the bound has passed: a connection held longer is not waited for
+	if err := afterSync(m); err != nil || len(*calls) != 1 {
+		t.Fatalf("past the bound: err %v, %d removals; want the removal", err, len(*calls))
 	}
 }
 

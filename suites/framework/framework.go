@@ -23,6 +23,9 @@ type Framework struct {
 	Params
 	Cluster clusters.Cluster
 	Client  kubernetes.Interface
+	// attached: the cluster was running before (Params.Cluster) and is
+	// left running by Teardown.
+	attached bool
 }
 
 // Environment is <mode dir>/environment.json, read by the runner for
@@ -58,6 +61,9 @@ func Setup(ctx context.Context, p Params) (*Framework, error) {
 func SetupWith(ctx context.Context, p Params, provider clusters.Provider) (*Framework, error) {
 	if err := os.MkdirAll(p.ModeDir(), 0o755); err != nil {
 		return nil, fmt.Errorf("mode dir: %w", err)
+	}
+	if p.Cluster != "" {
+		return attach(ctx, p, provider)
 	}
 	spec := p.Spec(ClusterName(p.Mode))
 	what := fmt.Sprintf("cluster %s (provider %s, %d %s nodes, proxier %s)", spec.Name, provider.Name(), p.Nodes, p.Mode, p.Proxier)
@@ -109,6 +115,46 @@ func (f *Framework) TakeCensus(ctx context.Context, when string) census.Census {
 	return c
 }
 
+// attach takes the running cluster p.Cluster, whose every node must run
+// p.Mode: a suite run in one mode on nodes of another would report the
+// wrong mode's behaviour.
+func attach(ctx context.Context, p Params, provider clusters.Provider) (*Framework, error) {
+	a, ok := provider.(clusters.Attacher)
+	if !ok {
+		return nil, &ParamError{EnvCluster, p.Cluster, fmt.Sprintf("nothing: provider %s cannot attach to a running cluster", provider.Name())}
+	}
+	c, err := a.Attach(p.Cluster)
+	if err != nil {
+		return nil, fmt.Errorf("attach to cluster %s (provider %s): %w", p.Cluster, provider.Name(), err)
+	}
+	if err := nodesRun(c, p.Mode); err != nil {
+		return nil, err
+	}
+	client, err := clientOf(c)
+	if err != nil {
+		return nil, err
+	}
+	klog.InfoS("Attached to a running cluster", "cluster", c.Name(), "provider", c.Provider(), "mode", p.Mode)
+	f := &Framework{Params: p, Cluster: c, Client: client, attached: true}
+	if err := f.writeEnvironment(); err != nil {
+		klog.ErrorS(err, "Environment not recorded", "dir", p.ModeDir())
+	}
+	// make validate's switch leaves the nodes in another mode: the census
+	// at the start of the next phase shows any node not in it, or leftovers.
+	f.TakeCensus(ctx, census.Start)
+	return f, nil
+}
+
+// nodesRun checks that every node of c runs mode.
+func nodesRun(c clusters.Cluster, mode string) error {
+	for _, n := range c.Nodes() {
+		if n.Mode != mode {
+			return fmt.Errorf("cluster %s: node %s runs mode %s, not MODE=%s", c.Name(), n.Name, n.Mode, mode)
+		}
+	}
+	return nil
+}
+
 func clientOf(c clusters.Cluster) (kubernetes.Interface, error) {
 	cfg, err := c.RestConfig()
 	if err != nil {
@@ -142,6 +188,10 @@ func (f *Framework) Teardown(ctx context.Context) error {
 		return nil
 	}
 	f.TakeCensus(ctx, census.End)
+	if f.attached {
+		klog.InfoS("Leaving the attached cluster running for whoever made it", "cluster", f.Cluster.Name())
+		return nil
+	}
 	if f.Keep {
 		klog.InfoS("Keeping the cluster (KEEP=1)", "cluster", f.Cluster.Name(), "kubeconfig", f.Cluster.Kubeconfig(),
 			"down", fmt.Sprintf("make cluster-down PROVIDER=%s NAME=%s", f.Cluster.Provider(), f.Cluster.Name()))

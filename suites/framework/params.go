@@ -26,6 +26,10 @@ const (
 	EnvContext      = "CONTEXT"       // its context, default the current one
 	EnvBackendImage = "BACKEND_IMAGE" // the netserver image the cluster pulls
 	EnvTakeOver     = "TAKE_OVER"     // 1 lets PROXIER=ours|kube-proxy replace the cluster's kube-proxy
+	// EnvCluster names a running cluster of PROVIDER to attach to instead
+	// of making one (make validate's runs share one cluster); the suite
+	// leaves it running for whoever made it.
+	EnvCluster = "CLUSTER"
 )
 
 // providerKubeconfig is the provider for clusters the suite did not make.
@@ -61,6 +65,8 @@ func (e *ParamError) Error() string { return fmt.Sprintf("%s=%q: want %s", e.Nam
 type Given struct {
 	Provider, Mode, NodeModes, Proxier, Nodes, Keep, RunDir string
 	Kubeconfig, Context, BackendImage, TakeOver             string
+	// Cluster is CLUSTER: attach to this running cluster.
+	Cluster string
 }
 
 // Params are one mode's run parameters.
@@ -79,6 +85,9 @@ type Params struct {
 	// Kubeconfig, Context, BackendImage, TakeOver: see clusters.Spec.
 	Kubeconfig, Context, BackendImage string
 	TakeOver                          bool
+	// Cluster, when set, is a running cluster to attach to (Setup) rather
+	// than one to make; Teardown leaves it.
+	Cluster string
 }
 
 // Backend is the image of the suite's backend and client pods.
@@ -112,7 +121,7 @@ func (p Params) ModeDir() string { return filepath.Join(p.RunDir, p.Mode) }
 // directory.
 func (g Given) Parse() ([]Params, error) {
 	p := Params{Provider: g.Provider, Proxier: g.Proxier, Nodes: MinNodes, RunDir: g.RunDir,
-		Kubeconfig: g.Kubeconfig, Context: g.Context, BackendImage: g.BackendImage}
+		Kubeconfig: g.Kubeconfig, Context: g.Context, BackendImage: g.BackendImage, Cluster: g.Cluster}
 	if p.Provider == "" {
 		p.Provider = ProviderLocal
 	}
@@ -295,7 +304,7 @@ func proxierOf(p string) (string, error) {
 func ParamsFromEnv(lookup func(string) (string, bool)) (Params, error) {
 	get := func(k string) string { v, _ := lookup(k); return v }
 	g := Given{Provider: get(EnvProvider), Mode: get(EnvMode), NodeModes: get(EnvNodeMode), Proxier: get(EnvProxier), Nodes: get(EnvNodes), Keep: get(EnvKeep), RunDir: get(EnvRunDir),
-		Kubeconfig: get(EnvKubeconfig), Context: get(EnvContext), BackendImage: get(EnvBackendImage), TakeOver: get(EnvTakeOver)}
+		Kubeconfig: get(EnvKubeconfig), Context: get(EnvContext), BackendImage: get(EnvBackendImage), TakeOver: get(EnvTakeOver), Cluster: get(EnvCluster)}
 	for _, kv := range [][2]string{{EnvMode, g.Mode}, {EnvRunDir, g.RunDir}} {
 		if kv[1] == "" {
 			return Params{}, fmt.Errorf("%s is not set (make e2e sets it)", kv[0])

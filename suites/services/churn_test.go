@@ -108,6 +108,9 @@ var _ = Describe("Rolling-update churn", Label("churn"), Ordered, ContinueOnFail
 type churnResult struct {
 	byClass  map[string]int
 	failures []string
+	// at is when each failure began on the caller's clock (a kernel VM's
+	// may differ), in failures' order.
+	at []time.Time
 }
 
 func (r churnResult) failed() int {
@@ -209,9 +212,29 @@ func deployRolled(ctx SpecContext, ns string, client framework.Source, c framewo
 // first, in chunks of churnChunk, from a second before during runs until
 // 3 s after it returns. It returns the batches of each target.
 func underLoad(ctx context.Context, client framework.Source, targets []string, c framework.Churn, during func()) [][]batch.Batch {
+	flows := make([]flow, len(targets))
+	for i, t := range targets {
+		flows[i] = flow{client: client, target: t, rate: c.Rate / float64(len(targets))}
+	}
+	flows[0].keepalive = c.Keepalive
+	return flowsUnderLoad(ctx, flows, during)
+}
+
+// flow is one client's load against one target: new connections at rate
+// a second and keepalive long-lived ones.
+type flow struct {
+	client    framework.Source
+	target    string
+	rate      float64
+	keepalive int
+}
+
+// flowsUnderLoad runs every flow at once, from a second before during
+// runs until 3 s after it returns; it returns each flow's batches.
+func flowsUnderLoad(ctx context.Context, flows []flow, during func()) [][]batch.Batch {
 	loadCtx, stopLoad := context.WithCancel(ctx)
 	var wg sync.WaitGroup
-	batches := make([][]batch.Batch, len(targets))
+	batches := make([][]batch.Batch, len(flows))
 	var errs []error
 	var mu sync.Mutex
 	// Deferred: a failing during (Ginkgo's panic) still stops the load.
@@ -236,15 +259,15 @@ func underLoad(ctx context.Context, client framework.Source, targets []string, c
 			}
 		}()
 	}
-	for i, target := range targets {
+	for i, fl := range flows {
 		run(i, func(ctx context.Context) (batch.Batch, error) {
-			return f.Load(ctx, client, target, c.Rate/float64(len(targets)), churnChunk)
+			return f.Load(ctx, fl.client, fl.target, fl.rate, churnChunk)
 		})
-	}
-	if c.Keepalive > 0 {
-		run(0, func(ctx context.Context) (batch.Batch, error) {
-			return f.Hold(ctx, client, targets[0], c.Keepalive, churnChunk, framework.HoldFiles{})
-		})
+		if fl.keepalive > 0 {
+			run(i, func(ctx context.Context) (batch.Batch, error) {
+				return f.Hold(ctx, fl.client, fl.target, fl.keepalive, churnChunk, framework.HoldFiles{})
+			})
+		}
 	}
 	time.Sleep(time.Second)
 	during()
@@ -299,6 +322,7 @@ func classify(batches []batch.Batch, tl *framework.Timeline) churnResult {
 			}
 			res.byClass[class]++
 			res.failures = append(res.failures, fmt.Sprintf("%s %s at %s: %s %s", b.Kind, class, at.Format("15:04:05.000"), q.Backend, q.Error))
+			res.at = append(res.at, lo)
 		}
 	}
 	return res

@@ -1,0 +1,128 @@
+package validate
+
+import (
+	"strings"
+	"testing"
+
+	"github.com/proxyproof/proxyproof/reports/entry"
+	"github.com/proxyproof/proxyproof/reports/run"
+)
+
+// phaseRun is a run of one mode whose specs have the given outcomes, with
+// figures (name -> value) in that mode.
+func phaseRun(dir, mode string, specs map[string]run.Outcome, figures map[string]float64) *run.Run {
+	m := &run.Mode{Name: mode}
+	for name, o := range specs {
+		m.Specs = append(m.Specs, &run.Spec{Mode: mode, Name: name, Outcome: o, Reason: "because " + name})
+		m.Counts.Total++
+		switch o {
+		case run.Passed:
+			m.Counts.Passed++
+		case run.Failed:
+			m.Counts.Failed++
+		case run.Skipped:
+			m.Counts.Skipped++
+		}
+	}
+	r := &run.Run{Dir: dir, Modes: []*run.Mode{m}}
+	for name, v := range figures {
+		r.Figures = append(r.Figures, &run.FigureSet{Name: name, Unit: "ms", ByMode: []run.ModeFigure{{Mode: mode, Figure: entry.Figure{Name: name, Title: name + " title", Unit: "ms", Values: []float64{v}}}}})
+	}
+	return r
+}
+
+const switchSpec = "switches every node"
+
+func cleanSwitch() *run.Run {
+	return phaseRun("/r/2", "iptables", map[string]run.Outcome{switchSpec: run.Passed}, map[string]float64{
+		"migration window node-1": 900, "migration failed requests node-1": 0,
+		"migration window node-2": 1100, "migration failed requests node-2": 0,
+	})
+}
+
+func TestAValidateWithTheSameOutcomesAndACleanSwitchPasses(t *testing.T) {
+	specs := map[string]run.Outcome{"clusterip": run.Passed, "nodeport": run.Passed, "hairpin": run.Failed}
+	v := Judge(Phases{From: "iptables", To: "ipvs",
+		Before: phaseRun("/r/1", "iptables", specs, map[string]float64{"refusal": 10}),
+		Switch: cleanSwitch(),
+		After:  phaseRun("/r/3", "ipvs", specs, map[string]float64{"refusal": 30}),
+	})
+	if v.Status != Pass || len(v.Regressions) != 0 {
+		t.Fatalf("status %d, regressions %v; want a pass", v.Status, v.Regressions)
+	}
+	if strings.Join(v.Both, ",") != "clusterip,nodeport" || strings.Join(v.FailBoth, ",") != "hairpin" {
+		t.Errorf("passing in both %v, failing in both %v", v.Both, v.FailBoth)
+	}
+	if len(v.Nodes) != 2 || v.Nodes[0].Node != "node-1" || v.Nodes[0].Window != 900 || v.Nodes[1].Window != 1100 {
+		t.Errorf("nodes %+v: want node-1 900 ms and node-2 1100 ms", v.Nodes)
+	}
+	if len(v.Moves) != 1 || !v.Moves[0].Moved || v.Moves[0].B != 30 {
+		t.Errorf("figure moves %+v: want refusal 10 -> 30, moved", v.Moves)
+	}
+}
+
+func TestASpecPassingInFromAndFailingInToIsARegression(t *testing.T) {
+	v := Judge(Phases{From: "iptables", To: "nftables",
+		Before: phaseRun("/r/1", "iptables", map[string]run.Outcome{"affinity": run.Passed, "udp": run.Passed}, nil),
+		Switch: cleanSwitch(),
+		After:  phaseRun("/r/3", "nftables", map[string]run.Outcome{"affinity": run.Failed, "udp": run.Passed}, nil),
+	})
+	if v.Status != Regression || len(v.Regressions) != 1 || !strings.Contains(v.Regressions[0], `"affinity"`) {
+		t.Fatalf("status %d, regressions %v; want one naming affinity", v.Status, v.Regressions)
+	}
+}
+
+func TestFailedRequestsDuringTheSwitchAreARegressionNamingTheNode(t *testing.T) {
+	sw := phaseRun("/r/2", "iptables", map[string]run.Outcome{switchSpec: run.Failed}, map[string]float64{
+		"migration window node-1": 900, "migration failed requests node-1": 0,
+		"migration window node-2": 2500, "migration failed requests node-2": 7,
+	})
+	specs := map[string]run.Outcome{"clusterip": run.Passed}
+	v := Judge(Phases{From: "ipvs", To: "iptables", Before: phaseRun("/r/1", "ipvs", specs, nil), Switch: retag(sw, "ipvs"), After: phaseRun("/r/3", "iptables", specs, nil)})
+	if v.Status != Regression {
+		t.Fatalf("status %d; want a regression", v.Status)
+	}
+	joined := strings.Join(v.Regressions, "\n")
+	if !strings.Contains(joined, "node-2") || strings.Contains(joined, "node-1") || !strings.Contains(joined, switchSpec) {
+		t.Errorf("regressions %q: want the failed switch spec and node-2, not node-1", joined)
+	}
+}
+
+// retag moves a one-mode run to mode.
+func retag(r *run.Run, mode string) *run.Run {
+	r.Modes[0].Name = mode
+	for _, s := range r.Figures {
+		s.ByMode[0].Mode = mode
+	}
+	return r
+}
+
+func TestAPhaseThatLeftNoRunOrRanNothingCouldNotBeJudged(t *testing.T) {
+	specs := map[string]run.Outcome{"clusterip": run.Passed}
+	skipped := phaseRun("/r/2", "iptables", map[string]run.Outcome{switchSpec: run.Skipped}, nil)
+	for name, p := range map[string]Phases{
+		"no run after the switch": {From: "iptables", To: "nftables", Before: phaseRun("/r/1", "iptables", specs, nil), Switch: cleanSwitch()},
+		"the switch was skipped":  {From: "iptables", To: "nftables", Before: phaseRun("/r/1", "iptables", specs, nil), Switch: skipped, After: phaseRun("/r/3", "nftables", specs, nil)},
+	} {
+		t.Run(name, func(t *testing.T) {
+			v := Judge(p)
+			if v.Status != NotRun || len(v.Problems) == 0 {
+				t.Fatalf("status %d problems %v; want could not run", v.Status, v.Problems)
+			}
+		})
+	}
+}
+
+func TestTheReportSaysTheVerdictAndEachNodesSwitch(t *testing.T) {
+	specs := map[string]run.Outcome{"clusterip": run.Passed}
+	p := Phases{From: "iptables", To: "nftables", Before: phaseRun("/r/1", "iptables", specs, nil), Switch: cleanSwitch(), After: phaseRun("/r/3", "nftables", specs, nil)}
+	var b strings.Builder
+	if err := Judge(p).WriteMarkdown(&b, p, "make validate FROM=iptables TO=nftables"); err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{"PASS: nothing regressed", "| node-1 | 900 | 0 |", "| node-2 | 1100 | 0 |", "Passing in both modes (1)", "- clusterip"} {
+		if !strings.Contains(b.String(), want) {
+			t.Errorf("report lacks %q:\n%s", want, b.String())
+		}
+	}
+}

@@ -212,7 +212,9 @@ func (c *Cluster) setUp(ctx context.Context, spec clusters.Spec) error {
 		name string
 		run  func() error
 	}{
-		{"load images", func() error { return loadImages(ctx, kindNodes, []string{proxierImage(spec.Proxier), NetserverImage}) }},
+		{"load images", func() error {
+			return loadImages(ctx, kindNodes, append([]string{proxierImage(spec.Proxier), NetserverImage}, spec.Images...))
+		}},
 		{"install probe", func() error { return installProbe(ctx, c.Name(), NetserverImage, names) }},
 		{"pod network", func() error { return c.podNetwork(ctx, client, kindNodes) }},
 		{"deploy proxier", func() error { return c.deployProxier(ctx, client, spec) }},

@@ -25,16 +25,15 @@
 //	<run>/<mode>/ginkgo.json        the selected specs as reports/ginkgo reads
 //	                                them, so report.html, report-compare and the
 //	                                gate show upstream specs like the suite's own
-//	<run>/PRODUCT.yaml              the CNCF submission's product description,
-//	                                to fill in (reports/bundle.Product)
 //	<run>/report.html, junit.xml, bundle.tar.gz
-//	                                make report's outputs, as for make e2e
+//	                                make report's outputs, as for make e2e; the
+//	                                bundle (reports/bundle) carries PRODUCT.yaml
 //
 // <mode> is iptables, nftables or ipvs. The CNCF conformance submissions
 // (github.com/cncf/k8s-conformance) hold PRODUCT.yaml, e2e.log and
 // junit_01.xml of one run: <run>/<mode>/ holds the last two for each mode
-// as e2e.test wrote them. bundle.tar.gz carries PRODUCT.yaml at its top and
-// <mode>/e2e.log, <mode>/junit_01.xml beside the report.
+// as e2e.test wrote them; PRODUCT.yaml is the bundle's to write (make
+// certify fills it in), not the runner's.
 //
 // A selected spec is never dropped silently: a spec the list skips (an
 // image that cannot be built offline, a cloud, a feature gate, disruption)

@@ -23,12 +23,10 @@ const (
 	Ginkgo  = "ginkgo"
 )
 
-// Files of a mode's directory as e2e.test writes them (doc.go), and the
-// run directory's product description.
+// Files of a mode's directory as e2e.test writes them (doc.go).
 const (
-	JUnitFile   = "junit_01.xml"
-	LogFile     = "e2e.log"
-	ProductFile = "PRODUCT.yaml"
+	JUnitFile = "junit_01.xml"
+	LogFile   = "e2e.log"
 )
 
 // Options are one make conformance run, checked (CheckOptions).

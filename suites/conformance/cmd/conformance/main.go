@@ -26,7 +26,6 @@ import (
 	"time"
 
 	"github.com/proxyproof/proxyproof/clusters"
-	"github.com/proxyproof/proxyproof/reports/bundle"
 	"github.com/proxyproof/proxyproof/reports/run"
 	"github.com/proxyproof/proxyproof/suites/conformance"
 	"github.com/proxyproof/proxyproof/suites/framework"
@@ -60,6 +59,8 @@ type options struct {
 	bin     string
 	timeout time.Duration
 	command string
+	// setupOnly stops after the set-up (make conformance-deps).
+	setupOnly bool
 }
 
 func parseFlags(argv []string) (options, error) {
@@ -78,6 +79,7 @@ func parseFlags(argv []string) (options, error) {
 	fs.StringVar(&o.bin, "bin", "", "directory with e2e.test and ginkgo; empty: build them (hack/conformance/build.sh)")
 	fs.DurationVar(&o.timeout, "timeout", 2*time.Hour, "bound on one mode's e2e.test run")
 	fs.StringVar(&o.command, "command", "", "the command line recorded in run.json")
+	fs.BoolVar(&o.setupOnly, "setup-only", false, "check the parameters, run the set-up, stop")
 	if err := fs.Parse(argv); err != nil {
 		return o, exitStatus(exitBadParams) // fs printed the flag and the usage
 	}
@@ -117,6 +119,10 @@ func mainErr(ctx context.Context, argv []string) error {
 	}
 	if err := conformance.CheckBuild(o.bin); err != nil {
 		return err
+	}
+	if o.setupOnly {
+		fmt.Printf("conformance: set-up done; e2e.test and ginkgo in %s\n", o.bin)
+		return nil
 	}
 	if err := checked.CheckCluster(o.given.Name); err != nil {
 		return err
@@ -167,8 +173,8 @@ func step(name string, args ...string) (string, error) {
 	return out.String(), nil
 }
 
-// runAll runs every mode, then writes conformance.json, run.json,
-// PRODUCT.yaml and the report.
+// runAll runs every mode, then writes conformance.json, run.json and the
+// report.
 func runAll(ctx context.Context, o options, c *conformance.Checked) error {
 	runDir := o.given.RunDir
 	if err := os.MkdirAll(runDir, 0o755); err != nil {
@@ -246,16 +252,9 @@ func errSuffix(s string) string {
 	return ": " + s
 }
 
-// report writes PRODUCT.yaml, then report.html, junit.xml and the bundle
-// (reports/cmd/report, as make e2e).
+// report writes report.html, junit.xml and the bundle (reports/cmd/report,
+// as make e2e; the bundle carries PRODUCT.yaml).
 func report(runDir string, out io.Writer) error {
-	r, err := run.Load(runDir)
-	if err != nil {
-		return err
-	}
-	if err := os.WriteFile(filepath.Join(runDir, conformance.ProductFile), []byte(bundle.Product(r)), 0o644); err != nil {
-		return err
-	}
 	cmd := exec.Command("go", "run", "./reports/cmd/report", runDir)
 	cmd.Stdout, cmd.Stderr = out, out
 	if err := cmd.Run(); err != nil {

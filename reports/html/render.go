@@ -20,8 +20,8 @@ var (
 	styleSheet string
 
 	templates = template.Must(template.New("").Funcs(template.FuncMap{
-		"css": func() template.CSS { return template.CSS(styleSheet) },
-		"inc": func(n int) int { return n + 1 },
+		"css":          func() template.CSS { return template.CSS(styleSheet) },
+		"inc":          func(n int) int { return n + 1 },
 		"outcomeClass": outcomeClass,
 	}).Parse(pageTemplate))
 )

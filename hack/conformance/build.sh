@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Builds upstream's end-to-end test binary (e2e.test), the ginkgo CLI and
-# agnhost (the test image most network specs run) from source at the
+# Builds upstream's end-to-end test binary (e2e.test), the ginkgo CLI,
+# agnhost (the test image most network specs run) and
+# regression-issue-74839 (a conntrack spec's server) from source at the
 # pinned Kubernetes version, into a cache outside the checkout keyed by
 # version, as hack/controlplane/build.sh does for the control plane.
 #
@@ -26,7 +27,8 @@ fi
 cache=${PROXYPROOF_CACHE:-/var/cache/proxyproof}/k8s/$version/conformance
 bin=$cache/bin
 stamp=$cache/stamp
-bins=(e2e.test ginkgo agnhost)
+bins=(e2e.test ginkgo agnhost regression-issue-74839)
+images=(k8s.io/kubernetes/test/images/agnhost k8s.io/kubernetes/test/images/regression-issue-74839)
 
 # Upstream's ldflags (hack/lib/version.sh): both version packages, so the
 # e2e framework and the report name v1.34.4, not v0.0.0.
@@ -74,11 +76,12 @@ trap 'rm -rf "$tmp"' EXIT
   # e2e_test.go imports first (go build -v) gives progress, and leaves
   # go test -c only the test package and the link.
   read -ra imports <<<"$(go list -f '{{join .TestImports " "}}' "$e2e")"
-  go_build_progress conformance -trimpath -- "${imports[@]}" "$e2e" \
-    github.com/onsi/ginkgo/v2/ginkgo k8s.io/kubernetes/test/images/agnhost
-  echo "conformance: linking e2e.test" >&2
-  go test -c -trimpath -ldflags "$ldflags" -o "$tmp/e2e.test" "$e2e"
-  go build -trimpath -ldflags "$ldflags" -o "$tmp/" github.com/onsi/ginkgo/v2/ginkgo k8s.io/kubernetes/test/images/agnhost
+  go_build_progress conformance -trimpath -- "${imports[@]}" "$e2e" github.com/onsi/ginkgo/v2/ginkgo "${images[@]}"
+  echo "conformance: compiling the e2e test package and linking e2e.test" >&2
+  # -vet=off: go test -c would vet every one of the ~2,200 packages
+  # first (over 10 minutes here), for a binary nobody edits.
+  go test -c -vet=off -trimpath -ldflags "$ldflags" -o "$tmp/e2e.test" "$e2e"
+  go build -trimpath -ldflags "$ldflags" -o "$tmp/" github.com/onsi/ginkgo/v2/ginkgo "${images[@]}"
 )
 got=$("$tmp/e2e.test" --version 2>/dev/null | head -1 || true)
 if [[ "$got" != *"$version"* ]]; then

@@ -44,6 +44,9 @@ type Options struct {
 	SpecList string
 	// Bin holds e2e.test and ginkgo (hack/conformance/build.sh).
 	Bin string
+	// Kubectl is the kubectl e2e.test runs (exec into pods): the one built
+	// at the pinned version, not whatever PATH has.
+	Kubectl string
 	// Procs is how many specs run at once (ginkgo --procs); [Serial]
 	// specs run alone at the end whatever it is.
 	Procs int
@@ -75,6 +78,10 @@ func RunModes(ctx context.Context, o Options) (*run.Conformance, []run.ModeMeta)
 	}
 	var metas []run.ModeMeta
 	for _, mode := range o.Modes {
+		if ctx.Err() != nil {
+			o.say("mode %s: not started: %v", mode, context.Cause(ctx))
+			break
+		}
 		cm := o.runMode(ctx, mode)
 		conf.Modes = append(conf.Modes, cm)
 		metas = append(metas, run.ModeMeta{Name: mode, Start: cm.Start, End: cm.End})
@@ -95,10 +102,21 @@ func (o Options) say(format string, a ...any) {
 }
 
 // runMode: cluster up, e2e.test, results, cluster down (unless Keep).
-func (o Options) runMode(ctx context.Context, mode string) run.ConformanceMode {
-	cm := run.ConformanceMode{Mode: mode, Cluster: o.Name + "-" + mode, Start: time.Now().UTC()}
-	defer func() { cm.End = time.Now().UTC() }()
+// The mode's ginkgo.json is written whatever happened, so the report shows
+// a mode that did not run with why.
+func (o Options) runMode(ctx context.Context, mode string) (cm run.ConformanceMode) {
+	cm = run.ConformanceMode{Mode: mode, Cluster: o.Name + "-" + mode, Start: time.Now().UTC()}
 	dir := filepath.Join(o.RunDir, mode)
+	defer func() {
+		cm.End = time.Now().UTC()
+		problems := cm.Problems
+		if cm.Error != "" {
+			problems = append([]string{cm.Error}, problems...)
+		}
+		if err := writeJSON(filepath.Join(dir, run.GinkgoFile), GinkgoReport(cm.Specs, problems, cm.Start, cm.End)); err != nil && cm.Error == "" {
+			cm.Error = err.Error()
+		}
+	}()
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		cm.Error = err.Error()
 		return cm
@@ -135,9 +153,6 @@ func (o Options) runMode(ctx context.Context, mode string) run.ConformanceMode {
 	if len(specs) == 0 {
 		cm.Error = "no upstream spec matched the spec list's focus: is it the list for this e2e.test?"
 	}
-	if err := writeJSON(filepath.Join(dir, run.GinkgoFile), GinkgoReport(specs, problems, cm.Start, time.Now().UTC())); err != nil {
-		cm.Error = err.Error()
-	}
 	return cm
 }
 
@@ -145,7 +160,7 @@ func (o Options) runMode(ctx context.Context, mode string) run.ConformanceMode {
 // provider for a cluster e2e.test knows nothing of: no cloud, no SSH, so
 // specs needing those skip themselves, saying so.
 func (o Options) commonArgs() []string {
-	args := []string{"--provider=skeleton", "--ginkgo.no-color", "--ginkgo.focus=" + o.Specs.FocusRegexp()}
+	args := []string{"--provider=skeleton", "--kubectl-path=" + o.Kubectl, "--ginkgo.no-color", "--ginkgo.focus=" + o.Specs.FocusRegexp()}
 	if skip := o.Specs.SkipRegexp(); skip != "" {
 		args = append(args, "--ginkgo.skip="+skip)
 	}

@@ -61,6 +61,7 @@ type options struct {
 	command string
 	// setupOnly stops after the set-up (make conformance-deps).
 	setupOnly bool
+	kubectl   string
 }
 
 func parseFlags(argv []string) (options, error) {
@@ -114,7 +115,7 @@ func mainErr(ctx context.Context, argv []string) error {
 			return err
 		}
 	}
-	if o.bin, err = setUp(checked, o.bin); err != nil {
+	if o.bin, o.kubectl, err = setUp(checked, o.bin); err != nil {
 		return err
 	}
 	if err := conformance.CheckBuild(o.bin); err != nil {
@@ -131,9 +132,10 @@ func mainErr(ctx context.Context, argv []string) error {
 }
 
 // setUp runs the provider's set-up steps, then the conformance build
-// (unless bin is given) and the test images; it returns the binary
-// directory. Each step is idempotent and quick when done.
-func setUp(c *conformance.Checked, bin string) (string, error) {
+// (unless bin is given), the test images and the control plane (for its
+// kubectl); it returns the binary directory and kubectl. Each step is
+// idempotent and quick when done.
+func setUp(c *conformance.Checked, bin string) (string, string, error) {
 	var modes []string
 	for _, p := range c.Params {
 		modes = append(modes, p.Mode)
@@ -144,20 +146,24 @@ func setUp(c *conformance.Checked, bin string) (string, error) {
 	}
 	for _, s := range steps {
 		if _, err := step(s); err != nil {
-			return "", err
+			return "", "", err
 		}
 	}
 	if bin == "" {
 		out, err := step("hack/conformance/build.sh")
 		if err != nil {
-			return "", err
+			return "", "", err
 		}
 		bin = strings.TrimSpace(out)
 	}
 	if _, err := step("hack/conformance/images.sh", c.Specs.Images...); err != nil {
-		return "", err
+		return "", "", err
 	}
-	return bin, nil
+	kube, err := step("hack/controlplane/build.sh")
+	if err != nil {
+		return "", "", err
+	}
+	return bin, filepath.Join(strings.TrimSpace(kube), "kubectl"), nil
 }
 
 // step runs one set-up command, its progress (stderr) streamed; it
@@ -198,7 +204,7 @@ func runAll(ctx context.Context, o options, c *conformance.Checked) error {
 	ro := conformance.Options{
 		Provider: c.Provider, Proxier: first.Proxier, Nodes: first.Nodes, Keep: first.Keep,
 		Name: o.given.Name, RunDir: runDir, Specs: c.Specs, SpecList: specList,
-		Bin: o.bin, Procs: o.given.Procs, Timeout: o.timeout, Log: out,
+		Bin: o.bin, Kubectl: o.kubectl, Procs: o.given.Procs, Timeout: o.timeout, Log: out,
 	}
 	for _, p := range c.Params {
 		ro.Modes = append(ro.Modes, p.Mode)

@@ -33,11 +33,20 @@ lib_closure() {
 # closure unpacked, cached under CACHE by the exact package versions apt
 # would download (a changed package list gives a new tree).
 debs_tree() {
-  local cache=$1 uris closure key dir d
+  local cache=$1 uris closure key dir d lists
   shift
-  # shellcheck disable=SC2046
-  uris=$(apt-get download --print-uris $(lib_closure "$@")) ||
-    { echo "debs: apt-get cannot find $* (run apt-get update)" >&2; return 1; }
+  # The closure takes apt-cache a minute on a busy machine and only
+  # changes with the package lists: kept per lists state.
+  lists=$cache/uris-$({ echo "$*"; declare -f lib_closure; stat -c '%n %Y %s' /var/lib/apt/lists/*Packages* 2>/dev/null; } |
+    sha256sum | cut -c1-16)
+  mkdir -p "$cache"
+  if [[ ! -s "$lists" ]]; then
+    # shellcheck disable=SC2046
+    apt-get download --print-uris $(lib_closure "$@") >"$lists.tmp" ||
+      { echo "debs: apt-get cannot find $* (run apt-get update)" >&2; return 1; }
+    mv "$lists.tmp" "$lists"
+  fi
+  uris=$(<"$lists")
   closure=$(awk '{ sub(/_.*/, "", $2); print $2 }' <<<"$uris")
   key=$(sha256sum <<<"$uris" | cut -c1-16)
   dir=$cache/$key

@@ -2,34 +2,81 @@ package html
 
 import (
 	"bytes"
+	"encoding/json"
+	"os"
 	"path/filepath"
 	"strconv"
 	"strings"
 	"testing"
+	"time"
 
 	xhtml "golang.org/x/net/html"
 
 	"github.com/proxyproof/proxyproof/reports/compare"
+	"github.com/proxyproof/proxyproof/reports/ginkgo"
 	"github.com/proxyproof/proxyproof/reports/run"
 )
 
-// The conformance fixtures are two make conformance runs of this machine
-// (ours, then upstream kube-proxy), trimmed: see
-// reports/testdata/runs/conformance-*/README.
-func loadRun(t *testing.T, name string) *run.Run {
+// conformanceRun writes a make conformance run directory in iptables
+// mode: run.json, conformance.json (one spec per outcome given, ipvs left
+// out) and the mode's ginkgo.json, then loads it.
+func conformanceRun(t *testing.T, proxier string, outcomes map[string]string) *run.Run {
 	t.Helper()
-	r, err := run.Load(filepath.Join(testdata, name))
-	if err != nil {
+	dir := t.TempDir()
+	start := time.Date(2026, 12, 6, 12, 0, 0, 0, time.UTC)
+	mode := run.ConformanceMode{Mode: "iptables", Cluster: "c-iptables", Start: start, End: start.Add(21 * time.Minute)}
+	rep := ginkgo.Report{SuiteDescription: "Kubernetes e2e suite", StartTime: start, EndTime: mode.End}
+	for name, o := range outcomes {
+		s := run.UpstreamSpec{Name: name, Outcome: o}
+		sr := ginkgo.SpecReport{LeafNodeType: "It", LeafNodeText: name, State: o}
+		switch o {
+		case run.UpstreamNotRun:
+			s.Reason, s.Message = "disruptive", "restarts kube-proxy"
+			sr.State = ginkgo.StateSkipped
+		case run.UpstreamFailed:
+			s.Message = "Timed out after 120s"
+		}
+		mode.Specs = append(mode.Specs, s)
+		rep.SpecReports = append(rep.SpecReports, sr)
+	}
+	mode.Counts = run.CountUpstream(mode.Specs)
+	c := run.Conformance{Version: "v1.34.4", Provider: "kind", Proxier: proxier, Modes: []run.ConformanceMode{mode},
+		LeftOut: []run.ConformanceLeftOut{{Mode: "ipvs", Why: "no ip_vs in the host kernel"}}}
+	if err := run.WriteConformance(dir, c); err != nil {
 		t.Fatal(err)
 	}
-	if r.Conformance == nil {
-		t.Fatalf("%s: no conformance.json read", name)
+	writeJSONFile(t, filepath.Join(dir, run.MetaFile), run.Meta{Name: "conformance-" + proxier, Proxier: run.Proxier{Name: proxier},
+		Modes: []run.ModeMeta{{Name: "iptables", Start: mode.Start, End: mode.End}}})
+	writeJSONFile(t, filepath.Join(dir, "iptables", run.GinkgoFile), []ginkgo.Report{rep})
+	r, err := run.Load(dir)
+	if err != nil {
+		t.Fatal(err)
 	}
 	return r
 }
 
+func writeJSONFile(t *testing.T, path string, v any) {
+	t.Helper()
+	b, err := json.Marshal(v)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(path, b, 0o644); err != nil {
+		t.Fatal(err)
+	}
+}
+
+const (
+	basic    = "[sig-network] Services should serve a basic endpoint from pods [Conformance]"
+	affinity = "[sig-network] Services should have session affinity timeout work for NodePort service [LinuxOnly]"
+	restart  = "[sig-network] Services should work after restarting kube-proxy [Disruptive]"
+)
+
 func TestReportOfAConformanceRunCountsUpstreamSpecsPerModeAndListsTheNotRun(t *testing.T) {
-	r := loadRun(t, "conformance-ours")
+	r := conformanceRun(t, "ours", map[string]string{basic: run.UpstreamPassed, affinity: run.UpstreamFailed, restart: run.UpstreamNotRun})
 	var buf bytes.Buffer
 	if err := Render(&buf, r); err != nil {
 		t.Fatal(err)
@@ -45,7 +92,11 @@ func TestReportOfAConformanceRunCountsUpstreamSpecsPerModeAndListsTheNotRun(t *t
 	var modeRows []string
 	for _, tr := range find(counts[0], "tr") {
 		if attr(tr, "data-mode") != "" {
-			modeRows = append(modeRows, text(tr))
+			var cells []string
+			for _, td := range find(tr, "td") {
+				cells = append(cells, text(td))
+			}
+			modeRows = append(modeRows, strings.Join(cells, " "))
 		}
 	}
 	c := r.Conformance
@@ -67,7 +118,8 @@ func TestReportOfAConformanceRunCountsUpstreamSpecsPerModeAndListsTheNotRun(t *t
 }
 
 func TestCompareOfTwoConformanceRunsShowsEveryUpstreamSpecSideBySide(t *testing.T) {
-	a, b := loadRun(t, "conformance-ours"), loadRun(t, "conformance-kube-proxy")
+	a := conformanceRun(t, "ours", map[string]string{basic: run.UpstreamPassed, affinity: run.UpstreamFailed, restart: run.UpstreamNotRun})
+	b := conformanceRun(t, "kube-proxy", map[string]string{basic: run.UpstreamPassed, affinity: run.UpstreamPassed, restart: run.UpstreamNotRun})
 	d, err := compare.Runs(a, b, compare.Options{})
 	if err != nil {
 		t.Fatal(err)
@@ -99,6 +151,10 @@ func TestCompareOfTwoConformanceRunsShowsEveryUpstreamSpecSideBySide(t *testing.
 	}
 	if n != len(specs) {
 		t.Errorf("side by side has %d rows, want one per upstream spec (%d)", n, len(specs))
+	}
+	flips := find(tables[0], "tr", "flip")
+	if len(flips) != 1 || !strings.Contains(text(flips[0]), "session affinity timeout") || !strings.Contains(text(flips[0]), "Timed out after 120s") {
+		t.Errorf("want one differing row, the affinity spec with ours' failure message; got %d", len(flips))
 	}
 }
 

@@ -92,11 +92,7 @@ func precheck(p clusters.Provider, ps []framework.Params, all bool) ([]framework
 	var keep []framework.Params
 	var left []run.ConformanceLeftOut
 	for _, m := range ps {
-		spec := clusters.Spec{Name: "conformance", Proxier: m.Proxier}
-		for range m.Nodes {
-			spec.Nodes = append(spec.Nodes, clusters.NodeSpec{Mode: m.Mode})
-		}
-		err := pc.Precheck(spec)
+		err := pc.Precheck(clusterSpec("conformance", m, nil))
 		switch {
 		case err == nil:
 			keep = append(keep, m)
@@ -129,13 +125,18 @@ func CheckBuild(bin string) error {
 // mode's cluster with the test images (kind: are they in Docker).
 func (c *Checked) CheckCluster(name string) error {
 	for _, m := range c.Params {
-		spec := clusters.Spec{Name: name + "-" + m.Mode, Proxier: m.Proxier, Keep: m.Keep, Images: c.Specs.Images}
-		for range m.Nodes {
-			spec.Nodes = append(spec.Nodes, clusters.NodeSpec{Mode: m.Mode})
-		}
-		if err := c.Provider.Check(spec); err != nil {
+		if err := c.Provider.Check(clusterSpec(name+"-"+m.Mode, m, c.Specs.Images)); err != nil {
 			return err
 		}
 	}
 	return nil
+}
+
+// clusterSpec is the cluster one mode's run asks the provider for.
+func clusterSpec(name string, p framework.Params, images []string) clusters.Spec {
+	spec := clusters.Spec{Name: name, Proxier: p.Proxier, Keep: p.Keep, Images: images}
+	for _, m := range p.NodeModeList() {
+		spec.Nodes = append(spec.Nodes, clusters.NodeSpec{Mode: m})
+	}
+	return spec
 }

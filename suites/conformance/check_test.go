@@ -33,7 +33,7 @@ func TestCheckRefusesBadInputNamingTheParameter(t *testing.T) {
 		param     string
 		wantInMsg string
 	}{
-		{"unknown mode", func(g *Given) { g.Mode = "userspace" }, "MODE", "iptables, nftables, ipvs or all"},
+		{"unknown mode", func(g *Given) { g.Mode = "userspace" }, "MODE", "iptables, nftables, ipvs, mixed or all"},
 		{"local has no kubelet", func(g *Given) { g.Provider = "local" }, "PROVIDER", "PROVIDER=kind"},
 		{"unknown provider", func(g *Given) { g.Provider = "gke" }, "PROVIDER", "kind"},
 		{"one node", func(g *Given) { g.Nodes = "1" }, "NODES", "at least 2"},

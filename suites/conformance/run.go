@@ -15,6 +15,7 @@ import (
 
 	"github.com/proxyproof/proxyproof/clusters"
 	"github.com/proxyproof/proxyproof/reports/run"
+	"github.com/proxyproof/proxyproof/suites/framework"
 )
 
 // Binaries hack/conformance/build.sh writes into its directory.
@@ -32,10 +33,11 @@ const (
 // Options are one make conformance run, checked (CheckOptions).
 type Options struct {
 	Provider clusters.Provider
-	Modes    []string
-	Proxier  string
-	Nodes    int
-	Keep     bool
+	// Runs are the modes to run, each a cluster (MODE=mixed: one cluster
+	// whose nodes run different modes).
+	Runs    []framework.Params
+	Proxier string
+	Keep    bool
 	// Name prefixes each mode's cluster: <Name>-<mode>.
 	Name   string
 	RunDir string
@@ -77,12 +79,13 @@ func RunModes(ctx context.Context, o Options) (*run.Conformance, []run.ModeMeta)
 		conf.Skip = append(conf.Skip, run.ConformanceRule{Pattern: r.Pattern, Why: r.Why, Reason: r.Reason})
 	}
 	var metas []run.ModeMeta
-	for _, mode := range o.Modes {
+	for _, p := range o.Runs {
+		mode := p.Mode
 		if ctx.Err() != nil {
 			o.say("mode %s: not started: %v", mode, context.Cause(ctx))
 			break
 		}
-		cm := o.runMode(ctx, mode)
+		cm := o.runMode(ctx, p)
 		conf.Modes = append(conf.Modes, cm)
 		metas = append(metas, run.ModeMeta{Name: mode, Start: cm.Start, End: cm.End})
 		o.say("mode %s: %s in %s%s", mode, cm.Counts, cm.End.Sub(cm.Start).Round(time.Second), errSuffix(cm.Error))
@@ -104,7 +107,8 @@ func (o Options) say(format string, a ...any) {
 // runMode: cluster up, e2e.test, results, cluster down (unless Keep).
 // The mode's ginkgo.json is written whatever happened, so the report shows
 // a mode that did not run with why.
-func (o Options) runMode(ctx context.Context, mode string) (cm run.ConformanceMode) {
+func (o Options) runMode(ctx context.Context, p framework.Params) (cm run.ConformanceMode) {
+	mode := p.Mode
 	cm = run.ConformanceMode{Mode: mode, Cluster: o.Name + "-" + mode, Start: time.Now().UTC()}
 	dir := filepath.Join(o.RunDir, mode)
 	defer func() {
@@ -121,11 +125,8 @@ func (o Options) runMode(ctx context.Context, mode string) (cm run.ConformanceMo
 		cm.Error = err.Error()
 		return cm
 	}
-	spec := clusters.Spec{Name: cm.Cluster, Proxier: o.Proxier, Keep: o.Keep, Images: o.Specs.Images}
-	for range o.Nodes {
-		spec.Nodes = append(spec.Nodes, clusters.NodeSpec{Mode: mode})
-	}
-	o.say("mode %s: creating cluster %s (%s, %d nodes, proxier %s)", mode, spec.Name, o.Provider.Name(), o.Nodes, o.Proxier)
+	spec := clusterSpec(cm.Cluster, p, o.Specs.Images)
+	o.say("mode %s: creating cluster %s (%s, nodes %s, proxier %s)", mode, spec.Name, o.Provider.Name(), strings.Join(p.NodeModeList(), ","), o.Proxier)
 	c, err := o.Provider.Create(ctx, spec)
 	if err != nil {
 		cm.Error = fmt.Sprintf("cluster %s: %v", spec.Name, err)

@@ -69,7 +69,8 @@ func parseFlags(argv []string) (options, error) {
 	fs := flag.NewFlagSet("conformance", flag.ContinueOnError)
 	g := &o.given
 	fs.StringVar(&g.Provider, "provider", "kind", "where clusters come from (a provider whose nodes run a real kubelet: kind)")
-	fs.StringVar(&g.Mode, "mode", "all", "iptables, nftables, ipvs or all")
+	fs.StringVar(&g.Mode, "mode", "all", "iptables, nftables, ipvs, mixed or all")
+	fs.StringVar(&g.NodeModes, "node-modes", "", "MODE=mixed: a mode per node, e.g. iptables,nftables")
 	fs.StringVar(&g.Proxier, "proxier", clusters.ProxierOurs, "ours or kube-proxy")
 	fs.StringVar(&g.Nodes, "nodes", "2", "nodes per cluster (at least 2)")
 	fs.StringVar(&g.Keep, "keep", "", "1 keeps each mode's cluster")
@@ -202,15 +203,16 @@ func runAll(ctx context.Context, o options, c *conformance.Checked) error {
 		specList = "suites/conformance/specs.yaml"
 	}
 	ro := conformance.Options{
-		Provider: c.Provider, Proxier: first.Proxier, Nodes: first.Nodes, Keep: first.Keep,
+		Provider: c.Provider, Runs: c.Params, Proxier: first.Proxier, Keep: first.Keep,
 		Name: o.given.Name, RunDir: runDir, Specs: c.Specs, SpecList: specList,
 		Bin: o.bin, Kubectl: o.kubectl, Procs: o.given.Procs, Timeout: o.timeout, Log: out,
 	}
+	var names []string
 	for _, p := range c.Params {
-		ro.Modes = append(ro.Modes, p.Mode)
+		names = append(names, p.Mode)
 	}
 	fmt.Fprintf(out, "conformance: run directory %s; modes %s; proxier %s; %d nodes; %d parallel\n",
-		runDir, strings.Join(ro.Modes, ", "), first.Proxier, first.Nodes, ro.Procs)
+		runDir, strings.Join(names, ", "), first.Proxier, first.Nodes, ro.Procs)
 	conf, modes := conformance.RunModes(ctx, ro)
 	conf.LeftOut = c.LeftOut
 	meta.Modes, meta.KubernetesVersion, meta.End = modes, conf.Version, time.Now().UTC()

@@ -46,7 +46,10 @@ var recipes = map[string]recipe{
 	// them; DNS specs are not selected).
 	"agnhost": {
 		// zlib1g: curl links it and lib_closure follows lib* names only.
-		Debs:       []string{"busybox-static", "dash", "curl", "zlib1g", "netcat-openbsd", "iproute2", "bash"},
+		// wget: the specs' `wget -q -O - -T 1 http://IP` segfaulted in
+		// busybox-static's applet here (a static glibc loading the
+		// image's NSS modules), failing every spec that probes with it.
+		Debs:       []string{"busybox-static", "dash", "curl", "zlib1g", "wget", "netcat-openbsd", "iproute2", "bash"},
 		Entrypoint: []string{"/agnhost"}, Cmd: []string{"pause"},
 		build: func(in ImageInputs, debs string) ([][]image.Entry, error) {
 			// netcat-openbsd's nc is an alternatives link dpkg-deb -x

@@ -18,7 +18,7 @@ func fakeTree(t *testing.T, files ...string) string {
 		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
 			t.Fatal(err)
 		}
-		if err := os.WriteFile(p, []byte("#!/bin/sh\necho sh sleep nc ip timeout busybox\n"), 0o755); err != nil {
+		if err := os.WriteFile(p, []byte("#!/bin/sh\necho sh sleep nc ip wget timeout busybox\n"), 0o755); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -48,7 +48,7 @@ func TestAgnhostImageRunsAgnhostWithDebianToolsBeforeBusybox(t *testing.T) {
 	}
 	ref := "registry.k8s.io/e2e-test-images/agnhost:2.56"
 	// dash's package holds /bin/sh; iproute2's /bin/ip; netcat's nc.openbsd.
-	tree := fakeTree(t, "bin/dash", "bin/ip", "bin/nc.openbsd", "usr/bin/curl")
+	tree := fakeTree(t, "bin/dash", "bin/ip", "bin/nc.openbsd", "usr/bin/curl", "usr/bin/wget")
 	if err := os.Symlink("dash", filepath.Join(tree, "bin/sh")); err != nil {
 		t.Fatal(err)
 	}
@@ -66,8 +66,10 @@ func TestAgnhostImageRunsAgnhostWithDebianToolsBeforeBusybox(t *testing.T) {
 			t.Errorf("%s links to %q, want %q", path, e[path].Link, want)
 		}
 	}
-	if e["/bin/ip"].Link != "" {
-		t.Errorf("/bin/ip is busybox's applet, want iproute2's ip (specs run ss and ip)")
+	for _, p := range []string{"/bin/ip", "/bin/wget"} {
+		if e[p].Link != "" {
+			t.Errorf("%s is busybox's applet, want the Debian program (specs run ss, ip and wget)", p)
+		}
 	}
 	for _, p := range []string{"/agnhost", "/localhost.crt", "/uploads", "/etc/passwd", "/etc/group", "/tmp"} {
 		if _, ok := e[p]; !ok {

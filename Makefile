@@ -21,7 +21,7 @@ help:
 	@echo "             label churn reads CHURN_REPLICAS=50 (ipvs: 10) CHURN_RATE=20 CHURN_KEEPALIVE=10 CHURN_MAX_SURGE=25% CHURN_MAX_UNAVAILABLE=0"
 	@echo "make e2e-smoke    the suite's ClusterIP specs on every mode, local and kind (part of make test)"
 	@echo "make conformance  upstream's [sig-network] Service proxy specs (e2e.test built from source) on a kind cluster per mode, same report"
-	@echo "             (PROVIDER=kind MODE=iptables|nftables|all PROXIER=ours|kube-proxy NODES=2 KEEP=1 RUN_DIR=dir PROCS=3 SPECS=file E2E_BIN=dir NAME=conformance)"
+	@echo "             (PROVIDER=kind MODE=iptables|nftables|mixed|all NODE_MODES=m1,m2 PROXIER=ours|kube-proxy NODES=2 KEEP=1 RUN_DIR=dir PROCS=3 SPECS=file E2E_BIN=dir NAME=conformance)"
 	@echo "make conformance-deps  its set-up alone: kind images, e2e.test + ginkgo + agnhost from source, upstream's test images (root)"
 	@echo "make report RUN=<dir> / make report-compare A=<dir> B=<dir>"
 	@echo "make gate    PR gate: suite + small bench judged against BASELINE (gate/baseline.json or a run dir) and gate/thresholds.yaml"
@@ -181,7 +181,7 @@ E2E_BIN ?=
 CONFORMANCE_FLAGS = --provider '$(if $(filter file default,$(origin PROVIDER)),kind,$(PROVIDER))' \
 	--mode '$(if $(filter file default,$(origin MODE)),all,$(MODE))' --proxier '$(PROXIER)' \
 	--nodes '$(if $(filter file default,$(origin NODES)),2,$(NODES))' --keep '$(KEEP)' --run-dir '$(RUN_DIR)' \
-	--name '$(if $(filter file default,$(origin NAME)),conformance,$(NAME))' --procs '$(PROCS)' --specs '$(SPECS)' --bin '$(E2E_BIN)'
+	--node-modes '$(NODE_MODES)' --name '$(if $(filter file default,$(origin NAME)),conformance,$(NAME))' --procs '$(PROCS)' --specs '$(SPECS)' --bin '$(E2E_BIN)'
 conformance:
 	@$(GO) build -o $(BIN)/conformance ./suites/conformance/cmd/conformance
 	@$(BIN)/conformance $(CONFORMANCE_FLAGS) \

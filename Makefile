@@ -8,7 +8,7 @@ TESTFLAGS ?=
 # only when it is truly missing.
 PKGS  ?= ./...
 
-.PHONY: help build test unit lint bench bench-kernel deps e2e e2e-smoke validate clean cluster-up cluster-down kind-images
+.PHONY: help build test unit lint bench bench-kernel deps e2e e2e-smoke validate clean cluster-up cluster-down kind-images conformance conformance-deps
 
 help:
 	@echo "make build   build the proxier into $(BIN)/"
@@ -27,6 +27,9 @@ help:
 	@echo "make validate FROM=iptables TO=ipvs   pre-upgrade check on ONE cluster: suite in FROM, every node switched under load, suite in TO;"
 	@echo "             one report (RUN_DIR/validate.md); PROVIDER PROXIER NODES=2 KEEP RUN_DIR as for e2e, LABEL=filter, VALIDATE_NAME=cluster;"
 	@echo "             exits 0 nothing regressed, 1 regression, 2 could not run"
+	@echo "make conformance  upstream's [sig-network] Service proxy specs (e2e.test built from source) on a kind cluster per mode, same report"
+	@echo "             (PROVIDER=kind MODE=iptables|nftables|mixed|all NODE_MODES=m1,m2 PROXIER=ours|kube-proxy NODES=2 KEEP=1 RUN_DIR=dir PROCS=3 SPECS=file E2E_BIN=dir NAME=conformance)"
+	@echo "make conformance-deps  its set-up alone: kind images, e2e.test + ginkgo + agnhost from source, upstream's test images (root)"
 	@echo "make report RUN=<dir> / make report-compare A=<dir> B=<dir>"
 	@echo "make gate    PR gate: suite + small bench judged against BASELINE (gate/baseline.json or a run dir) and gate/thresholds.yaml"
 	@echo "             (LABEL=feature:clusterip MODE=all PROXIER=ours|kube-proxy|PATH SCALE=200x5 CHANGES=30 RUN_DIR=...); gate exits 0 pass, 1 regression, 2 could not run"
@@ -217,6 +220,35 @@ images:
 	@mkdir -p '$(IMAGES_OUT)'
 	@for i in netserver:proxyproof/netserver:latest proxier:proxyproof/proxier:dev kube-proxy:proxyproof/kube-proxy:v1.34.4; do \
 		docker save -o '$(IMAGES_OUT)'/$${i%%:*}.tar $${i#*:} && echo '$(IMAGES_OUT)'/$${i%%:*}.tar; done
+
+# Upstream's own [sig-network] specs that exercise the Service proxy
+# (suites/conformance, spec list suites/conformance/specs.yaml), e2e.test
+# built from source at the pinned version (hack/conformance/build.sh),
+# on a fresh cluster per mode from a provider whose nodes run a real
+# kubelet (kind; PROVIDER=local is refused). Parameters are checked first
+# (exit 2), then the set-up runs (kind images, e2e.test, ginkgo and
+# upstream's test images built here, no registry), then per mode: cluster
+# up, e2e.test, cluster down (KEEP=1 keeps it). RUN_DIR (default
+# runs/<time>-conformance-<mode>) gets <mode>/junit_01.xml and e2e.log as
+# e2e.test wrote them, conformance.json, PRODUCT.yaml and the same
+# report.html as make e2e. PROCS specs run at once (ginkgo --procs).
+# The first e2e.test build takes ~15 minutes here on a warm control-plane
+# cache; it is not part of make deps.
+PROCS  ?= 3
+SPECS  ?=
+E2E_BIN ?=
+CONFORMANCE_FLAGS = --provider '$(if $(filter file default,$(origin PROVIDER)),kind,$(PROVIDER))' \
+	--mode '$(if $(filter file default,$(origin MODE)),all,$(MODE))' --proxier '$(PROXIER)' \
+	--nodes '$(if $(filter file default,$(origin NODES)),2,$(NODES))' --keep '$(KEEP)' --run-dir '$(RUN_DIR)' \
+	--node-modes '$(NODE_MODES)' --name '$(if $(filter file default,$(origin NAME)),conformance,$(NAME))' --procs '$(PROCS)' --specs '$(SPECS)' --bin '$(E2E_BIN)'
+conformance:
+	@$(GO) build -o $(BIN)/conformance ./suites/conformance/cmd/conformance
+	@$(BIN)/conformance $(CONFORMANCE_FLAGS) \
+		--command "make conformance$(if $(filter command line,$(origin PROVIDER)), PROVIDER=$(PROVIDER))$(if $(filter command line,$(origin MODE)), MODE=$(MODE))$(if $(filter command line,$(origin PROXIER)), PROXIER=$(PROXIER))"
+
+conformance-deps:
+	@$(GO) build -o $(BIN)/conformance ./suites/conformance/cmd/conformance
+	@$(BIN)/conformance $(CONFORMANCE_FLAGS) --setup-only
 
 # The report of a suite run directory (reports/): report.html, junit.xml and
 # bundle.tar.gz written into RUN; `make report-compare A=<run> B=<run>` writes

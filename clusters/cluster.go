@@ -73,6 +73,11 @@ type Spec struct {
 	// to put it back afterwards); without it a foreign cluster's proxier
 	// is only tested, never replaced.
 	TakeOver bool
+	// Images are images of the local image store (Docker) every node must
+	// hold before any pod starts, under these exact names, so nothing is
+	// pulled: upstream's test images for make conformance. A provider that
+	// cannot put images on its nodes refuses a spec that names any in Check.
+	Images []string
 }
 
 // DefaultBackendImage is the suite's test server image, built here by
@@ -163,6 +168,15 @@ type Prechecker interface {
 // parameters are checked.
 type SetupNeeder interface {
 	SetupSteps(modes []string) []string
+}
+
+// KubeletProvider is a provider whose nodes run a real kubelet and
+// container runtime: pods of any image, exec into containers, logs,
+// hostNetwork and privileged pods, as upstream's e2e specs (make
+// conformance) need. A provider that is not one (local: pods are
+// processes a node agent runs) is refused by name for those specs.
+type KubeletProvider interface {
+	RealKubelet() bool
 }
 
 // ErrModeUnsupported is wrapped by a provider's error for a mode this

@@ -164,12 +164,25 @@ func (p *Provider) checkImages(ctx context.Context, spec clusters.Spec) error {
 	if len(missing) > 0 {
 		return fmt.Errorf("PROVIDER=kind: image(s) %s not in the Docker engine: run make kind-images (no registry is used)", strings.Join(missing, ", "))
 	}
+	// The spec's own images are loaded from the engine, never pulled.
+	for _, img := range spec.Images {
+		if _, err := p.docker(ctx, "image", "inspect", "--format", "{{.Id}}", img); err != nil {
+			missing = append(missing, img)
+		}
+	}
+	if len(missing) > 0 {
+		return fmt.Errorf("PROVIDER=kind: image(s) %s not in the Docker engine, and nodes never pull: build them first (make conformance-deps builds upstream's test images)", strings.Join(missing, ", "))
+	}
 	return nil
 }
 
+// RealKubelet: kind nodes run kubelet and containerd.
+func (p *Provider) RealKubelet() bool { return true }
+
 var (
-	_ clusters.Prechecker  = (*Provider)(nil)
-	_ clusters.SetupNeeder = (*Provider)(nil)
+	_ clusters.Prechecker      = (*Provider)(nil)
+	_ clusters.SetupNeeder     = (*Provider)(nil)
+	_ clusters.KubeletProvider = (*Provider)(nil)
 )
 
 // Precheck is Check's part that needs neither the engine nor the images,

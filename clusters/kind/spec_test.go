@@ -3,6 +3,7 @@ package kind
 import (
 	"context"
 	"errors"
+	"os"
 	"strings"
 	"testing"
 
@@ -111,5 +112,21 @@ func TestTheNodeImageComesFromKindNodeImage(t *testing.T) {
 	t.Setenv(EnvNodeImage, "kindest/node:v1.34.0")
 	if got := NewProvider().NodeImage; got != "kindest/node:v1.34.0" {
 		t.Errorf("node image %q, want KIND_NODE_IMAGE's", got)
+	}
+}
+
+func TestASpecsTestImagesMustBeInTheEngineSinceNodesNeverPull(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("Check needs root before it asks the engine")
+	}
+	agnhost := "registry.k8s.io/e2e-test-images/agnhost:2.56"
+	s := spec(clusters.ProxierOurs, clusters.ModeIPTables, clusters.ModeIPTables)
+	s.Images = []string{agnhost}
+	err := testProvider(false, true, allImages...).Check(s)
+	if err == nil || !strings.Contains(err.Error(), agnhost) || !strings.Contains(err.Error(), "make conformance-deps") {
+		t.Errorf("a test image missing from the engine: err %v, want it named with the target that builds it", err)
+	}
+	if err := testProvider(false, true, append(allImages, agnhost)...).Check(s); err != nil {
+		t.Errorf("every image present: %v", err)
 	}
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"slices"
+	"strings"
 
 	"github.com/proxyproof/proxyproof/clusters"
 )
@@ -64,6 +65,12 @@ func localSpec(spec clusters.Spec) (Spec, error) {
 	if spec.Proxier == clusters.ProxierExisting {
 		return Spec{}, fmt.Errorf("cluster %s: proxier %q: a local cluster runs the proxier it is given (%s, %s or a path); %q is for a cluster the suite did not make",
 			spec.Name, spec.Proxier, ProxierOurs, ProxierKubeProxy, clusters.ProxierExisting)
+	}
+	if len(spec.Images) > 0 {
+		// Its node agent maps known image names to built-in programs and
+		// runs no image (doc.go): it cannot honour a list of images.
+		return Spec{}, fmt.Errorf("cluster %s: images %s: local nodes run no container images; use PROVIDER=kind",
+			spec.Name, strings.Join(spec.Images, ", "))
 	}
 	s := Spec{Name: spec.Name, Proxier: spec.Proxier, OutliveCaller: spec.Keep}
 	for _, n := range spec.Nodes {

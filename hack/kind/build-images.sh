@@ -24,6 +24,9 @@ cache=${PROXYPROOF_CACHE:-/var/cache/proxyproof}/kind
 export CGO_ENABLED=0
 goflags=(-trimpath -ldflags "-s -w")
 
+# shellcheck source=../lib/debs.sh
+. "$root/hack/lib/debs.sh"
+
 say() { echo "kind-images: $*" >&2; }
 die() {
   say "$*"
@@ -48,30 +51,6 @@ go_tool() {
 
 build_etcd() {
   (cd "$root/hack/kind/etcd" && go build "${goflags[@]}" -o "$GOBIN/etcd" go.etcd.io/etcd/server/v3)
-}
-
-# lib_closure prints the packages named and, recursively, the libraries
-# they depend on (the first of alternatives). Only lib* packages are
-# followed: maintainer-script tools (dpkg, perl, debconf) have no place in
-# an image that never runs them. One apt-cache call per level: each call
-# loads the whole package cache.
-lib_closure() {
-  local -A seen=()
-  local level=("$@") next dep
-  while ((${#level[@]})); do
-    for dep in "${level[@]}"; do seen[$dep]=1; done
-    next=()
-    while read -r dep; do
-      if [[ "$dep" == lib* && -z "${seen[$dep]:-}" ]]; then
-        seen[$dep]=1
-        next+=("$dep")
-      fi
-    done < <(apt-cache depends --no-recommends --no-suggests --no-conflicts --no-breaks \
-      --no-replaces --no-enhances "${level[@]}" |
-      awk '/^ *[|]?(Pre)?Depends:/ { if (!skip) print $2; skip = ($1 ~ /^[|]/) }' | grep -v '^<' | sort -u)
-    level=("${next[@]}")
-  done
-  printf '%s\n' "${!seen[@]}" | sort
 }
 
 # tools_tree prints a directory with the Debian packages image.ToolPackages

@@ -20,8 +20,9 @@ var (
 	styleSheet string
 
 	templates = template.Must(template.New("").Funcs(template.FuncMap{
-		"css": func() template.CSS { return template.CSS(styleSheet) },
-		"inc": func(n int) int { return n + 1 },
+		"css":          func() template.CSS { return template.CSS(styleSheet) },
+		"inc":          func(n int) int { return n + 1 },
+		"outcomeClass": outcomeClass,
 	}).Parse(pageTemplate))
 )
 
@@ -55,6 +56,8 @@ type comparePage struct {
 	Verdicts         []compare.Verdict
 	Flips            []compare.Flip
 	Moved, Steady    []moveView
+	// Upstream is set when both runs are make conformance runs.
+	Upstream *sideBySide
 }
 
 type moveView struct {
@@ -68,7 +71,7 @@ func newComparePage(d *compare.Diff, now time.Time) comparePage {
 	p := comparePage{
 		A: label(d.A), B: label(d.B), ADir: d.A.Dir, BDir: d.B.Dir,
 		Threshold: compare.Num(d.Threshold), Generated: now.UTC().Format("2006-01-02 15:04:05 MST"),
-		Verdicts: d.Verdicts, Flips: d.Flips,
+		Verdicts: d.Verdicts, Flips: d.Flips, Upstream: sideBySideOf(d.A.Conformance, d.B.Conformance),
 	}
 	if p.A == p.B {
 		p.A, p.B = "A: "+p.A, "B: "+p.B

@@ -30,6 +30,7 @@ type page struct {
 	Failures        []failureView
 	Figures         []figureView
 	Bench           *benchView
+	Upstream        *upstreamView
 	Warnings        []string
 	NoSpecs         bool
 	// BenchOnly: the run is a bench run, with no suite to show.
@@ -133,6 +134,7 @@ func newPage(r *run.Run, now time.Time) page {
 		p.Census = append(p.Census, censusViews(m)...)
 	}
 	p.Groups = groups(r)
+	p.Upstream = upstream(r.Conformance)
 	for _, m := range r.Modes {
 		for _, s := range m.Specs {
 			if s.Outcome == run.Failed {

@@ -51,6 +51,9 @@ func Load(dir string) (*Run, error) {
 	if r.Bench, err = LoadBench(dir); err != nil {
 		return nil, fmt.Errorf("run directory %s: %w", dir, err)
 	}
+	if r.Conformance, err = LoadConformance(dir); err != nil {
+		return nil, fmt.Errorf("run directory %s: %w", dir, err)
+	}
 	if _, err := os.Stat(filepath.Join(dir, LogFile)); err == nil {
 		r.LogPath = filepath.Join(dir, LogFile)
 	}

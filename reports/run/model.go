@@ -18,6 +18,8 @@ type Run struct {
 	Features []string
 	Figures  []*FigureSet
 	Bench    *Bench
+	// Conformance is conformance.json of a make conformance run, else nil.
+	Conformance *Conformance
 	// LogPath is the run log when the runner left one.
 	LogPath string
 	// Warnings are problems that do not make the report wrong but that the

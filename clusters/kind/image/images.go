@@ -49,7 +49,9 @@ type Image struct {
 	Names      []string
 	Layers     [][]Entry
 	Entrypoint []string
-	Env        []string
+	// Cmd is the default arguments (a Dockerfile's CMD).
+	Cmd []string
+	Env []string
 }
 
 // ControlPlane is every image kubeadm of in.Version asks for, under its
@@ -149,6 +151,7 @@ func (im Image) Build() (v1.Image, error) {
 	cfg = cfg.DeepCopy()
 	cfg.OS, cfg.Architecture = "linux", runtime.GOARCH
 	cfg.Config.Entrypoint = im.Entrypoint
+	cfg.Config.Cmd = im.Cmd
 	cfg.Config.Env = im.Env
 	img, err = mutate.ConfigFile(img, cfg)
 	if err != nil {

@@ -9,6 +9,7 @@ import (
 	"github.com/proxyproof/proxyproof/clusters"
 	"github.com/proxyproof/proxyproof/clusters/kind"
 	"github.com/proxyproof/proxyproof/clusters/local"
+	"github.com/proxyproof/proxyproof/clusters/terraform"
 )
 
 // Default is the provider when none is named.
@@ -17,8 +18,9 @@ const Default = local.ProviderName
 // registered are the providers this checkout has, by the name PROVIDER=
 // gives.
 var registered = map[string]clusters.Provider{
-	local.ProviderName: local.Provider{},
-	kind.ProviderName:  kind.NewProvider(),
+	local.ProviderName:     local.Provider{},
+	kind.ProviderName:      kind.NewProvider(),
+	terraform.ProviderName: &terraform.Provider{},
 }
 
 // planned are the providers the design names that are not built yet:

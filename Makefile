@@ -8,7 +8,7 @@ TESTFLAGS ?=
 # only when it is truly missing.
 PKGS  ?= ./...
 
-.PHONY: help build test unit lint bench bench-kernel deps e2e e2e-smoke clean cluster-up cluster-down kind-images
+.PHONY: help build test unit lint bench bench-kernel deps e2e e2e-smoke clean cluster-up cluster-down kind-images terraform-provider
 
 help:
 	@echo "make build   build the proxier into $(BIN)/"
@@ -28,17 +28,22 @@ help:
 	@echo "make cluster-down remove it (NAME=...)"
 	@echo "make kind-images  Docker engine + the kind node, proxier, kube-proxy and netserver images, no registry (root)"
 	@echo "make cluster-up PROVIDER=kind  the same on kind (NAME NODES MODE=iptables|nftables NODE_MODES PROXIER=ours|kube-proxy; KIND_NODE_IMAGE)"
+	@echo "make e2e PROVIDER=terraform TF_DIR=<root module> [MODE= TF_VARS=k=v,...|file.tfvars TF_BIN=tofu|terraform|PATH KEEP=1]"
+	@echo "             the suite on the cluster a Terraform/OpenTofu module makes (outputs kubeconfig or kubeconfig_path; examples in clusters/terraform/examples)"
+	@echo "make terraform-provider  our proxyproof_cluster provider for tofu/terraform by hand: prints export TF_CLI_CONFIG_FILE=... (no registry)"
 
 # Everything the tests need, each step cached and quick when done already:
 # Debian packages, the kernel VM image (IPVS), the pinned control plane,
-# a warm Go build cache for the programs each local cluster builds, and
-# the Docker engine with the kind images (built here, no registry).
+# a warm Go build cache for the programs each local cluster builds, the
+# Docker engine with the kind images (built here, no registry), and
+# OpenTofu built from source (PROVIDER=terraform's default TF_BIN).
 deps:
 	@hack/install-deps.sh
 	@hack/vm/build-image.sh >/dev/null
 	@hack/controlplane/build.sh >/dev/null
 	@hack/build-programs.sh
 	@hack/kind/build-images.sh >/dev/null
+	@hack/tofu/build.sh >/dev/null
 
 build:
 	$(GO) build -o $(BIN)/proxier ./proxier/cmd/proxier
@@ -103,6 +108,9 @@ bench-kernel: deps
 # ARGS reaches the runner through the environment, never through the
 # shell: ARGS='--label-filter=a || b' must not run `b`.
 e2e: export E2E_ARGS := $(ARGS)
+e2e: export TF_DIR := $(TF_DIR)
+e2e: export TF_VARS := $(TF_VARS)
+e2e: export TF_BIN := $(TF_BIN)
 e2e:
 	@$(GO) build -o $(BIN)/e2e ./suites/framework/cmd/e2e
 	@$(BIN)/e2e --provider '$(PROVIDER)' --mode '$(E2E_MODE)' --node-modes '$(NODE_MODES)' --proxier '$(PROXIER)' \
@@ -114,6 +122,13 @@ E2E_MODE = $(if $(and $(NODE_MODES),$(filter file default,$(origin MODE))),mixed
 
 clean:
 	rm -rf _output
+
+# Our Terraform/OpenTofu provider (proxyproof_cluster) for use by hand:
+# built into _output/terraform/plugins with a CLI config that takes it
+# from there and every other provider from the filesystem mirror, never
+# from a registry. Prints the export line for TF_CLI_CONFIG_FILE.
+terraform-provider:
+	@$(GO) run ./clusters/terraform/cmd/tfplugin _output/terraform
 
 # The local cluster (clusters/local): network-namespace nodes on this
 # machine, kept running after `make` returns; needs root.

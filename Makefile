@@ -19,7 +19,7 @@ help:
 	@echo "make e2e     the conformance suite on the local provider, set-up included (MODE=iptables|nftables|ipvs|mixed|all NODE_MODES=m1,m2,... PROXIER=ours|kube-proxy|PATH NODES=2 KEEP=1 RUN_DIR=dir ARGS=ginkgo flags)"
 	@echo "             every run takes a mode census of each node (kernel, declared and carried mode, leftovers) at its start and end"
 	@echo "             label churn reads CHURN_REPLICAS=50 (ipvs: 10) CHURN_RATE=20 CHURN_KEEPALIVE=10 CHURN_MAX_SURGE=25% CHURN_MAX_UNAVAILABLE=0"
-	@echo "make e2e-smoke    the suite's ClusterIP specs on every mode, local and kind (part of make test)"
+	@echo "make e2e-smoke    the suite's ClusterIP specs on every mode, local and kind, and on kind through terraform/tofu (part of make test)"
 	@echo "make report RUN=<dir> / make report-compare A=<dir> B=<dir>"
 	@echo "make gate    PR gate: suite + small bench judged against BASELINE (gate/baseline.json or a run dir) and gate/thresholds.yaml"
 	@echo "             (LABEL=feature:clusterip MODE=all PROXIER=ours|kube-proxy|PATH SCALE=200x5 CHANGES=30 RUN_DIR=...); gate exits 0 pass, 1 regression, 2 could not run"
@@ -55,10 +55,13 @@ test: deps
 # The smoke subset of the conformance suite `make test` runs: the ClusterIP
 # specs on fresh local clusters, every mode the local provider runs, then on
 # kind clusters (iptables and nftables: kind nodes share this kernel, which
-# has no ip_vs).
+# has no ip_vs), then on kind clusters declared in HCL (PROVIDER=terraform:
+# our tofu, and terraform where one is on the PATH).
 e2e-smoke:
 	$(MAKE) e2e MODE=all PROXIER=ours ARGS='--label-filter=feature:clusterip'
 	$(MAKE) e2e PROVIDER=kind MODE=all PROXIER=ours ARGS='--label-filter=feature:clusterip'
+	$(MAKE) e2e PROVIDER=terraform TF_DIR=clusters/terraform/examples/kind-iptables ARGS='--label-filter=feature:clusterip'
+	$(if $(shell command -v terraform),$(MAKE) e2e PROVIDER=terraform TF_BIN=terraform TF_DIR=clusters/terraform/examples/kind-nftables MODE=nftables ARGS='--label-filter=feature:clusterip')
 
 lint:
 	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt would change:"; echo "$$out"; exit 1; fi
@@ -115,7 +118,7 @@ e2e:
 	@$(GO) build -o $(BIN)/e2e ./suites/framework/cmd/e2e
 	@$(BIN)/e2e --provider '$(PROVIDER)' --mode '$(E2E_MODE)' --node-modes '$(NODE_MODES)' --proxier '$(PROXIER)' \
 		--nodes '$(if $(filter file default,$(origin NODES)),2,$(NODES))' --keep '$(KEEP)' --run-dir '$(RUN_DIR)' \
-		--command "make e2e MODE=$(E2E_MODE)$(if $(NODE_MODES), NODE_MODES=$(NODE_MODES)) PROXIER=$(PROXIER)$${E2E_ARGS:+ ARGS=\"$$E2E_ARGS\"}" --args "$$E2E_ARGS"
+		--command "make e2e$(if $(filter-out local,$(PROVIDER)), PROVIDER=$(PROVIDER)) MODE=$(E2E_MODE)$(if $(NODE_MODES), NODE_MODES=$(NODE_MODES)) PROXIER=$(PROXIER)$(if $(TF_DIR), TF_DIR=$(TF_DIR))$(if $(TF_VARS), TF_VARS=$(TF_VARS))$(if $(TF_BIN), TF_BIN=$(TF_BIN))$${E2E_ARGS:+ ARGS=\"$$E2E_ARGS\"}" --args "$$E2E_ARGS"
 
 # NODE_MODES alone means MODE=mixed, as for cluster-up.
 E2E_MODE = $(if $(and $(NODE_MODES),$(filter file default,$(origin MODE))),mixed,$(MODE))

@@ -55,7 +55,7 @@ func checkDir(dir string) (string, error) {
 		return "", paramError(EnvDir, dir, "the directory of a Terraform/OpenTofu root module whose outputs give the kubeconfig "+
 			"(e.g. TF_DIR=clusters/terraform/examples/kind-iptables)")
 	}
-	abs, err := filepath.Abs(dir)
+	abs, err := absolute(dir)
 	if err != nil {
 		return "", fmt.Errorf("%s=%q: %w", EnvDir, dir, err)
 	}
@@ -80,7 +80,7 @@ func parseVars(s string) (vars, files []string, err error) {
 		switch {
 		case item == "":
 		case strings.HasSuffix(item, ".tfvars") || strings.HasSuffix(item, ".tfvars.json"):
-			abs, err := filepath.Abs(item)
+			abs, err := absolute(item)
 			if err != nil {
 				return nil, nil, fmt.Errorf("%s: %s: %w", EnvVars, item, err)
 			}
@@ -107,12 +107,33 @@ func resolveBin(bin string) (string, error) {
 		// tested.
 		return "", nil
 	}
-	path, err := exec.LookPath(bin)
+	path := bin
+	if strings.Contains(bin, "/") {
+		var err error
+		if path, err = absolute(bin); err != nil {
+			return "", fmt.Errorf("%s=%q: %w", EnvBin, bin, err)
+		}
+	}
+	path, err := exec.LookPath(path)
 	if err != nil {
 		return "", paramError(EnvBin, bin, "tofu (ours, built by hack/tofu/build.sh), terraform, or the path of either binary ("+err.Error()+")")
 	}
 	if err := clusters.Executable(path); err != nil {
 		return "", paramError(EnvBin, bin, "an executable terraform or tofu binary ("+err.Error()+")")
+	}
+	return filepath.Abs(path)
+}
+
+// absolute resolves a relative path against the checkout's root, where
+// make runs: the suite reads the parameters in its own directory
+// (suites/services), the runner in the root, and both must mean the same.
+// Outside a checkout, against the working directory.
+func absolute(path string) (string, error) {
+	if filepath.IsAbs(path) {
+		return filepath.Clean(path), nil
+	}
+	if root, err := clusters.SourceDir(); err == nil {
+		return filepath.Join(root, path), nil
 	}
 	return filepath.Abs(path)
 }

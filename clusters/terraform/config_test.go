@@ -55,7 +55,7 @@ func TestDefaultBinaryIsOurBuiltTofu(t *testing.T) {
 	if err == nil || !strings.Contains(err.Error(), "built by hack/tofu/build.sh") {
 		t.Fatalf("without a built tofu: got %v, want the error naming hack/tofu/build.sh", err)
 	}
-	p := &Provider{Lookup: mapLookup(map[string]string{EnvDir: "examples/kind-iptables"})}
+	p := &Provider{Lookup: mapLookup(map[string]string{EnvDir: "clusters/terraform/examples/kind-iptables"})}
 	if got := p.SetupSteps(nil); len(got) != 1 || got[0] != "hack/tofu/build.sh" {
 		t.Fatalf("set-up steps %q, want hack/tofu/build.sh", got)
 	}

@@ -36,11 +36,11 @@ func binaries(t *testing.T) map[string]string {
 func eachBinary(t *testing.T, module string, f func(t *testing.T, p *Provider, runDir string)) {
 	for name, bin := range binaries(t) {
 		t.Run(name, func(t *testing.T) {
-			before := listDir(t, module)
+			before := listDir(t, "../../"+module)
 			runDir := t.TempDir()
 			p := &Provider{Lookup: mapLookup(map[string]string{EnvDir: module, EnvBin: bin, "RUN_DIR": runDir})}
 			f(t, p, runDir)
-			if after := listDir(t, module); !slices.Equal(before, after) {
+			if after := listDir(t, "../../"+module); !slices.Equal(before, after) {
 				t.Errorf("TF_DIR %s changed: %v, was %v", module, after, before)
 			}
 		})
@@ -76,7 +76,7 @@ func stepError(t *testing.T, err error) *StepError {
 }
 
 func TestAnApplyThatFailsHalfWayDestroysWhatWasMadeAndKeepsStateAndLog(t *testing.T) {
-	eachBinary(t, "testdata/fail-half", func(t *testing.T, p *Provider, runDir string) {
+	eachBinary(t, "clusters/terraform/testdata/fail-half", func(t *testing.T, p *Provider, runDir string) {
 		_, err := p.Create(context.Background(), spec("h4-half"))
 		se := stepError(t, err)
 		if se.Step != "apply" || !strings.Contains(se.Cause, "proxyproof_cluster.bad") || !strings.Contains(se.Cause, "Cluster refused by the kind provider") {
@@ -102,7 +102,7 @@ func TestAnApplyThatFailsHalfWayDestroysWhatWasMadeAndKeepsStateAndLog(t *testin
 }
 
 func TestAModuleWithoutTheKubeconfigOutputIsRefusedNamingTheOutputAndDestroyed(t *testing.T) {
-	eachBinary(t, "testdata/no-output", func(t *testing.T, p *Provider, _ string) {
+	eachBinary(t, "clusters/terraform/testdata/no-output", func(t *testing.T, p *Provider, _ string) {
 		_, err := p.Create(context.Background(), spec("h4-noout"))
 		se := stepError(t, err)
 		if se.Step != "output check" || !strings.Contains(se.Cause, `no output "kubeconfig"`) || !strings.Contains(se.Cause, "its outputs: endpoint") {
@@ -115,7 +115,7 @@ func TestAModuleWithoutTheKubeconfigOutputIsRefusedNamingTheOutputAndDestroyed(t
 }
 
 func TestAnUnknownModeAndABadNodeCountAreRefusedAtPlanMakingNothing(t *testing.T) {
-	eachBinary(t, "testdata/bad-mode", func(t *testing.T, p *Provider, _ string) {
+	eachBinary(t, "clusters/terraform/testdata/bad-mode", func(t *testing.T, p *Provider, _ string) {
 		_, err := p.Create(context.Background(), spec("h4-badmode"))
 		se := stepError(t, err)
 		for _, want := range []string{"Unknown mode", `mode = "ipvx": want iptables, nftables, ipvs`, "Bad node count", "nodes = 0: want 1 to 16"} {

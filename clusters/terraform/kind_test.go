@@ -38,7 +38,7 @@ func TestAKindClusterDeclaredInHCLComesUpAndItsDestroyLeavesNothing(t *testing.T
 			}
 			// Whatever happens, nothing of it outlives the test.
 			t.Cleanup(func() { _ = kp.Down(context.Background(), name) })
-			p := &Provider{Lookup: mapLookup(map[string]string{EnvDir: "examples/kind-iptables", EnvBin: path,
+			p := &Provider{Lookup: mapLookup(map[string]string{EnvDir: "clusters/terraform/examples/kind-iptables", EnvBin: path,
 				EnvVars: "name=" + name, "RUN_DIR": t.TempDir()})}
 			ctx := context.Background()
 			began := time.Now()

@@ -67,7 +67,7 @@ func (p *Provider) Check(clusters.Spec) error {
 // without RUN_DIR (a caller other than make e2e), _output/terraform/<name>.
 func (p *Provider) workDir(spec clusters.Spec) (string, error) {
 	if rd, _ := p.lookup("RUN_DIR"); rd != "" && len(spec.Nodes) > 0 {
-		return filepath.Abs(filepath.Join(rd, spec.Nodes[0].Mode, "terraform"))
+		return filepath.Abs(filepath.Join(rd, runMode(spec), "terraform"))
 	}
 	return filepath.Abs(filepath.Join("_output", "terraform", spec.Name))
 }
@@ -154,9 +154,9 @@ func (r *run) fail(ctx context.Context, err error, keep bool) error {
 // withModes gives each node its intended mode: the module's node_modes
 // output, else the run's MODE.
 func withModes(nodes []clusters.Node, o moduleOutputs, spec clusters.Spec) []clusters.Node {
-	mode := ""
-	if len(spec.Nodes) > 0 {
-		mode = spec.Nodes[0].Mode
+	mode := runMode(spec)
+	if mode == "mixed" {
+		mode = ""
 	}
 	for i := range nodes {
 		switch {
@@ -173,20 +173,40 @@ func withModes(nodes []clusters.Node, o moduleOutputs, spec clusters.Spec) []clu
 	return nodes
 }
 
-// checkMode refuses a cluster none of whose nodes runs the run's MODE:
-// the suite's mode-specific checks would judge the wrong kernel rules.
+// runMode is the run's MODE as the spec gives it: the one mode of every
+// node, or "mixed".
+func runMode(spec clusters.Spec) string {
+	mode := ""
+	for _, n := range spec.Nodes {
+		if mode != "" && n.Mode != mode {
+			return "mixed"
+		}
+		mode = n.Mode
+	}
+	return mode
+}
+
+// checkMode refuses a cluster none of whose nodes runs the run's MODE
+// (the suite's mode-specific checks would judge the wrong rules), or for
+// MODE=mixed a cluster whose nodes all run one mode.
 func checkMode(nodes []clusters.Node, spec clusters.Spec) error {
-	if len(spec.Nodes) == 0 {
+	want := runMode(spec)
+	if want == "" {
 		return nil
 	}
 	var modes []string
+	seen := map[string]bool{}
 	for _, n := range nodes {
-		if n.Mode == spec.Nodes[0].Mode {
+		if n.Mode == want {
 			return nil
 		}
+		seen[n.Mode] = true
 		modes = append(modes, n.Name+"="+n.Mode)
 	}
+	if want == "mixed" && len(seen) > 1 {
+		return nil
+	}
 	slices.Sort(modes)
-	return fmt.Errorf("output %q says the nodes run %s, none runs MODE=%s: run with MODE= one of those modes, or choose a module for %s",
-		OutNodeModes, strings.Join(modes, ", "), spec.Nodes[0].Mode, spec.Nodes[0].Mode)
+	return fmt.Errorf("output %q says the nodes run %s, which is not MODE=%s: run with MODE= the mode they run, or choose a module for %s",
+		OutNodeModes, strings.Join(modes, ", "), want, want)
 }

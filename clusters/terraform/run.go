@@ -19,10 +19,12 @@ import (
 // Files of a run's work directory: everything needed to look at or
 // destroy what the module made, TF_DIR left untouched.
 const (
-	StateFile   = "terraform.tfstate"
-	LogFile     = "terraform.log"
-	DestroyFile = "destroy.sh"
-	ourVarsFile = "proxyproof.tfvars.json"
+	StateFile = "terraform.tfstate"
+	LogFile   = "terraform.log"
+	// PluginLogFile gets the providers' logs (TF_LOG_PROVIDER=DEBUG).
+	PluginLogFile = "providers.log"
+	DestroyFile   = "destroy.sh"
+	ourVarsFile   = "proxyproof.tfvars.json"
 )
 
 // run is one root module's terraform commands, state and log in dir.
@@ -69,6 +71,11 @@ func newRun(ctx context.Context, cfg Config, dir string, spec clusters.Spec) (*r
 	}
 	tf.SetStdout(log)
 	tf.SetStderr(log)
+	// Our provider's own log (a kind or local cluster's steps, minutes
+	// long) goes nowhere unless asked for: into the work dir.
+	if err := tf.SetLogProvider("DEBUG"); err == nil {
+		_ = tf.SetLogPath(filepath.Join(dir, PluginLogFile))
+	}
 	r := &run{cfg: cfg, dir: dir, bin: bin, tf: tf, log: log}
 	// A var file, not -var: a module that does not declare these gets a
 	// warning, not an error. TF_VARS come after it and win.

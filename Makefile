@@ -8,7 +8,7 @@ TESTFLAGS ?=
 # only when it is truly missing.
 PKGS  ?= ./...
 
-.PHONY: help build test unit lint bench bench-kernel deps e2e e2e-smoke validate clean cluster-up cluster-down kind-images conformance conformance-deps
+.PHONY: help build test unit lint bench bench-kernel deps e2e e2e-smoke validate clean cluster-up cluster-down kind-images conformance conformance-deps terraform-provider
 
 help:
 	@echo "make build   build the proxier into $(BIN)/"
@@ -23,7 +23,7 @@ help:
 	@echo "             (MODE=existing: each node's mode found; BACKEND_IMAGE= TOOLS_IMAGE= images it pulls, see make images; no outside client there)"
 	@echo "make cluster-down PROVIDER=kubeconfig KUBECONFIG=path  remove what interrupted runs left there (their labelled namespaces; ALL=1 every run's)"
 	@echo "make images  the images a foreign cluster pulls, as tarballs in IMAGES_OUT=_output/images for your registry"
-	@echo "make e2e-smoke    the suite's ClusterIP specs on every mode, local and kind (part of make test)"
+	@echo "make e2e-smoke    the suite's ClusterIP specs on every mode, local and kind, and on kind through terraform/tofu (part of make test)"
 	@echo "make validate FROM=iptables TO=ipvs   pre-upgrade check on ONE cluster: suite in FROM, every node switched under load, suite in TO;"
 	@echo "             one report (RUN_DIR/validate.md); PROVIDER PROXIER NODES=2 KEEP RUN_DIR as for e2e, LABEL=filter, VALIDATE_NAME=cluster;"
 	@echo "             exits 0 nothing regressed, 1 regression, 2 could not run"
@@ -43,17 +43,22 @@ help:
 	@echo "make cluster-down remove it (NAME=...)"
 	@echo "make kind-images  Docker engine + the kind node, proxier, kube-proxy and netserver images, no registry (root)"
 	@echo "make cluster-up PROVIDER=kind  the same on kind (NAME NODES MODE=iptables|nftables NODE_MODES PROXIER=ours|kube-proxy; KIND_NODE_IMAGE)"
+	@echo "make e2e PROVIDER=terraform TF_DIR=<root module> [MODE= TF_VARS=k=v,...|file.tfvars TF_BIN=tofu|terraform|PATH KEEP=1]"
+	@echo "             the suite on the cluster a Terraform/OpenTofu module makes (outputs kubeconfig or kubeconfig_path; examples in clusters/terraform/examples)"
+	@echo "make terraform-provider  our proxyproof_cluster provider for tofu/terraform by hand: prints export TF_CLI_CONFIG_FILE=... (no registry)"
 
 # Everything the tests need, each step cached and quick when done already:
 # Debian packages, the kernel VM image (IPVS), the pinned control plane,
-# a warm Go build cache for the programs each local cluster builds, and
-# the Docker engine with the kind images (built here, no registry).
+# a warm Go build cache for the programs each local cluster builds, the
+# Docker engine with the kind images (built here, no registry), and
+# OpenTofu built from source (PROVIDER=terraform's default TF_BIN).
 deps:
 	@hack/install-deps.sh
 	@hack/vm/build-image.sh >/dev/null
 	@hack/controlplane/build.sh >/dev/null
 	@hack/build-programs.sh
 	@hack/kind/build-images.sh >/dev/null
+	@hack/tofu/build.sh >/dev/null
 
 build:
 	$(GO) build -o $(BIN)/proxier ./proxier/cmd/proxier
@@ -65,10 +70,13 @@ test: deps
 # The smoke subset of the conformance suite `make test` runs: the ClusterIP
 # specs on fresh local clusters, every mode the local provider runs, then on
 # kind clusters (iptables and nftables: kind nodes share this kernel, which
-# has no ip_vs).
+# has no ip_vs), then on kind clusters declared in HCL (PROVIDER=terraform:
+# our tofu, and terraform where one is on the PATH).
 e2e-smoke:
 	$(MAKE) e2e MODE=all PROXIER=ours ARGS='--label-filter=feature:clusterip'
 	$(MAKE) e2e PROVIDER=kind MODE=all PROXIER=ours ARGS='--label-filter=feature:clusterip'
+	$(MAKE) e2e PROVIDER=terraform TF_DIR=clusters/terraform/examples/kind-iptables ARGS='--label-filter=feature:clusterip'
+	$(if $(shell command -v terraform),$(MAKE) e2e PROVIDER=terraform TF_BIN=terraform TF_DIR=clusters/terraform/examples/kind-nftables MODE=nftables ARGS='--label-filter=feature:clusterip')
 
 lint:
 	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt would change:"; echo "$$out"; exit 1; fi
@@ -118,12 +126,15 @@ bench-kernel: deps
 # ARGS reaches the runner through the environment, never through the
 # shell: ARGS='--label-filter=a || b' must not run `b`.
 e2e: export E2E_ARGS := $(ARGS)
+e2e: export TF_DIR := $(TF_DIR)
+e2e: export TF_VARS := $(TF_VARS)
+e2e: export TF_BIN := $(TF_BIN)
 e2e:
 	@$(GO) build -o $(BIN)/e2e ./suites/framework/cmd/e2e
 	@$(BIN)/e2e --provider '$(PROVIDER)' --mode '$(E2E_MODE)' --node-modes '$(NODE_MODES)' --proxier '$(E2E_PROXIER)' \
 		--nodes '$(if $(filter file default,$(origin NODES)),2,$(NODES))' --keep '$(KEEP)' --run-dir '$(RUN_DIR)' \
 		--kubeconfig '$(E2E_KUBECONFIG)' --context '$(CONTEXT)' --backend-image '$(BACKEND_IMAGE)' --take-over '$(TAKE_OVER)' \
-		--command "make e2e$(if $(FOREIGN), PROVIDER=kubeconfig KUBECONFIG=$(E2E_KUBECONFIG)$(if $(CONTEXT), CONTEXT=$(CONTEXT))) MODE=$(or $(E2E_MODE),existing)$(if $(NODE_MODES), NODE_MODES=$(NODE_MODES)) PROXIER=$(or $(E2E_PROXIER),existing)$${E2E_ARGS:+ ARGS=\"$$E2E_ARGS\"}" --args "$$E2E_ARGS"
+		--command "make e2e$(if $(filter-out local,$(PROVIDER)), PROVIDER=$(PROVIDER))$(if $(FOREIGN), KUBECONFIG=$(E2E_KUBECONFIG)$(if $(CONTEXT), CONTEXT=$(CONTEXT))) MODE=$(or $(E2E_MODE),existing)$(if $(NODE_MODES), NODE_MODES=$(NODE_MODES)) PROXIER=$(or $(E2E_PROXIER),existing)$(if $(TF_DIR), TF_DIR=$(TF_DIR))$(if $(TF_VARS), TF_VARS=$(TF_VARS))$(if $(TF_BIN), TF_BIN=$(TF_BIN))$${E2E_ARGS:+ ARGS=\"$$E2E_ARGS\"}" --args "$$E2E_ARGS"
 
 # NODE_MODES alone means MODE=mixed, as for cluster-up.
 # PROVIDER=kubeconfig: any existing cluster, reached only through KUBECONFIG
@@ -157,6 +168,13 @@ validate:
 
 clean:
 	rm -rf _output
+
+# Our Terraform/OpenTofu provider (proxyproof_cluster) for use by hand:
+# built into _output/terraform/plugins with a CLI config that takes it
+# from there and every other provider from the filesystem mirror, never
+# from a registry. Prints the export line for TF_CLI_CONFIG_FILE.
+terraform-provider:
+	@$(GO) run ./clusters/terraform/cmd/tfplugin _output/terraform
 
 # The local cluster (clusters/local): network-namespace nodes on this
 # machine, kept running after `make` returns; needs root.

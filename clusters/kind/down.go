@@ -50,6 +50,12 @@ func down(ctx context.Context, name, dir string) error {
 	return errors.Join(errs...)
 }
 
+// Leftovers names what of cluster name is on the machine: empty once
+// Down is done (for tests of callers that bring kind clusters down).
+func (p *Provider) Leftovers(ctx context.Context, name string) ([]string, error) {
+	return p.leftovers(ctx, name)
+}
+
 // leftovers names what of cluster name is on the machine (for the tests,
 // and for Create to tell a running cluster from a crash's remains).
 func (p *Provider) leftovers(ctx context.Context, name string) ([]string, error) {

@@ -1,7 +1,6 @@
 package local
 
 import (
-	"bytes"
 	"context"
 	"fmt"
 	"os"
@@ -11,9 +10,9 @@ import (
 	"time"
 
 	"k8s.io/klog/v2"
-)
 
-const modulePath = "github.com/proxyproof/proxyproof"
+	"github.com/proxyproof/proxyproof/clusters"
+)
 
 // Programs the cluster builds from the checkout into <state>/bin.
 var programs = []struct{ name, pkg string }{
@@ -27,26 +26,6 @@ var programs = []struct{ name, pkg string }{
 	{"netprobe", "./suites/framework/cmd/netprobe"},
 }
 
-// findSourceDir walks up from the working directory to the proxyproof
-// module root.
-func findSourceDir() (string, error) {
-	dir, err := os.Getwd()
-	if err != nil {
-		return "", err
-	}
-	for {
-		b, err := os.ReadFile(filepath.Join(dir, "go.mod"))
-		if err == nil && bytes.HasPrefix(bytes.TrimSpace(b), []byte("module "+modulePath+"\n")) {
-			return dir, nil
-		}
-		parent := filepath.Dir(dir)
-		if parent == dir {
-			return "", fmt.Errorf("no %s checkout above the working directory; set Spec.SourceDir", modulePath)
-		}
-		dir = parent
-	}
-}
-
 // buildPrograms compiles the cluster's programs from src (default: the
 // checkout above the working directory) into binDir, statically
 // (CGO_ENABLED=0: they run in any namespace and the netserver can ship as
@@ -56,8 +35,8 @@ func findSourceDir() (string, error) {
 func buildPrograms(ctx context.Context, src, binDir string, timeout time.Duration) error {
 	if src == "" {
 		var err error
-		if src, err = findSourceDir(); err != nil {
-			return err
+		if src, err = clusters.SourceDir(); err != nil {
+			return fmt.Errorf("%w; set Spec.SourceDir", err)
 		}
 	}
 	if err := os.MkdirAll(binDir, 0o755); err != nil {

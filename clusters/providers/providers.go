@@ -10,6 +10,7 @@ import (
 	"github.com/proxyproof/proxyproof/clusters/kind"
 	"github.com/proxyproof/proxyproof/clusters/kubeconfig"
 	"github.com/proxyproof/proxyproof/clusters/local"
+	"github.com/proxyproof/proxyproof/clusters/terraform"
 )
 
 // Default is the provider when none is named.
@@ -21,11 +22,12 @@ var registered = map[string]clusters.Provider{
 	local.ProviderName:      local.Provider{},
 	kind.ProviderName:       kind.NewProvider(),
 	kubeconfig.ProviderName: kubeconfig.NewProvider(),
+	terraform.ProviderName:  &terraform.Provider{},
 }
 
 // planned are the providers the design names that are not built yet:
 // refused by name, never replaced by another.
-var planned = []string{"terraform"}
+var planned []string
 
 // Get is the provider called name.
 func Get(name string) (clusters.Provider, bool) {

@@ -27,7 +27,6 @@ func TestParamsComeFromTheEnvironmentMakeE2ESets(t *testing.T) {
 			Params{Provider: "local", Mode: "ipvs", Proxier: "ours", Nodes: 2, Keep: true, RunDir: "/r"}, ""},
 		{"a proxier that is an executable file is taken as its path", map[string]string{"MODE": "iptables", "RUN_DIR": "/r", "PROXIER": "/bin/true"},
 			Params{Provider: "local", Mode: "iptables", Proxier: "/bin/true", Nodes: 2, RunDir: "/r"}, ""},
-		{"a provider not built yet is refused, not replaced by local", map[string]string{"PROVIDER": "terraform", "MODE": "iptables", "RUN_DIR": "/r"}, Params{}, `PROVIDER="terraform": want one of kind, kubeconfig, local (terraform: not built yet)`},
 		{"an unknown provider is refused", map[string]string{"PROVIDER": "gke", "MODE": "iptables", "RUN_DIR": "/r"}, Params{}, `PROVIDER="gke": want one of `},
 		{"without MODE the suite was not started by make e2e", map[string]string{"RUN_DIR": "/r"}, Params{}, "MODE is not set"},
 		{"without RUN_DIR there is nowhere to report", map[string]string{"MODE": "iptables"}, Params{}, "RUN_DIR is not set"},

@@ -94,7 +94,6 @@ func TestBadInputIsExitTwoAndCreatesNothing(t *testing.T) {
 		{"an unknown mode", []string{"--mode", "ebpf"}, `MODE="ebpf": want iptables, nftables, ipvs or all`},
 		{"a label filter that does not parse", []string{"--label", "feature:clusterip &&"}, `LABEL="feature:clusterip &&"`},
 		{"a bad scale", []string{"--scale", "200"}, `SCALE="200"`},
-		{"a provider not built", []string{"--provider", "terraform"}, `PROVIDER="terraform": want one of kind, kubeconfig, local (terraform: not built yet)`},
 		{"a proxier that is not there", []string{"--proxier", "/nonexistent/proxier"}, "PROXIER=/nonexistent/proxier"},
 		{"too few changes", []string{"--changes", "2"}, "CHANGES=2: want 5 or more"},
 		{"a missing baseline", []string{"--baseline", "/nonexistent/baseline.json"}, "baseline /nonexistent/baseline.json: stat /nonexistent/baseline.json: no such file or directory (write one with make gate-baseline"},

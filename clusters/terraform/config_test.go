@@ -1,0 +1,77 @@
+package terraform
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+func TestBadParametersAreRefusedNamingTheParameter(t *testing.T) {
+	empty := t.TempDir()
+	module := t.TempDir()
+	if err := os.WriteFile(filepath.Join(module, "main.tf"), []byte("output \"kubeconfig\" { value = \"\" }\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		name string
+		env  map[string]string
+		want string
+	}{
+		{"no TF_DIR", map[string]string{}, `TF_DIR="": want the directory of a Terraform/OpenTofu root module`},
+		{"a TF_DIR that does not exist", map[string]string{EnvDir: "/nonexistent/module"}, `TF_DIR="/nonexistent/module": want an existing directory`},
+		{"a TF_DIR without a module", map[string]string{EnvDir: empty}, "it has no *.tf or *.tf.json file"},
+		{"a TF_VARS item that is no k=v", map[string]string{EnvDir: module, EnvVars: "name=a,oops"}, `("oops" is neither)`},
+		{"a TF_VARS file that does not exist", map[string]string{EnvDir: module, EnvVars: "/nonexistent/x.tfvars"}, "/nonexistent/x.tfvars does not exist"},
+		{"a TF_BIN not found", map[string]string{EnvDir: module, EnvBin: "terraform-nonexistent"}, `TF_BIN="terraform-nonexistent": want tofu (ours, built by hack/tofu/build.sh), terraform, or the path of either binary`},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			_, err := ConfigFromEnv(mapLookup(tc.env))
+			if err == nil || !strings.Contains(err.Error(), tc.want) {
+				t.Fatalf("got %v, want an error containing %q", err, tc.want)
+			}
+		})
+	}
+}
+
+func TestTFVarsSplitsAssignmentsAndFiles(t *testing.T) {
+	f := filepath.Join(t.TempDir(), "a.tfvars")
+	if err := os.WriteFile(f, []byte("x = 1\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	vars, files, err := parseVars(" name=h4-a , " + f + ",node_mode=nftables,")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if strings.Join(vars, " ") != "name=h4-a node_mode=nftables" || len(files) != 1 || files[0] != f {
+		t.Fatalf("vars %q files %q", vars, files)
+	}
+}
+
+func TestDefaultBinaryIsOurBuiltTofu(t *testing.T) {
+	t.Setenv("PROXYPROOF_CACHE", t.TempDir())
+	cfg := Config{}
+	_, err := cfg.bin()
+	if err == nil || !strings.Contains(err.Error(), "built by hack/tofu/build.sh") {
+		t.Fatalf("without a built tofu: got %v, want the error naming hack/tofu/build.sh", err)
+	}
+	p := &Provider{Lookup: mapLookup(map[string]string{EnvDir: "clusters/terraform/examples/kind-iptables"})}
+	if got := p.SetupSteps(nil); len(got) != 1 || got[0] != "hack/tofu/build.sh" {
+		t.Fatalf("set-up steps %q, want hack/tofu/build.sh", got)
+	}
+}
+
+// The script and the driver must name the same OpenTofu.
+func TestTofuVersionMatchesTheBuildScript(t *testing.T) {
+	b, err := os.ReadFile("../../hack/tofu/build.sh")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(string(b), "TOFU_VERSION:-"+TofuVersion+"}") {
+		t.Fatalf("hack/tofu/build.sh does not default to %s", TofuVersion)
+	}
+}
+
+func mapLookup(m map[string]string) func(string) (string, bool) {
+	return func(k string) (string, bool) { v, ok := m[k]; return v, ok }
+}

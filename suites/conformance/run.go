@@ -143,7 +143,7 @@ func (o Options) runMode(ctx context.Context, p framework.Params) (cm run.Confor
 	}()
 	o.say("mode %s: cluster up in %s; running e2e.test (output in %s)", mode,
 		time.Since(cm.Start).Round(time.Second), filepath.Join(dir, LogFile))
-	runErr := o.e2e(ctx, c.Kubeconfig(), dir)
+	runErr := o.e2e(ctx, c.Kubeconfig(), dir, len(spec.Nodes))
 	results, err := ReadJUnit(filepath.Join(dir, JUnitFile))
 	if err != nil {
 		cm.Error = errors.Join(runErr, err).Error()
@@ -171,7 +171,7 @@ func (o Options) commonArgs() []string {
 // e2e runs e2e.test against kubeconfig, its output into dir/e2e.log and
 // its JUnit into dir (--report-dir). With Procs > 1 the ginkgo CLI runs it
 // in parallel; ginkgo's own flags then go before the binary.
-func (o Options) e2e(ctx context.Context, kubeconfig, dir string) error {
+func (o Options) e2e(ctx context.Context, kubeconfig, dir string, nodes int) error {
 	ctx, cancel := context.WithTimeout(ctx, o.Timeout)
 	defer cancel()
 	logf, err := os.Create(filepath.Join(dir, LogFile))
@@ -179,7 +179,9 @@ func (o Options) e2e(ctx context.Context, kubeconfig, dir string) error {
 		return err
 	}
 	defer logf.Close()
-	testArgs := []string{"--kubeconfig=" + kubeconfig, "--report-dir=" + dir}
+	// --num-nodes: without it the Granular Checks and several Services
+	// specs skip themselves ("Requires at least 2 nodes (not -1)").
+	testArgs := []string{"--kubeconfig=" + kubeconfig, "--report-dir=" + dir, "--num-nodes=" + strconv.Itoa(nodes)}
 	var cmd *exec.Cmd
 	if o.Procs > 1 {
 		var ginkgoFlags []string

@@ -17,6 +17,7 @@ import (
 	"sigs.k8s.io/kind/pkg/cluster/nodes"
 
 	"github.com/proxyproof/proxyproof/clusters"
+	"github.com/proxyproof/proxyproof/clusters/podexec"
 )
 
 // probePath is where Create puts the probe program on every node.
@@ -119,7 +120,7 @@ func (c *Cluster) ExecOnNode(ctx context.Context, node string, cmd ...string) ([
 	if argv[0] == clusters.Probe {
 		argv[0] = probePath
 	}
-	var out lockedBuffer
+	var out podexec.Output
 	err = n.CommandContext(ctx, argv[0], argv[1:]...).SetStdout(&out).SetStderr(&out).Run()
 	if err != nil {
 		return out.Bytes(), fmt.Errorf("node %s: %s: %w: %s", node, strings.Join(cmd, " "), err, bytes.TrimSpace(out.Bytes()))
@@ -173,22 +174,4 @@ func (c *Cluster) RouteOutside(ctx context.Context, ip, node string) error {
 // rule for its bridge, state dir.
 func (c *Cluster) Destroy(ctx context.Context) error {
 	return down(ctx, c.Name(), c.dir)
-}
-
-// lockedBuffer collects stdout and stderr, which arrive concurrently.
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuffer) Bytes() []byte {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return append([]byte(nil), l.b.Bytes()...)
 }

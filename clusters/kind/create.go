@@ -18,6 +18,7 @@ import (
 	kindexec "sigs.k8s.io/kind/pkg/exec"
 
 	"github.com/proxyproof/proxyproof/clusters"
+	"github.com/proxyproof/proxyproof/clusters/podexec"
 )
 
 // envNetwork is how kind v0.30 is told which Docker network to use: its
@@ -250,7 +251,7 @@ func (c *Cluster) startOutside(ctx context.Context) error {
 
 // nodeMTU is the MTU of a node's link on the cluster network.
 func nodeMTU(ctx context.Context, n nodes.Node) (int, error) {
-	var out lockedBuffer
+	var out podexec.Output
 	if err := n.CommandContext(ctx, "cat", "/sys/class/net/eth0/mtu").SetStdout(&out).Run(); err != nil {
 		return 0, fmt.Errorf("node %s: eth0 MTU: %w", n, err)
 	}

@@ -62,7 +62,7 @@ func Exec(ctx context.Context, cfg *rest.Config, ns, name, container string, cmd
 	if err != nil {
 		return nil, fmt.Errorf("pod %s/%s: exec: %w", ns, name, err)
 	}
-	var out lockedBuffer
+	var out Output
 	err = exec.StreamWithContext(ctx, remotecommand.StreamOptions{Stdout: &out, Stderr: &out})
 	if err != nil {
 		return out.Bytes(), fmt.Errorf("pod %s/%s: %s: %w: %s", ns, name, strings.Join(cmd, " "), err, bytes.TrimSpace(out.Bytes()))
@@ -70,19 +70,20 @@ func Exec(ctx context.Context, cfg *rest.Config, ns, name, container string, cmd
 	return out.Bytes(), nil
 }
 
-// lockedBuffer collects stdout and stderr, which arrive concurrently.
-type lockedBuffer struct {
+// Output collects a command's stdout and stderr, which arrive
+// concurrently (pod exec here, node exec in clusters/kind).
+type Output struct {
 	mu sync.Mutex
 	b  bytes.Buffer
 }
 
-func (l *lockedBuffer) Write(p []byte) (int, error) {
+func (l *Output) Write(p []byte) (int, error) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	return l.b.Write(p)
 }
 
-func (l *lockedBuffer) Bytes() []byte {
+func (l *Output) Bytes() []byte {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	return append([]byte(nil), l.b.Bytes()...)

@@ -19,6 +19,8 @@ set -euo pipefail
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 # shellcheck source=../lib/gobuild.sh
 . "$here/../lib/gobuild.sh"
+# shellcheck source=../lib/k8sldflags.sh
+. "$here/../lib/k8sldflags.sh"
 version=$(awk '{ sub(/^require[ \t]+/, "") } $1 == "k8s.io/kubernetes" && $2 ~ /^v[0-9]/ { print $2; exit }' "$here/go.mod")
 if [[ -z "$version" ]]; then
   echo "conformance: no 'require k8s.io/kubernetes vX.Y.Z' line in $here/go.mod" >&2
@@ -30,17 +32,8 @@ stamp=$cache/stamp
 bins=(e2e.test ginkgo agnhost regression-issue-74839)
 images=(k8s.io/kubernetes/test/images/agnhost k8s.io/kubernetes/test/images/regression-issue-74839)
 
-# Upstream's ldflags (hack/lib/version.sh): both version packages, so the
-# e2e framework and the report name v1.34.4, not v0.0.0.
-ldflags="-s -w"
-minor=${version#v*.}
-minor=${minor%%.*}
-major=${version#v}
-major=${major%%.*}
-for pkg in k8s.io/component-base/version k8s.io/client-go/pkg/version; do
-  ldflags+=" -X $pkg.gitVersion=$version -X $pkg.gitMajor=$major -X $pkg.gitMinor=$minor"
-  ldflags+=" -X $pkg.gitTreeState=clean -X $pkg.buildDate=1970-01-01T00:00:00Z -X $pkg.gitCommit="
-done
+# Upstream's version ldflags (hack/lib/k8sldflags.sh).
+ldflags=$(k8s_ldflags "$version")
 
 want_stamp() { { cat "$here/go.mod" "$here/go.sum"; echo "$ldflags"; } | sha256sum | cut -d' ' -f1; }
 

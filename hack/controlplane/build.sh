@@ -17,6 +17,8 @@ set -euo pipefail
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 # shellcheck source=../lib/gobuild.sh
 . "$here/../lib/gobuild.sh"
+# shellcheck source=../lib/k8sldflags.sh
+. "$here/../lib/k8sldflags.sh"
 # shellcheck source=../lib/apt.sh
 . "$here/../lib/apt.sh"
 # The pinned version is the one go.mod requires (in or out of a block).
@@ -30,19 +32,8 @@ bin=$cache/bin
 stamp=$cache/stamp
 cmds=(kube-apiserver kube-controller-manager kube-scheduler kube-proxy kubectl kubelet kubeadm)
 
-# Both version packages are read: client-go's by kubectl, component-base's
-# by the servers (--version, /version).
-ldflags="-s -w"
-minor=${version#v*.}
-minor=${minor%%.*}
-major=${version#v}
-major=${major%%.*}
-for pkg in k8s.io/component-base/version k8s.io/client-go/pkg/version; do
-  ldflags+=" -X $pkg.gitVersion=$version -X $pkg.gitMajor=$major -X $pkg.gitMinor=$minor"
-  ldflags+=" -X $pkg.gitTreeState=clean -X $pkg.buildDate=1970-01-01T00:00:00Z"
-  # No git checkout to take the commit from; empty beats "$Format:%H$".
-  ldflags+=" -X $pkg.gitCommit="
-done
+# Upstream's version ldflags (hack/lib/k8sldflags.sh).
+ldflags=$(k8s_ldflags "$version")
 
 # The stamp names exactly what was built: the module graph and the flags.
 want_stamp() { { cat "$here/go.mod" "$here/go.sum"; echo "$ldflags"; } | sha256sum | cut -d' ' -f1; }

@@ -2,6 +2,7 @@ package main
 
 import (
 	"fmt"
+	"math/rand/v2"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -72,22 +73,38 @@ func TestSpreadFromFixedSourcePortsRepeatsEveryPortAtOnce(t *testing.T) {
 		fmt.Fprint(w, "b1")
 	}))
 	defer srv.Close()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	base := l.Addr().(*net.TCPAddr).Port
-	l.Close() // a free port; the next two are very likely free too
+	fixed := freePorts(t, 3)
 	for round := range 2 {
-		for i := range 3 {
-			if r := freshFrom(time.Now(), srv.URL+"/hostname", time.Second, base+i); r.Class != "" || r.Backend != "b1" {
-				t.Fatalf("round %d, port %d: %+v, want answered by b1 (a reset close leaves the port free)", round, base+i, r)
+		for _, p := range fixed {
+			if r := freshFrom(time.Now(), srv.URL+"/hostname", time.Second, p); r.Class != "" || r.Backend != "b1" {
+				t.Fatalf("round %d, port %d: %+v, want answered by b1 (a reset close leaves the port free)", round, p, r)
 			}
 		}
 	}
-	for i := range 3 {
-		if n := ports[strconv.Itoa(base+i)]; n != 2 {
-			t.Errorf("port %d seen %d times by the server, want 2 (ports seen: %v)", base+i, n, ports)
+	for _, p := range fixed {
+		if n := ports[strconv.Itoa(p)]; n != 2 {
+			t.Errorf("port %d seen %d times by the server, want 2 (ports seen: %v)", p, n, ports)
 		}
 	}
+}
+
+// freePorts returns n ports below the ephemeral range (so no other test's
+// connect can take one between here and its use: in CI go test runs the
+// packages side by side, and a port picked from the ephemeral range was
+// taken once) that nothing listens on now.
+func freePorts(t *testing.T, n int) []int {
+	t.Helper()
+	var out []int
+	for p := 20000 + rand.IntN(8000); len(out) < n && p < 32000; p++ {
+		l, err := net.Listen("tcp", ":"+strconv.Itoa(p))
+		if err != nil {
+			continue
+		}
+		l.Close()
+		out = append(out, p)
+	}
+	if len(out) < n {
+		t.Fatalf("found only %d free ports below 32000, want %d", len(out), n)
+	}
+	return out
 }

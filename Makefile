@@ -18,13 +18,15 @@ help:
 	@echo "make bench-kernel Go benchmarks: render and state-to-kernel apply per mode (BENCH=regexp)"
 	@echo "make e2e     the conformance suite on the local provider, set-up included (MODE=iptables|nftables|ipvs|mixed|all NODE_MODES=m1,m2,... PROXIER=ours|kube-proxy|PATH NODES=2 KEEP=1 RUN_DIR=dir ARGS=ginkgo flags)"
 	@echo "             every run takes a mode census of each node (kernel, declared and carried mode, leftovers) at its start and end"
+	@echo "             NODE_KERNELS=auto|host|vm (one for all nodes or one per node, e.g. auto,vm): vm gives the node its own kernel in the kernel VM, any mode (local only)"
+	@echo "             label conntrack: the exhaustion spec needs a node with its own kernel, or CONNTRACK_LOWER_HOST_LIMIT=1 to lower the host's nf_conntrack_max for the run"
 	@echo "             label churn reads CHURN_REPLICAS=50 (ipvs: 10) CHURN_RATE=20 CHURN_KEEPALIVE=10 CHURN_MAX_SURGE=25% CHURN_MAX_UNAVAILABLE=0"
 	@echo "make e2e-smoke    the suite's ClusterIP specs on every mode, local and kind (part of make test)"
 	@echo "make report RUN=<dir> / make report-compare A=<dir> B=<dir>"
 	@echo "make gate    PR gate: suite + small bench judged against BASELINE (gate/baseline.json or a run dir) and gate/thresholds.yaml"
 	@echo "             (LABEL=feature:clusterip MODE=all PROXIER=ours|kube-proxy|PATH SCALE=200x5 CHANGES=30 RUN_DIR=...); gate exits 0 pass, 1 regression, 2 could not run"
 	@echo "make gate-baseline RUN=<gate run dir> [BASELINE=gate/baseline.json]   write the baseline from a run, on purpose"
-	@echo "make cluster-up   a local cluster (NAME=proxyproof NODES=3 MODE=iptables|nftables|ipvs or NODE_MODES=m1,m2 PROXIER=ours|kube-proxy|PATH)"
+	@echo "make cluster-up   a local cluster (NAME=proxyproof NODES=3 MODE=iptables|nftables|ipvs or NODE_MODES=m1,m2 NODE_KERNELS=auto|host|vm,... PROXIER=ours|kube-proxy|PATH)"
 	@echo "make cluster-down remove it (NAME=...)"
 	@echo "make kind-images  Docker engine + the kind node, proxier, kube-proxy and netserver images, no registry (root)"
 	@echo "make cluster-up PROVIDER=kind  the same on kind (NAME NODES MODE=iptables|nftables NODE_MODES PROXIER=ours|kube-proxy; KIND_NODE_IMAGE)"
@@ -106,8 +108,8 @@ e2e: export E2E_ARGS := $(ARGS)
 e2e:
 	@$(GO) build -o $(BIN)/e2e ./suites/framework/cmd/e2e
 	@$(BIN)/e2e --provider '$(PROVIDER)' --mode '$(E2E_MODE)' --node-modes '$(NODE_MODES)' --proxier '$(PROXIER)' \
-		--nodes '$(if $(filter file default,$(origin NODES)),2,$(NODES))' --keep '$(KEEP)' --run-dir '$(RUN_DIR)' \
-		--command "make e2e MODE=$(E2E_MODE)$(if $(NODE_MODES), NODE_MODES=$(NODE_MODES)) PROXIER=$(PROXIER)$${E2E_ARGS:+ ARGS=\"$$E2E_ARGS\"}" --args "$$E2E_ARGS"
+		--nodes '$(if $(filter file default,$(origin NODES)),2,$(NODES))' --node-kernels '$(NODE_KERNELS)' --keep '$(KEEP)' --run-dir '$(RUN_DIR)' \
+		--command "make e2e MODE=$(E2E_MODE)$(if $(NODE_MODES), NODE_MODES=$(NODE_MODES)) PROXIER=$(PROXIER)$(if $(NODE_KERNELS), NODE_KERNELS=$(NODE_KERNELS))$${E2E_ARGS:+ ARGS=\"$$E2E_ARGS\"}" --args "$$E2E_ARGS"
 
 # NODE_MODES alone means MODE=mixed, as for cluster-up.
 E2E_MODE = $(if $(and $(NODE_MODES),$(filter file default,$(origin MODE))),mixed,$(MODE))
@@ -121,6 +123,8 @@ NAME       ?= proxyproof
 NODES      ?= 3
 MODE       ?= iptables
 NODE_MODES ?=
+# Each node's kernel: auto (default), host or vm, once for all or per node.
+NODE_KERNELS ?=
 PROXIER    ?= ours
 PROVIDER   ?= local
 
@@ -133,12 +137,12 @@ cluster-up:
 ifeq ($(PROVIDER),kind)
 	@hack/kind/build-images.sh >/dev/null
 	@$(GO) build -o $(BIN)/kindcluster ./clusters/kind/cmd/kindcluster
-	@$(BIN)/kindcluster up --name '$(NAME)' --nodes '$(NODES)' --mode '$(MODE)' $(if $(NODE_MODES),--node-modes '$(NODE_MODES)') --proxier '$(PROXIER)'
+	@$(BIN)/kindcluster up --name '$(NAME)' --nodes '$(NODES)' --mode '$(MODE)' $(if $(NODE_MODES),--node-modes '$(NODE_MODES)') --node-kernels '$(NODE_KERNELS)' --proxier '$(PROXIER)'
 else
 	@hack/controlplane/build.sh >/dev/null
-	$(if $(findstring ipvs,$(MODE) $(NODE_MODES)),@hack/vm/build-image.sh >/dev/null)
+	$(if $(findstring ipvs,$(MODE) $(NODE_MODES))$(findstring vm,$(NODE_KERNELS)),@hack/vm/build-image.sh >/dev/null)
 	@$(GO) build -o $(BIN)/localcluster ./clusters/local/cmd/localcluster
-	@$(BIN)/localcluster up --name '$(NAME)' --nodes '$(NODES)' --mode '$(MODE)' $(if $(NODE_MODES),--node-modes '$(NODE_MODES)') --proxier '$(PROXIER)'
+	@$(BIN)/localcluster up --name '$(NAME)' --nodes '$(NODES)' --mode '$(MODE)' $(if $(NODE_MODES),--node-modes '$(NODE_MODES)') --node-kernels '$(NODE_KERNELS)' --proxier '$(PROXIER)'
 endif
 
 cluster-down:

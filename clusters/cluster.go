@@ -37,6 +37,10 @@ const Probe = "netprobe"
 type NodeSpec struct {
 	// Mode is the proxier mode of the node (ModeIPTables, ...).
 	Mode string
+	// Kernel is the kernel the node runs on: KernelAuto (""), KernelHost
+	// or KernelVM. A provider that cannot honour it refuses the spec in
+	// Check (and Precheck), naming NODE_KERNELS.
+	Kernel string
 }
 
 // Spec is the cluster a run asks for.
@@ -59,6 +63,10 @@ type Node struct {
 	// Mode is the mode the node was made to run; the census reads what it
 	// really runs.
 	Mode string
+	// Kernel is the kernel the node runs on as its provider knows it:
+	// KernelHost, KernelVM, or "" when the provider cannot say (a cluster
+	// the suite did not make).
+	Kernel string
 }
 
 // Cluster is a running cluster under test.
@@ -112,10 +120,10 @@ type Prechecker interface {
 
 // SetupNeeder is a provider with set-up of its own on this machine before
 // Check can pass (images, an engine): commands from the repository root,
-// each idempotent and quick when done, that the runner runs after the
-// parameters are checked.
+// each idempotent and quick when done, that the runner runs for the specs
+// of a run after the parameters are checked.
 type SetupNeeder interface {
-	SetupSteps(modes []string) []string
+	SetupSteps(specs []Spec) []string
 }
 
 // ErrModeUnsupported is wrapped by a provider's error for a mode this

@@ -102,6 +102,9 @@ func checkSpec(spec clusters.Spec, hasIPVS bool) error {
 			return fmt.Errorf("cluster %s: node %d: %w", spec.Name, i+1, err)
 		}
 	}
+	if err := clusters.HostKernelOnly(ProviderName, spec); err != nil {
+		return err
+	}
 	switch spec.Proxier {
 	case clusters.ProxierOurs, clusters.ProxierKubeProxy:
 		return nil
@@ -168,6 +171,6 @@ func (p *Provider) Precheck(spec clusters.Spec) error { return checkSpec(spec, p
 // SetupSteps: the Docker engine and every image, built here with no
 // registry (hack/kind/build-images.sh starts the engine and builds the
 // control plane too).
-func (p *Provider) SetupSteps([]string) []string {
+func (p *Provider) SetupSteps([]clusters.Spec) []string {
 	return []string{"hack/install-deps.sh", "hack/kind/build-images.sh"}
 }

@@ -67,8 +67,10 @@ func applyChange(n NodeStatus, change clusters.ProxierChange) (NodeStatus, error
 		if err := kernelSupports(change.Mode); err != nil {
 			return n, err
 		}
-		if RunsInVM(change.Mode) != n.VM {
-			return n, fmt.Errorf("mode %s -> %s: the node would have to move between a namespace and the kernel VM; make a cluster with that mode instead", n.Mode, change.Mode)
+		// A VM node's kernel has every mode; a namespace node cannot move
+		// into the VM.
+		if RunsInVM(change.Mode) && !n.VM {
+			return n, fmt.Errorf("mode %s -> %s: the node would have to move from a namespace into the kernel VM; make a cluster with that mode (or %s=vm) instead", n.Mode, change.Mode, clusters.EnvNodeKernels)
 		}
 		n.Mode = change.Mode
 	}

@@ -59,10 +59,7 @@ func SetupWith(ctx context.Context, p Params, provider clusters.Provider) (*Fram
 	if err := os.MkdirAll(p.ModeDir(), 0o755); err != nil {
 		return nil, fmt.Errorf("mode dir: %w", err)
 	}
-	spec := clusters.Spec{Name: ClusterName(p.Mode), Proxier: p.Proxier, Keep: p.Keep}
-	for _, m := range p.NodeModeList() {
-		spec.Nodes = append(spec.Nodes, clusters.NodeSpec{Mode: m})
-	}
+	spec := p.ClusterSpec(ClusterName(p.Mode))
 	what := fmt.Sprintf("cluster %s (provider %s, %d %s nodes, proxier %s)", spec.Name, provider.Name(), p.Nodes, p.Mode, p.Proxier)
 	if p.Mode == ModeMixed {
 		what = fmt.Sprintf("cluster %s (provider %s, nodes %s, proxier %s)", spec.Name, provider.Name(), p.NodeModes, p.Proxier)

@@ -21,6 +21,9 @@ const (
 	EnvKeep     = "KEEP"       // 1 keeps the cluster after the suite
 	EnvRunDir   = "RUN_DIR"    // the run directory (reports/doc.go)
 	EnvProvider = "PROVIDER"   // where clusters come from, default local
+	// EnvNodeKernels chooses each node's kernel: auto, host or vm, one
+	// for all nodes or one per node (clusters.ParseNodeKernels).
+	EnvNodeKernels = clusters.EnvNodeKernels
 )
 
 // ProviderLocal is the built-in provider (clusters/local), the default.
@@ -52,6 +55,7 @@ func (e *ParamError) Error() string { return fmt.Sprintf("%s=%q: want %s", e.Nam
 // Given are the parameters as make e2e passes them, not yet checked.
 type Given struct {
 	Provider, Mode, NodeModes, Proxier, Nodes, Keep, RunDir string
+	NodeKernels                                             string
 }
 
 // Params are one mode's run parameters.
@@ -65,6 +69,10 @@ type Params struct {
 	Proxier   string
 	Nodes     int
 	Keep      bool
+	// NodeKernels is NODE_KERNELS as checked: one word for every node or
+	// one per node joined by commas (auto, host, vm), or empty: every
+	// node's kernel left to the provider.
+	NodeKernels string
 	// RunDir is the run directory; ModeDir is RunDir/<Mode>.
 	RunDir string
 }
@@ -117,6 +125,16 @@ func (g Given) Parse() ([]Params, error) {
 	}
 	if p.NodeModes != "" {
 		p.Nodes = len(strings.Split(p.NodeModes, ","))
+	}
+	if g.NodeKernels != "" {
+		kernels, err := clusters.ParseNodeKernels(g.NodeKernels, p.Nodes)
+		if err != nil {
+			return nil, &ParamError{EnvNodeKernels, g.NodeKernels, fmt.Sprintf("auto, host or vm, once for every node or once per node of the %d (%v)", p.Nodes, err)}
+		}
+		p.NodeKernels = clusters.NodeKernelsParam(kernels)
+		if len(strings.Split(g.NodeKernels, ",")) == 1 {
+			p.NodeKernels = strings.TrimSpace(g.NodeKernels) // one for every node, however many
+		}
 	}
 	switch g.Keep {
 	case "", "0", "false":
@@ -213,7 +231,8 @@ func proxierOf(p string) (string, error) {
 // make e2e and must not bring up a cluster.
 func ParamsFromEnv(lookup func(string) (string, bool)) (Params, error) {
 	get := func(k string) string { v, _ := lookup(k); return v }
-	g := Given{Provider: get(EnvProvider), Mode: get(EnvMode), NodeModes: get(EnvNodeMode), Proxier: get(EnvProxier), Nodes: get(EnvNodes), Keep: get(EnvKeep), RunDir: get(EnvRunDir)}
+	g := Given{Provider: get(EnvProvider), Mode: get(EnvMode), NodeModes: get(EnvNodeMode), Proxier: get(EnvProxier), Nodes: get(EnvNodes), Keep: get(EnvKeep), RunDir: get(EnvRunDir),
+		NodeKernels: get(EnvNodeKernels)}
 	for _, kv := range [][2]string{{EnvMode, g.Mode}, {EnvRunDir, g.RunDir}} {
 		if kv[1] == "" {
 			return Params{}, fmt.Errorf("%s is not set (make e2e sets it)", kv[0])
@@ -231,3 +250,20 @@ func ParamsFromEnv(lookup func(string) (string, bool)) (Params, error) {
 
 // ParamsFromOS is ParamsFromEnv on the process environment.
 func ParamsFromOS() (Params, error) { return ParamsFromEnv(os.LookupEnv) }
+
+// ClusterSpec is the cluster these parameters ask the provider for, under
+// name: the runner's precheck and set-up and the suite's Setup all ask
+// about the same one.
+func (p Params) ClusterSpec(name string) clusters.Spec {
+	spec := clusters.Spec{Name: name, Proxier: p.Proxier, Keep: p.Keep}
+	modes := p.NodeModeList()
+	kernels, _ := clusters.ParseNodeKernels(p.NodeKernels, len(modes)) // checked by Parse
+	for i, m := range modes {
+		n := clusters.NodeSpec{Mode: m}
+		if i < len(kernels) {
+			n.Kernel = kernels[i]
+		}
+		spec.Nodes = append(spec.Nodes, n)
+	}
+	return spec
+}

@@ -4,23 +4,29 @@ import (
 	"fmt"
 	"github.com/proxyproof/proxyproof/clusters"
 	"github.com/proxyproof/proxyproof/clusters/providers"
+	"github.com/proxyproof/proxyproof/suites/framework"
 	"os"
 	"os/exec"
 	"strings"
 )
 
-// setupSteps are the provider's set-up commands for modes (from the
-// repository root, each idempotent and quick when done), so make e2e
-// works as the first command on a fresh machine.
-func setupSteps(provider string, modes []string) []string {
-	p, ok := providers.Get(provider)
+// setupSteps are the provider's set-up commands for the clusters of params
+// (from the repository root, each idempotent and quick when done), so
+// make e2e works as the first command on a fresh machine.
+func setupSteps(params []framework.Params) []string {
+	p, ok := providers.Get(params[0].Provider)
 	if !ok {
 		return nil
 	}
-	if n, ok := p.(clusters.SetupNeeder); ok {
-		return n.SetupSteps(modes)
+	n, ok := p.(clusters.SetupNeeder)
+	if !ok {
+		return nil
 	}
-	return nil
+	var specs []clusters.Spec
+	for _, m := range params {
+		specs = append(specs, m.ClusterSpec("e2e"))
+	}
+	return n.SetupSteps(specs)
 }
 
 // runSetup runs each step with its output streamed, so a long build is

@@ -28,7 +28,7 @@ import (
 //	netprobe -rate R -for D load URL
 //	    R new connections a second for D, each its own request
 
-func runBatch(kind, target string, count int, rate float64, dur, timeout time.Duration, readyFile, stopFile string) error {
+func runBatch(kind, target string, count int, timeout time.Duration, stopFile string, o streamOptions) error {
 	b := batch.Batch{Kind: kind, Start: time.Now()}
 	var err error
 	switch kind {
@@ -37,9 +37,13 @@ func runBatch(kind, target string, count int, rate float64, dur, timeout time.Du
 			b.Requests = append(b.Requests, fresh(b.Start, target, timeout))
 		}
 	case "hold":
-		b.Requests, err = hold(b.Start, target, count, dur, timeout, readyFile, stopFile)
+		b.Requests, err = hold(b.Start, target, count, o.dur, timeout, o.readyFile, stopFile)
 	case "load":
-		b.Requests = load(b.Start, target, rate, dur, timeout)
+		b.Requests = load(o.rate, o.dur, func() batch.Request { return fresh(b.Start, target, timeout) })
+	case "udpload":
+		b.Requests = load(o.rate, o.dur, func() batch.Request { return udpFresh(b.Start, target, timeout) })
+	case "udpstream":
+		b, err = udpStream(b.Start, target, o)
 	}
 	if err != nil {
 		return err
@@ -64,8 +68,9 @@ func fresh(start time.Time, target string, timeout time.Duration) batch.Request 
 	return r
 }
 
-// load starts rate new connections a second for dur, each concurrently.
-func load(start time.Time, target string, rate float64, dur, timeout time.Duration) []batch.Request {
+// load starts one (a new connection or flow) rate times a second for
+// dur, each concurrently.
+func load(rate float64, dur time.Duration, one func() batch.Request) []batch.Request {
 	var mu sync.Mutex
 	var out []batch.Request
 	var wg sync.WaitGroup
@@ -80,7 +85,7 @@ func load(start time.Time, target string, rate float64, dur, timeout time.Durati
 			wg.Add(1)
 			go func() {
 				defer wg.Done()
-				r := fresh(start, target, timeout)
+				r := one()
 				mu.Lock()
 				out = append(out, r)
 				mu.Unlock()

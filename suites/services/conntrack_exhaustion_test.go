@@ -66,7 +66,7 @@ var _ = Describe("Conntrack: table exhaustion", Label("conntrack", "conntrack-ex
 		out := f.FromOutside()
 		fillURL := fmt.Sprintf("http://%s/hostname", framework.HostPort(nodeIP, fill.Spec.Ports[0].NodePort))
 		controlURL := fmt.Sprintf("http://%s/hostname", framework.HostPort(otherIP, fill.Spec.Ports[0].NodePort))
-		Expect(f.Probe(ctx, out, framework.HTTP, fillURL, probeWindow).OK).To(BeTrue(), "%s answers before the fill", fillURL)
+		waitRecovered(ctx, out, []string{fillURL, controlURL}, podsReady) // set-up: both nodes programmed the Service (a kernel-VM node under load takes tens of seconds)
 
 		undo, err := f.ExemptHarnessFromConntrack(ctx, node.Name)
 		DeferCleanup(func(ctx SpecContext) { Expect(undo(ctx)).To(Succeed()) })
@@ -94,7 +94,11 @@ var _ = Describe("Conntrack: table exhaustion", Label("conntrack", "conntrack-ex
 			}
 		}
 		Expect(controlFailed).To(BeZero(), "the other node's NodePort failed %d of 10 times: the failures are not the full table's", controlFailed)
-		Expect(failed).To(BeNumerically(">", 0), "every new connection to %s succeeded while its table was full", node.Name)
+		// Not asserted per probe: the kernel evicts an unassured entry (a
+		// UDP flow of the fill) to make room when it finds one near the new
+		// flow's hash bucket, so a probe may get through a full table; the
+		// fill's failures and the kernel's drops below are the count.
+		By(fmt.Sprintf("%d of 10 new connections to %s failed while its table was full", failed, node.Name))
 		healthz := fmt.Sprintf("http://%s/healthz", framework.HostPort(nodeIP, 10256))
 		h := f.Probe(ctx, out, "status", healthz, probeWindow)
 		Expect(h.OK && strings.HasPrefix(h.Answer, "200")).To(BeTrue(), "%s while the table is full: %v", healthz, h)

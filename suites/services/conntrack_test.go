@@ -62,6 +62,15 @@ var _ = Describe("Conntrack: stale UDP flows", Label("conntrack", "udp"), Ordere
 	// recovery: from the change to the first answer from newPod.
 	follow := func(ctx SpecContext, svc *corev1.Service, change func(*corev1.Service), answeredBefore string) []float64 {
 		target := framework.HostPort(svc.Spec.ClusterIP, 81)
+		if answeredBefore != "" {
+			// Every client's node programs the Service first (a kernel-VM
+			// node's sync takes seconds): the flow must start on the old
+			// endpoint for its move to mean anything.
+			for _, c := range clients {
+				_, err := f.Reach(ctx, f.FromPod(c), framework.UDP, target, ns+"/"+svc.Name, []string{answeredBefore}, podsReady)
+				Expect(err).NotTo(HaveOccurred())
+			}
+		}
 		streams := make([]batch.Batch, len(clients))
 		errs := make([]error, len(clients))
 		files := make([]framework.HoldFiles, len(clients))

@@ -18,6 +18,8 @@ help:
 	@echo "make bench-kernel Go benchmarks: render and state-to-kernel apply per mode (BENCH=regexp)"
 	@echo "make e2e     the conformance suite on the local provider, set-up included (MODE=iptables|nftables|ipvs|mixed|all NODE_MODES=m1,m2,... PROXIER=ours|kube-proxy|PATH NODES=2 KEEP=1 RUN_DIR=dir ARGS=ginkgo flags)"
 	@echo "             every run takes a mode census of each node (kernel, declared and carried mode, leftovers) at its start and end"
+	@echo "             NODE_KERNELS=auto|host|vm (one for all nodes or one per node, e.g. auto,vm): vm gives the node its own kernel in the kernel VM, any mode (local only)"
+	@echo "             label conntrack: the exhaustion spec needs a node with its own kernel, or CONNTRACK_LOWER_HOST_LIMIT=1 to lower the host's nf_conntrack_max for the run"
 	@echo "             label churn reads CHURN_REPLICAS=50 (ipvs: 10) CHURN_RATE=20 CHURN_KEEPALIVE=10 CHURN_MAX_SURGE=25% CHURN_MAX_UNAVAILABLE=0 CHURN_SERVICES=3 CHURN_IDLE_SERVICES=2000 (ipvs: 300)"
 	@echo "make e2e PROVIDER=kubeconfig KUBECONFIG=path [CONTEXT=name]  the suite against an existing cluster and the proxier it runs"
 	@echo "             (MODE=existing: each node's mode found; BACKEND_IMAGE= TOOLS_IMAGE= images it pulls, see make images; no outside client there)"
@@ -39,7 +41,7 @@ help:
 	@echo "             PRODUCT_VERSION PRODUCT_WEBSITE_URL PRODUCT_DOCUMENTATION_URL PRODUCT_TYPE PRODUCT_DESCRIPTION required,"
 	@echo "             PRODUCT_REPO_URL PRODUCT_LOGO_URL optional, or PRODUCT_FILE=yaml); exits 0 passed, 1 failures recorded, 2 no bundle"
 	@echo "make verify-bundle BUNDLE=<dir or .tar.gz>  manifest, report vs JUnit, claims vs run.json; exits 0 ok, 1 mismatch (named), 2 bad input"
-	@echo "make cluster-up   a local cluster (NAME=proxyproof NODES=3 MODE=iptables|nftables|ipvs or NODE_MODES=m1,m2 PROXIER=ours|kube-proxy|PATH)"
+	@echo "make cluster-up   a local cluster (NAME=proxyproof NODES=3 MODE=iptables|nftables|ipvs or NODE_MODES=m1,m2 NODE_KERNELS=auto|host|vm,... PROXIER=ours|kube-proxy|PATH)"
 	@echo "make cluster-down remove it (NAME=...)"
 	@echo "make kind-images  Docker engine + the kind node, proxier, kube-proxy and netserver images, no registry (root)"
 	@echo "make cluster-up PROVIDER=kind  the same on kind (NAME NODES MODE=iptables|nftables NODE_MODES PROXIER=ours|kube-proxy; KIND_NODE_IMAGE)"
@@ -132,9 +134,9 @@ e2e: export TF_BIN := $(TF_BIN)
 e2e:
 	@$(GO) build -o $(BIN)/e2e ./suites/framework/cmd/e2e
 	@$(BIN)/e2e --provider '$(PROVIDER)' --mode '$(E2E_MODE)' --node-modes '$(NODE_MODES)' --proxier '$(E2E_PROXIER)' \
-		--nodes '$(if $(filter file default,$(origin NODES)),2,$(NODES))' --keep '$(KEEP)' --run-dir '$(RUN_DIR)' \
+		--nodes '$(if $(filter file default,$(origin NODES)),2,$(NODES))' --node-kernels '$(NODE_KERNELS)' --keep '$(KEEP)' --run-dir '$(RUN_DIR)' \
 		--kubeconfig '$(E2E_KUBECONFIG)' --context '$(CONTEXT)' --backend-image '$(BACKEND_IMAGE)' --take-over '$(TAKE_OVER)' \
-		--command "make e2e$(if $(filter-out local,$(PROVIDER)), PROVIDER=$(PROVIDER))$(if $(FOREIGN), KUBECONFIG=$(E2E_KUBECONFIG)$(if $(CONTEXT), CONTEXT=$(CONTEXT))) MODE=$(or $(E2E_MODE),existing)$(if $(NODE_MODES), NODE_MODES=$(NODE_MODES)) PROXIER=$(or $(E2E_PROXIER),existing)$(if $(TF_DIR), TF_DIR=$(TF_DIR))$(if $(TF_VARS), TF_VARS=$(TF_VARS))$(if $(TF_BIN), TF_BIN=$(TF_BIN))$${E2E_ARGS:+ ARGS=\"$$E2E_ARGS\"}" --args "$$E2E_ARGS"
+		--command "make e2e$(if $(filter-out local,$(PROVIDER)), PROVIDER=$(PROVIDER))$(if $(FOREIGN), KUBECONFIG=$(E2E_KUBECONFIG)$(if $(CONTEXT), CONTEXT=$(CONTEXT))) MODE=$(or $(E2E_MODE),existing)$(if $(NODE_MODES), NODE_MODES=$(NODE_MODES)) PROXIER=$(or $(E2E_PROXIER),existing)$(if $(NODE_KERNELS), NODE_KERNELS=$(NODE_KERNELS))$(if $(TF_DIR), TF_DIR=$(TF_DIR))$(if $(TF_VARS), TF_VARS=$(TF_VARS))$(if $(TF_BIN), TF_BIN=$(TF_BIN))$${E2E_ARGS:+ ARGS=\"$$E2E_ARGS\"}" --args "$$E2E_ARGS"
 
 # NODE_MODES alone means MODE=mixed, as for cluster-up.
 # PROVIDER=kubeconfig: any existing cluster, reached only through KUBECONFIG
@@ -182,6 +184,8 @@ NAME       ?= proxyproof
 NODES      ?= 3
 MODE       ?= iptables
 NODE_MODES ?=
+# Each node's kernel: auto (default), host or vm, once for all or per node.
+NODE_KERNELS ?=
 PROXIER    ?= ours
 PROVIDER   ?= local
 
@@ -194,12 +198,12 @@ cluster-up:
 ifeq ($(PROVIDER),kind)
 	@hack/kind/build-images.sh >/dev/null
 	@$(GO) build -o $(BIN)/kindcluster ./clusters/kind/cmd/kindcluster
-	@$(BIN)/kindcluster up --name '$(NAME)' --nodes '$(NODES)' --mode '$(MODE)' $(if $(NODE_MODES),--node-modes '$(NODE_MODES)') --proxier '$(PROXIER)'
+	@$(BIN)/kindcluster up --name '$(NAME)' --nodes '$(NODES)' --mode '$(MODE)' $(if $(NODE_MODES),--node-modes '$(NODE_MODES)') --node-kernels '$(NODE_KERNELS)' --proxier '$(PROXIER)'
 else
 	@hack/controlplane/build.sh >/dev/null
-	$(if $(findstring ipvs,$(MODE) $(NODE_MODES)),@hack/vm/build-image.sh >/dev/null)
+	$(if $(findstring ipvs,$(MODE) $(NODE_MODES))$(findstring vm,$(NODE_KERNELS)),@hack/vm/build-image.sh >/dev/null)
 	@$(GO) build -o $(BIN)/localcluster ./clusters/local/cmd/localcluster
-	@$(BIN)/localcluster up --name '$(NAME)' --nodes '$(NODES)' --mode '$(MODE)' $(if $(NODE_MODES),--node-modes '$(NODE_MODES)') --proxier '$(PROXIER)'
+	@$(BIN)/localcluster up --name '$(NAME)' --nodes '$(NODES)' --mode '$(MODE)' $(if $(NODE_MODES),--node-modes '$(NODE_MODES)') --node-kernels '$(NODE_KERNELS)' --proxier '$(PROXIER)'
 endif
 
 cluster-down:

@@ -40,11 +40,10 @@ const Probe = "netprobe"
 type NodeSpec struct {
 	// Mode is the proxier mode of the node (ModeIPTables, ...).
 	Mode string
-	// OwnKernel runs the node on a kernel of its own whatever its mode
-	// (local: the kernel VM), so that it can later switch to a mode the
-	// host kernel lacks (ipvs here) or change what the host's kernel
-	// shares. Providers whose nodes always share a kernel refuse it.
-	OwnKernel bool
+	// Kernel is the kernel the node runs on: KernelAuto (""), KernelHost
+	// or KernelVM. A provider that cannot honour it refuses the spec in
+	// Check (and Precheck), naming NODE_KERNELS.
+	Kernel string
 }
 
 // Spec is the cluster a run asks for.
@@ -93,6 +92,10 @@ type Node struct {
 	// Mode is the mode the node was made to run; the census reads what it
 	// really runs.
 	Mode string
+	// Kernel is the kernel the node runs on as its provider knows it:
+	// KernelHost, KernelVM, or "" when the provider cannot say (a cluster
+	// the suite did not make).
+	Kernel string
 }
 
 // Cluster is a running cluster under test.
@@ -164,10 +167,10 @@ type Prechecker interface {
 
 // SetupNeeder is a provider with set-up of its own on this machine before
 // Check can pass (images, an engine): commands from the repository root,
-// each idempotent and quick when done, that the runner runs after the
-// parameters are checked.
+// each idempotent and quick when done, that the runner runs for the specs
+// of a run after the parameters are checked.
 type SetupNeeder interface {
-	SetupSteps(modes []string) []string
+	SetupSteps(specs []Spec) []string
 }
 
 // KubeletProvider is a provider whose nodes run a real kubelet and

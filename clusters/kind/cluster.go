@@ -175,3 +175,13 @@ func (c *Cluster) RouteOutside(ctx context.Context, ip, node string) error {
 func (c *Cluster) Destroy(ctx context.Context) error {
 	return down(ctx, c.Name(), c.dir)
 }
+
+var _ clusters.KernelTuner = (*Cluster)(nil)
+
+// SetSysctl writes sysctl name in node's namespace; a global the node's
+// namespace holds read-only (nf_conntrack_max) is written in the host's:
+// kind nodes share its kernel.
+func (c *Cluster) SetSysctl(ctx context.Context, node, name, value string) (string, error) {
+	exec := func(ctx context.Context, cmd ...string) ([]byte, error) { return c.ExecOnNode(ctx, node, cmd...) }
+	return clusters.SysctlByExec(ctx, exec, true, node, name, value)
+}

@@ -166,7 +166,8 @@ func (c *Cluster) findNodes(ctx context.Context, spec clusters.Spec) error {
 		if err != nil {
 			return fmt.Errorf("cluster %s: node %s: %w", spec.Name, name, err)
 		}
-		c.rec.Nodes = append(c.rec.Nodes, clusters.Node{Name: name, IP: ip, Mode: n.Mode})
+		// Containers on this machine: every node shares its kernel.
+		c.rec.Nodes = append(c.rec.Nodes, clusters.Node{Name: name, IP: ip, Mode: n.Mode, Kernel: clusters.KernelHost})
 	}
 	c.rec.APIServer = apiServerURL(c.rec.Nodes[0].IP)
 	return nil

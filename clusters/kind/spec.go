@@ -101,9 +101,9 @@ func checkSpec(spec clusters.Spec, hasIPVS bool) error {
 		if err := checkMode(n.Mode, hasIPVS); err != nil {
 			return fmt.Errorf("cluster %s: node %d: %w", spec.Name, i+1, err)
 		}
-		if n.OwnKernel {
-			return fmt.Errorf("cluster %s: node %d: a kernel of its own: kind nodes are containers sharing the host kernel; use PROVIDER=local, whose nodes can run in the kernel VM", spec.Name, i+1)
-		}
+	}
+	if err := clusters.HostKernelOnly(ProviderName, spec); err != nil {
+		return err
 	}
 	switch spec.Proxier {
 	case clusters.ProxierOurs, clusters.ProxierKubeProxy, ProxierKubeadm:
@@ -192,6 +192,6 @@ func (p *Provider) Precheck(spec clusters.Spec) error { return checkSpec(spec, p
 // SetupSteps: the Docker engine and every image, built here with no
 // registry (hack/kind/build-images.sh starts the engine and builds the
 // control plane too).
-func (p *Provider) SetupSteps([]string) []string {
+func (p *Provider) SetupSteps([]clusters.Spec) []string {
 	return []string{"hack/install-deps.sh", "hack/kind/build-images.sh"}
 }

@@ -77,6 +77,9 @@ func TestCheckRefusesWhatKindCannotRunBeforeAnythingExists(t *testing.T) {
 			[]string{"PROXIER=/usr/local/bin/my-proxy", "image", "PROVIDER=local"}},
 		{"no nodes", testProvider(true, true, allImages...), spec(clusters.ProxierOurs), []string{"NODES"}},
 		{"an unknown mode", testProvider(true, true, allImages...), spec(clusters.ProxierOurs, "userspace"), []string{`"userspace"`, "iptables"}},
+		{"a node of its own kernel", testProvider(true, true, allImages...),
+			clusters.Spec{Name: "c1", Proxier: clusters.ProxierOurs, Nodes: []clusters.NodeSpec{{Mode: "iptables"}, {Mode: "iptables", Kernel: clusters.KernelVM}}},
+			[]string{"node 2", "NODE_KERNELS=vm", "share the host's kernel", "PROVIDER=local"}},
 		{"a name kind cannot use", testProvider(true, true, allImages...), clusters.Spec{Name: "My_Cluster", Proxier: clusters.ProxierOurs, Nodes: []clusters.NodeSpec{{Mode: "iptables"}}},
 			[]string{`"My_Cluster"`}},
 	} {

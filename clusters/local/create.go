@@ -132,7 +132,7 @@ func (c *Cluster) create(ctx context.Context) error {
 	c.rec.Proxier = proxier
 	for i, n := range spec.Nodes {
 		st := NodeStatus{Name: n.Name, Mode: n.Mode, IP: nodeIP(i), Namespace: nodeNS(spec.Name, n.Name)}
-		if n.VM || RunsInVM(n.Mode) {
+		if n.Kernel == KernelVM {
 			st.Namespace, st.VM = "", true
 		}
 		c.rec.Nodes = append(c.rec.Nodes, st)

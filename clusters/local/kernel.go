@@ -2,6 +2,7 @@ package local
 
 import (
 	"fmt"
+
 	"github.com/proxyproof/proxyproof/clusters"
 
 	"github.com/proxyproof/proxyproof/clusters/hostkernel"
@@ -32,4 +33,45 @@ func kernelSupports(mode string) error {
 	default:
 		return fmt.Errorf("mode %q: want %s, %s or %s", mode, ModeIPTables, ModeNFTables, ModeIPVS)
 	}
+}
+
+// nodeKernelSupports reports whether node n (defaults filled in) can run
+// here on the kernel it asks for. vmReady also asks the kernel VM image
+// to be there, which only set-up makes: Precheck runs before set-up.
+func nodeKernelSupports(n NodeSpec, vmReady bool) error {
+	switch n.Kernel {
+	case KernelVM:
+		if err := knownMode(n.Mode); err != nil {
+			return err
+		}
+		if !vmReady {
+			return nil
+		}
+		if RunsInVM(n.Mode) {
+			return kernelSupports(n.Mode) // says why the mode needs the VM
+		}
+		if err := kernelvm.Available(); err != nil {
+			return fmt.Errorf("%s=%s: the node runs in the kernel VM, which is not ready (run make deps): %w", clusters.EnvNodeKernels, KernelVM, err)
+		}
+		return nil
+	case KernelHost:
+		if n.Mode == ModeIPVS && !hostkernel.HasIPVS() {
+			return fmt.Errorf("%s=%s with mode ipvs: %w: this kernel has no IP Virtual Server (%s missing, and modules cannot be loaded); "+
+				"give the node %s or auto, which runs it in the kernel VM", clusters.EnvNodeKernels, KernelHost, ErrModeUnsupported, hostkernel.IPVSProcFile, KernelVM)
+		}
+		if !vmReady {
+			return knownMode(n.Mode)
+		}
+		return kernelSupports(n.Mode)
+	default:
+		return fmt.Errorf("kernel %q: want %s or %s (%s)", n.Kernel, KernelHost, KernelVM, clusters.EnvNodeKernels)
+	}
+}
+
+func knownMode(mode string) error {
+	switch mode {
+	case ModeIPTables, ModeNFTables, ModeIPVS:
+		return nil
+	}
+	return fmt.Errorf("mode %q: want %s, %s or %s", mode, ModeIPTables, ModeNFTables, ModeIPVS)
 }

@@ -74,7 +74,7 @@ func localSpec(spec clusters.Spec) (Spec, error) {
 	}
 	s := Spec{Name: spec.Name, Proxier: spec.Proxier, OutliveCaller: spec.Keep}
 	for _, n := range spec.Nodes {
-		s.Nodes = append(s.Nodes, NodeSpec{Mode: n.Mode, VM: n.OwnKernel})
+		s.Nodes = append(s.Nodes, NodeSpec{Mode: n.Mode, Kernel: n.Kernel})
 	}
 	return s, nil
 }
@@ -93,7 +93,11 @@ func (seamCluster) Provider() string { return ProviderName }
 func (s seamCluster) Nodes() []clusters.Node {
 	var nodes []clusters.Node
 	for _, n := range s.Cluster.Nodes() {
-		nodes = append(nodes, clusters.Node{Name: n.Name, IP: n.IP, Mode: n.Mode})
+		kernel := KernelHost
+		if n.VM {
+			kernel = KernelVM
+		}
+		nodes = append(nodes, clusters.Node{Name: n.Name, IP: n.IP, Mode: n.Mode, Kernel: kernel})
 	}
 	return nodes
 }
@@ -121,18 +125,47 @@ func (s seamCluster) resolve(cmd []string) []string {
 	return append([]string{s.Bin(clusters.Probe)}, cmd[1:]...)
 }
 
-var _ clusters.SetupNeeder = Provider{}
+var (
+	_ clusters.SetupNeeder = Provider{}
+	_ clusters.Prechecker  = Provider{}
+)
 
-// SetupSteps are the scripts a run of modes needs here: the Debian
-// packages, the control plane, and the kernel VM image only when a mode's
-// nodes run in the VM (ipvs on a kernel without ip_vs).
-func (Provider) SetupSteps(modes []string) []string {
-	return setupSteps(modes, RunsInVM)
+// Precheck is Check without what set-up provides (the control plane, the
+// kernel VM image): the names, modes, kernels and proxier.
+func (Provider) Precheck(spec clusters.Spec) error {
+	s, err := localSpec(spec)
+	if err != nil {
+		return err
+	}
+	s = s.withDefaults()
+	for _, n := range s.Nodes {
+		if err := nodeKernelSupports(n, false); err != nil {
+			return fmt.Errorf("cluster %s: node %s: %w", s.Name, n.Name, err)
+		}
+	}
+	return nil
 }
 
-func setupSteps(modes []string, runsInVM func(mode string) bool) []string {
+// SetupSteps are the scripts runs of specs need here: the Debian
+// packages, the control plane, and the kernel VM image only when a node
+// runs in the VM (NODE_KERNELS=vm, or ipvs on a kernel without ip_vs).
+func (Provider) SetupSteps(specs []clusters.Spec) []string {
+	var kernels []string
+	for _, spec := range specs {
+		s, err := localSpec(spec)
+		if err != nil {
+			continue // Check refuses it later, saying why
+		}
+		for _, n := range s.withDefaults().Nodes {
+			kernels = append(kernels, n.Kernel)
+		}
+	}
+	return setupSteps(kernels)
+}
+
+func setupSteps(kernels []string) []string {
 	steps := []string{"hack/install-deps.sh", "hack/controlplane/build.sh"}
-	if slices.ContainsFunc(modes, runsInVM) {
+	if slices.Contains(kernels, KernelVM) {
 		steps = append(steps, "hack/vm/build-image.sh")
 	}
 	return steps

@@ -1,6 +1,9 @@
 package local
 
 import (
+	"errors"
+
+	"github.com/proxyproof/proxyproof/clusters/hostkernel"
 	"reflect"
 	"strings"
 	"testing"
@@ -13,7 +16,7 @@ func TestTheSeamShowsNodesAndResolvesTheProbeToTheBuiltCopy(t *testing.T) {
 		Spec:  Spec{Name: "x"},
 		Nodes: []NodeStatus{{Name: "node-1", Mode: "iptables", IP: "198.18.0.11", Namespace: "x-node-1"}, {Name: "node-2", Mode: "ipvs", IP: "198.18.0.12", VM: true}},
 	}}}
-	want := []clusters.Node{{Name: "node-1", IP: "198.18.0.11", Mode: "iptables"}, {Name: "node-2", IP: "198.18.0.12", Mode: "ipvs"}}
+	want := []clusters.Node{{Name: "node-1", IP: "198.18.0.11", Mode: "iptables", Kernel: clusters.KernelHost}, {Name: "node-2", IP: "198.18.0.12", Mode: "ipvs", Kernel: clusters.KernelVM}}
 	if got := c.Nodes(); !reflect.DeepEqual(got, want) {
 		t.Errorf("Nodes = %+v, want %+v", got, want)
 	}
@@ -41,6 +44,7 @@ func TestTheProviderChecksASpecBeforeAnythingExists(t *testing.T) {
 		{"a name too long for the namespaces is refused", clusters.Spec{Name: "much-too-long-name", Nodes: []clusters.NodeSpec{{Mode: "iptables"}}}, `cluster name "much-too-long-name"`},
 		{"an unknown mode is refused", clusters.Spec{Name: "ok", Nodes: []clusters.NodeSpec{{Mode: "userspace"}}}, `mode "userspace"`},
 		{"a proxier that is no executable is refused", clusters.Spec{Name: "ok", Proxier: "/nonexistent/kube-proxy"}, `proxier "/nonexistent/kube-proxy"`},
+		{"an unknown kernel is refused naming NODE_KERNELS", clusters.Spec{Name: "ok", Nodes: []clusters.NodeSpec{{Mode: "iptables", Kernel: "qemu"}}}, `kernel "qemu": want host or vm (NODE_KERNELS)`},
 		{"the existing proxier is for clusters the suite did not make", clusters.Spec{Name: "ok", Proxier: clusters.ProxierExisting}, "a cluster the suite did not make"},
 	}
 	for _, tt := range tests {
@@ -67,5 +71,24 @@ func TestAKeptClusterOutlivesTheSuite(t *testing.T) {
 	want := Spec{Name: "k", Proxier: "kube-proxy", OutliveCaller: true, Nodes: []NodeSpec{{Mode: "nftables"}}}
 	if !reflect.DeepEqual(s, want) {
 		t.Errorf("local spec %+v, want %+v", s, want)
+	}
+}
+
+func TestPrecheckRefusesAnIPVSNodeOnAHostKernelWithoutIPVSBeforeSetUp(t *testing.T) {
+	ipvsOnHost := clusters.Spec{Name: "ok", Proxier: "ours", Nodes: []clusters.NodeSpec{{Mode: "ipvs", Kernel: clusters.KernelHost}}}
+	err := Provider{}.Precheck(ipvsOnHost)
+	if hostkernel.HasIPVS() {
+		if err != nil {
+			t.Fatalf("this kernel has ip_vs, yet Precheck refused an ipvs node on it: %v", err)
+		}
+		return
+	}
+	if err == nil || !errors.Is(err, clusters.ErrModeUnsupported) || !strings.Contains(err.Error(), "NODE_KERNELS=host with mode ipvs") || !strings.Contains(err.Error(), "vm or auto") {
+		t.Fatalf("Precheck error %v: want ErrModeUnsupported naming NODE_KERNELS=host, mode ipvs and the fix (vm or auto)", err)
+	}
+	// The VM needs no image yet: set-up builds it after Precheck.
+	inVM := clusters.Spec{Name: "ok", Proxier: "ours", Nodes: []clusters.NodeSpec{{Mode: "iptables", Kernel: clusters.KernelVM}, {Mode: "ipvs"}}}
+	if err := (Provider{}).Precheck(inVM); err != nil {
+		t.Fatalf("Precheck refused VM nodes before set-up: %v", err)
 	}
 }

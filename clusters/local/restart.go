@@ -76,9 +76,10 @@ func applyChange(n NodeStatus, change clusters.ProxierChange) (NodeStatus, error
 		if err := kernelSupports(change.Mode); err != nil {
 			return n, err
 		}
-		// A VM node runs any mode; a namespace node cannot move into the VM.
+		// A VM node's kernel has every mode; a namespace node cannot move
+		// into the VM.
 		if RunsInVM(change.Mode) && !n.VM {
-			return n, fmt.Errorf("mode %s -> %s: the node runs in a namespace on the host kernel, which lacks %s; make the cluster with its nodes in the kernel VM (clusters.NodeSpec.OwnKernel) to switch them later", n.Mode, change.Mode, change.Mode)
+			return n, fmt.Errorf("mode %s -> %s: the node would have to move from a namespace into the kernel VM; make a cluster with that mode (or %s=vm) instead", n.Mode, change.Mode, clusters.EnvNodeKernels)
 		}
 		n.Mode = change.Mode
 	}

@@ -3,26 +3,37 @@ package local
 import (
 	"slices"
 	"testing"
+
+	"github.com/proxyproof/proxyproof/clusters"
+	"github.com/proxyproof/proxyproof/clusters/hostkernel"
 )
 
-func TestSetUpBuildsTheVMImageOnlyWhenAModeRunsInTheVM(t *testing.T) {
-	noIPVS := func(m string) bool { return m == "ipvs" }
-	hostIPVS := func(string) bool { return false }
+func TestSetUpBuildsTheVMImageOnlyWhenANodeRunsInTheVM(t *testing.T) {
+	base := []string{"hack/install-deps.sh", "hack/controlplane/build.sh"}
+	withVM := append(append([]string(nil), base...), "hack/vm/build-image.sh")
+	spec := func(nodes ...clusters.NodeSpec) clusters.Spec {
+		return clusters.Spec{Name: "x", Proxier: ProxierOurs, Nodes: nodes}
+	}
+	ipvsWants := base
+	if !hostkernel.HasIPVS() {
+		ipvsWants = withVM
+	}
 	tests := []struct {
-		name     string
-		modes    []string
-		runsInVM func(string) bool
-		want     []string
+		name  string
+		specs []clusters.Spec
+		want  []string
 	}{
-		{"nftables alone needs no VM", []string{"nftables"}, noIPVS, []string{"hack/install-deps.sh", "hack/controlplane/build.sh"}},
-		{"ipvs on a kernel without ip_vs needs the VM image", []string{"ipvs"}, noIPVS, []string{"hack/install-deps.sh", "hack/controlplane/build.sh", "hack/vm/build-image.sh"}},
-		{"all modes include ipvs, so the VM image", []string{"iptables", "nftables", "ipvs"}, noIPVS, []string{"hack/install-deps.sh", "hack/controlplane/build.sh", "hack/vm/build-image.sh"}},
-		{"ipvs on a kernel with ip_vs needs no VM", []string{"ipvs"}, hostIPVS, []string{"hack/install-deps.sh", "hack/controlplane/build.sh"}},
+		{"nftables on the host needs no VM", []clusters.Spec{spec(clusters.NodeSpec{Mode: ModeNFTables})}, base},
+		{"a node given its own kernel needs the VM image whatever its mode",
+			[]clusters.Spec{spec(clusters.NodeSpec{Mode: ModeIPTables}, clusters.NodeSpec{Mode: ModeIPTables, Kernel: KernelVM})}, withVM},
+		{"ipvs left to the provider needs the VM only without ip_vs here", []clusters.Spec{spec(clusters.NodeSpec{Mode: ModeIPVS})}, ipvsWants},
+		{"one spec of several with a VM node is enough",
+			[]clusters.Spec{spec(clusters.NodeSpec{Mode: ModeIPTables}), spec(clusters.NodeSpec{Mode: ModeNFTables, Kernel: KernelVM})}, withVM},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			if got := setupSteps(tt.modes, tt.runsInVM); !slices.Equal(got, tt.want) {
-				t.Errorf("setupSteps(%q) = %q, want %q", tt.modes, got, tt.want)
+			if got := (Provider{}).SetupSteps(tt.specs); !slices.Equal(got, tt.want) {
+				t.Errorf("SetupSteps = %q, want %q", got, tt.want)
 			}
 		})
 	}

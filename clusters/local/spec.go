@@ -66,11 +66,18 @@ type NodeSpec struct {
 	Name string
 	// Mode is the proxier mode: iptables (default), nftables or ipvs.
 	Mode string
-	// VM runs the node in the kernel VM whatever its mode (a mode the
-	// host kernel lacks puts it there anyway): such a node can switch to
-	// and from ipvs later (ProxierRestarter).
-	VM bool
+	// Kernel is KernelHost (a network namespace of this machine) or
+	// KernelVM (the kernel VM, a kernel of its own, for any mode); the
+	// default is the host unless the mode needs what its kernel lacks
+	// (ipvs without ip_vs).
+	Kernel string
 }
+
+// Kernels a node runs on (the clusters package's).
+const (
+	KernelHost = clusters.KernelHost
+	KernelVM   = clusters.KernelVM
+)
 
 var (
 	clusterNameRE = regexp.MustCompile(`^[a-z0-9]([a-z0-9-]{0,8}[a-z0-9])?$`)
@@ -91,6 +98,12 @@ func (s Spec) withDefaults() Spec {
 		}
 		if n.Mode == "" {
 			n.Mode = ModeIPTables
+		}
+		if n.Kernel == clusters.KernelAuto {
+			n.Kernel = KernelHost
+			if RunsInVM(n.Mode) {
+				n.Kernel = KernelVM
+			}
 		}
 		nodes[i] = n
 	}
@@ -128,7 +141,7 @@ func (s Spec) validate() error {
 			return fmt.Errorf("cluster %s: node %s listed twice", s.Name, n.Name)
 		}
 		seen[n.Name] = true
-		if err := kernelSupports(n.Mode); err != nil {
+		if err := nodeKernelSupports(n, true); err != nil {
 			return fmt.Errorf("cluster %s: node %s: %w", s.Name, n.Name, err)
 		}
 	}

@@ -46,7 +46,7 @@ func (p *Provider) Precheck(clusters.Spec) error {
 }
 
 // SetupSteps builds our tofu unless TF_BIN names another binary.
-func (p *Provider) SetupSteps([]string) []string {
+func (p *Provider) SetupSteps([]clusters.Spec) []string {
 	if cfg, err := ConfigFromEnv(p.lookup); err == nil && cfg.Bin != "" {
 		return nil
 	}

@@ -102,3 +102,44 @@ func (f *Framework) runBatch(ctx context.Context, src Source, args ...string) (b
 	b.Launched, b.Returned = launched, returned
 	return b, nil
 }
+
+// UDPLoad starts rate new UDP flows a second (a new socket each, one
+// datagram and its answer) from src to target for d (netprobe udpload).
+func (f *Framework) UDPLoad(ctx context.Context, src Source, target string, rate float64, d time.Duration) (batch.Batch, error) {
+	return f.runBatch(ctx, src, "-timeout", "1s", "-rate", strconv.FormatFloat(rate, 'f', -1, 64), "-for", d.String(), "udpload", target)
+}
+
+// Stream is a netprobe udpstream: one UDP flow from src to a target.
+type Stream struct {
+	Target string
+	Rate   float64
+	For    time.Duration
+	// Files: the probe creates Ready once a backend answered; the caller
+	// creates Mark right after its change (MarkStream).
+	Files HoldFiles
+	// Until ends the stream once this backend answered UntilRun times in
+	// a row after the mark.
+	Until    string
+	UntilRun int
+}
+
+// UDPStream runs s from src and blocks until it ends.
+func (f *Framework) UDPStream(ctx context.Context, src Source, s Stream) (batch.Batch, error) {
+	args := []string{"-rate", strconv.FormatFloat(s.Rate, 'f', -1, 64), "-for", s.For.String(),
+		"-ready-file", s.Files.Ready, "-mark-file", s.Files.Stop}
+	if s.Until != "" {
+		args = append(args, "-until", s.Until, "-until-run", strconv.Itoa(max(s.UntilRun, 1)))
+	}
+	return f.runBatch(ctx, src, append(args, "udpstream", s.Target)...)
+}
+
+// MarkStream tells a running UDPStream that the caller's change is made
+// (it creates the stream's mark file) and returns how long that took:
+// the stream sees the mark at most that long after the change.
+func (f *Framework) MarkStream(ctx context.Context, src Source, files HoldFiles) (time.Duration, error) {
+	began := time.Now()
+	if _, err := src.exec(ctx, "touch", files.Stop); err != nil {
+		return 0, fmt.Errorf("%s: mark the UDP stream: %w", src.Description, err)
+	}
+	return time.Since(began), nil
+}

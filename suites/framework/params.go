@@ -30,6 +30,9 @@ const (
 	// of making one (make validate's runs share one cluster); the suite
 	// leaves it running for whoever made it.
 	EnvCluster = "CLUSTER"
+	// EnvNodeKernels chooses each node's kernel: auto, host or vm, one
+	// for all nodes or one per node (clusters.ParseNodeKernels).
+	EnvNodeKernels = clusters.EnvNodeKernels
 )
 
 // providerKubeconfig is the provider for clusters the suite did not make.
@@ -67,6 +70,8 @@ type Given struct {
 	Kubeconfig, Context, BackendImage, TakeOver             string
 	// Cluster is CLUSTER: attach to this running cluster.
 	Cluster string
+	// NodeKernels is NODE_KERNELS: each node's kernel.
+	NodeKernels string
 }
 
 // Params are one mode's run parameters.
@@ -80,6 +85,10 @@ type Params struct {
 	Proxier   string
 	Nodes     int
 	Keep      bool
+	// NodeKernels is NODE_KERNELS as checked: one word for every node or
+	// one per node joined by commas (auto, host, vm), or empty: every
+	// node's kernel left to the provider.
+	NodeKernels string
 	// RunDir is the run directory; ModeDir is RunDir/<Mode>.
 	RunDir string
 	// Kubeconfig, Context, BackendImage, TakeOver: see clusters.Spec.
@@ -151,6 +160,16 @@ func (g Given) Parse() ([]Params, error) {
 	if p.NodeModes != "" {
 		p.Nodes = len(strings.Split(p.NodeModes, ","))
 	}
+	if g.NodeKernels != "" {
+		kernels, err := clusters.ParseNodeKernels(g.NodeKernels, p.Nodes)
+		if err != nil {
+			return nil, &ParamError{EnvNodeKernels, g.NodeKernels, fmt.Sprintf("auto, host or vm, once for every node or once per node of the %d (%v)", p.Nodes, err)}
+		}
+		p.NodeKernels = clusters.NodeKernelsParam(kernels)
+		if len(strings.Split(g.NodeKernels, ",")) == 1 {
+			p.NodeKernels = strings.TrimSpace(g.NodeKernels) // one for every node, however many
+		}
+	}
 	if err := g.parseCommon(&p); err != nil {
 		return nil, err
 	}
@@ -182,6 +201,9 @@ func (g Given) parseCommon(p *Params) error {
 // run), PROXIER=existing unless TAKE_OVER=1 deploys ours or kube-proxy,
 // the nodes the cluster has (NODES is not read).
 func (g Given) parseForeign(p Params) ([]Params, error) {
+	if g.NodeKernels != "" {
+		return nil, &ParamError{EnvNodeKernels, g.NodeKernels, "nothing: a cluster the suite did not make runs on the kernels it has (its census names them)"}
+	}
 	p.Mode = g.Mode
 	if p.Mode == "" {
 		p.Mode = clusters.ModeExisting
@@ -220,8 +242,14 @@ func (g Given) parseForeign(p Params) ([]Params, error) {
 func (p Params) Spec(name string) clusters.Spec {
 	spec := clusters.Spec{Name: name, Proxier: p.Proxier, Keep: p.Keep,
 		Kubeconfig: p.Kubeconfig, Context: p.Context, BackendImage: p.BackendImage, TakeOver: p.TakeOver}
-	for _, m := range p.NodeModeList() {
-		spec.Nodes = append(spec.Nodes, clusters.NodeSpec{Mode: m})
+	modes := p.NodeModeList()
+	kernels, _ := clusters.ParseNodeKernels(p.NodeKernels, len(modes)) // checked by Parse
+	for i, m := range modes {
+		n := clusters.NodeSpec{Mode: m}
+		if i < len(kernels) {
+			n.Kernel = kernels[i]
+		}
+		spec.Nodes = append(spec.Nodes, n)
 	}
 	return spec
 }
@@ -304,7 +332,8 @@ func proxierOf(p string) (string, error) {
 func ParamsFromEnv(lookup func(string) (string, bool)) (Params, error) {
 	get := func(k string) string { v, _ := lookup(k); return v }
 	g := Given{Provider: get(EnvProvider), Mode: get(EnvMode), NodeModes: get(EnvNodeMode), Proxier: get(EnvProxier), Nodes: get(EnvNodes), Keep: get(EnvKeep), RunDir: get(EnvRunDir),
-		Kubeconfig: get(EnvKubeconfig), Context: get(EnvContext), BackendImage: get(EnvBackendImage), TakeOver: get(EnvTakeOver), Cluster: get(EnvCluster)}
+		Kubeconfig: get(EnvKubeconfig), Context: get(EnvContext), BackendImage: get(EnvBackendImage), TakeOver: get(EnvTakeOver), Cluster: get(EnvCluster),
+		NodeKernels: get(EnvNodeKernels)}
 	for _, kv := range [][2]string{{EnvMode, g.Mode}, {EnvRunDir, g.RunDir}} {
 		if kv[1] == "" {
 			return Params{}, fmt.Errorf("%s is not set (make e2e sets it)", kv[0])

@@ -44,6 +44,16 @@ func TestParamsComeFromTheEnvironmentMakeE2ESets(t *testing.T) {
 		{"KEEP is 1/0/true/false", map[string]string{"MODE": "iptables", "RUN_DIR": "/r", "KEEP": "yes"}, Params{}, `KEEP="yes": want 1 or true`},
 		{"a proxier path that does not exist is refused", map[string]string{"MODE": "iptables", "RUN_DIR": "/r", "PROXIER": "/nonexistent"}, Params{}, `PROXIER="/nonexistent": want ours, kube-proxy or the path of an executable file`},
 		{"a proxier file that is not executable is refused", map[string]string{"MODE": "iptables", "RUN_DIR": "/r", "PROXIER": notExec}, Params{}, "not an executable file"},
+		{"NODE_KERNELS, one value, applies to every node", map[string]string{"MODE": "iptables", "RUN_DIR": "/r", "NODES": "3", "NODE_KERNELS": "vm"},
+			Params{Provider: "local", Mode: "iptables", Proxier: "ours", Nodes: 3, NodeKernels: "vm", RunDir: "/r"}, ""},
+		{"NODE_KERNELS gives one value per node in order, auto left to the provider", map[string]string{"MODE": "ipvs", "RUN_DIR": "/r", "NODE_KERNELS": "auto, vm"},
+			Params{Provider: "local", Mode: "ipvs", Proxier: "ours", Nodes: 2, NodeKernels: "auto,vm", RunDir: "/r"}, ""},
+		{"NODE_KERNELS with a count that is neither one nor NODES is refused", map[string]string{"MODE": "iptables", "RUN_DIR": "/r", "NODES": "3", "NODE_KERNELS": "host,vm"},
+			Params{}, `NODE_KERNELS="host,vm": want auto, host or vm, once for every node or once per node of the 3 (2 values for 3 nodes`},
+		{"NODE_KERNELS with an unknown word names the node", map[string]string{"MODE": "iptables", "RUN_DIR": "/r", "NODE_KERNELS": "host,qemu"},
+			Params{}, `node 2: "qemu": want auto, host, vm`},
+		{"an empty NODE_KERNELS item is refused, not taken as auto", map[string]string{"MODE": "iptables", "RUN_DIR": "/r", "NODE_KERNELS": "host,"},
+			Params{}, `node 2: "": want auto, host, vm`},
 		{"a run dir that is a file is refused", map[string]string{"MODE": "iptables", "RUN_DIR": notExec}, Params{}, `RUN_DIR="` + notExec + `": want a directory`},
 	}
 	for _, tt := range tests {

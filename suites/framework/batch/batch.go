@@ -1,5 +1,5 @@
 // Package batch is the output of netprobe's batch modes (spread, hold,
-// load), shared by the probe that writes it and the specs that read it.
+// load, udpload, udpstream), shared by the probe that writes it and the specs that read it.
 // It must stay free of dependencies: the probe ships in test images.
 package batch
 
@@ -44,6 +44,11 @@ type Batch struct {
 	// run; the probe's own clock (Start) may be another machine's, a
 	// kernel VM's. Zero when unknown.
 	Launched, Returned time.Time `json:"-"`
+	// Source is the local address of a udpstream's one socket.
+	Source string `json:"source,omitempty"`
+	// MarkAt is when a udpstream first saw the caller's mark file, ms
+	// since Start (the caller's change was made before it).
+	MarkAt *float64 `json:"markAt,omitempty"`
 }
 
 // CallerWindow is when request r began on the caller's clock: between

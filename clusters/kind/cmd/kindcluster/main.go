@@ -23,7 +23,7 @@ import (
 )
 
 const usage = `usage:
-  kindcluster up   [--name C] [--nodes N] [--mode iptables|nftables | --node-modes m1,m2,...] [--proxier ours|kube-proxy]
+  kindcluster up   [--name C] [--nodes N] [--mode iptables|nftables | --node-modes m1,m2,...] [--node-kernels auto|host|vm,...] [--proxier ours|kube-proxy]
   kindcluster down [--name C]
 The node image is KIND_NODE_IMAGE (default ` + kind.DefaultNodeImage + `).
 `
@@ -68,6 +68,7 @@ func up(ctx context.Context, args []string) error {
 	mode := fs.String("mode", clusters.ModeIPTables, "proxier mode of every node")
 	nodeModes := fs.String("node-modes", "", "comma-separated mode per node (overrides --nodes and --mode)")
 	proxier := fs.String("proxier", clusters.ProxierOurs, "ours, kube-proxy (upstream, built from source) or kubeadm (kind's own default: kubeadm's kube-proxy addon, a cluster as kind makes it)")
+	nodeKernels := fs.String("node-kernels", "", "each node's kernel: auto, host or vm (its own, in the kernel VM), once for all or once per node")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -80,6 +81,13 @@ func up(ctx context.Context, args []string) error {
 		for range *nodes {
 			spec.Nodes = append(spec.Nodes, clusters.NodeSpec{Mode: *mode})
 		}
+	}
+	kernels, err := clusters.ParseNodeKernels(*nodeKernels, len(spec.Nodes))
+	if err != nil {
+		return fmt.Errorf("--node-kernels %q: %w", *nodeKernels, err)
+	}
+	for i, k := range kernels {
+		spec.Nodes[i].Kernel = k
 	}
 	began := time.Now()
 	c, err := kind.NewProvider().Create(ctx, spec)

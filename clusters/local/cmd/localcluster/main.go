@@ -19,11 +19,12 @@ import (
 	"github.com/spf13/pflag"
 	"k8s.io/klog/v2"
 
+	"github.com/proxyproof/proxyproof/clusters"
 	"github.com/proxyproof/proxyproof/clusters/local"
 )
 
 const usage = `usage:
-  localcluster up   [--name C] [--nodes N] [--mode iptables|nftables|ipvs | --node-modes m1,m2,...] [--proxier ours|kube-proxy|PATH]
+  localcluster up   [--name C] [--nodes N] [--mode iptables|nftables|ipvs | --node-modes m1,m2,...] [--node-kernels auto|host|vm,...] [--proxier ours|kube-proxy|PATH]
   localcluster down [--name C]
   localcluster status [--name C]
 `
@@ -74,6 +75,7 @@ func up(ctx context.Context, args []string) error {
 	nodes := fs.Int("nodes", 3, "number of nodes")
 	mode := fs.String("mode", local.ModeIPTables, "proxier mode of every node")
 	nodeModes := fs.String("node-modes", "", "comma-separated mode per node (overrides --nodes and --mode)")
+	nodeKernels := fs.String("node-kernels", "", "each node's kernel: auto, host or vm (its own, in the kernel VM), once for all or once per node")
 	proxier := fs.String("proxier", local.ProxierOurs, "ours, kube-proxy (upstream) or the path of a kube-proxy-compatible binary")
 	if err := fs.Parse(args); err != nil {
 		return err
@@ -90,6 +92,13 @@ func up(ctx context.Context, args []string) error {
 		for range *nodes {
 			spec.Nodes = append(spec.Nodes, local.NodeSpec{Mode: *mode})
 		}
+	}
+	kernels, err := clusters.ParseNodeKernels(*nodeKernels, len(spec.Nodes))
+	if err != nil {
+		return fmt.Errorf("--node-kernels %q: %w", *nodeKernels, err)
+	}
+	for i, k := range kernels {
+		spec.Nodes[i].Kernel = k
 	}
 	began := time.Now()
 	c, err := local.Create(ctx, spec)

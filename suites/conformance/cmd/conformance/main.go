@@ -137,13 +137,9 @@ func mainErr(ctx context.Context, argv []string) error {
 // kubectl); it returns the binary directory and kubectl. Each step is
 // idempotent and quick when done.
 func setUp(c *conformance.Checked, bin string) (string, string, error) {
-	var modes []string
-	for _, p := range c.Params {
-		modes = append(modes, p.Mode)
-	}
 	var steps []string
 	if n, ok := c.Provider.(clusters.SetupNeeder); ok {
-		steps = n.SetupSteps(modes)
+		steps = n.SetupSteps(framework.SpecsOf(c.Params))
 	}
 	for _, s := range steps {
 		if _, err := step(s); err != nil {

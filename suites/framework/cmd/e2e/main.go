@@ -53,9 +53,9 @@ type exitError struct{ code int }
 func (e *exitError) Error() string { return "exit " + strconv.Itoa(e.code) }
 
 type options struct {
-	provider, mode, nodeModes, proxier, nodes, keep, runDir, suite, command string
-	kubeconfig, context, backendImage, takeOver                             string
-	args                                                                    []string
+	provider, mode, nodeModes, proxier, nodes, nodeKernels, keep, runDir, suite, command string
+	kubeconfig, context, backendImage, takeOver                                          string
+	args                                                                                 []string
 }
 
 func parseFlags(argv []string) (options, error) {
@@ -66,6 +66,7 @@ func parseFlags(argv []string) (options, error) {
 	fs.StringVar(&o.nodeModes, "node-modes", "", "mode=mixed: a mode per node, m1,m2,... (default one node per mode the provider can run here)")
 	fs.StringVar(&o.proxier, "proxier", clusters.ProxierOurs, "ours, kube-proxy or the path of a kube-proxy-compatible binary")
 	fs.StringVar(&o.nodes, "nodes", "2", "nodes per cluster (at least 2)")
+	fs.StringVar(&o.nodeKernels, "node-kernels", "", "each node's kernel: auto, host or vm, once for all nodes or once per node (NODE_KERNELS)")
 	fs.StringVar(&o.keep, "keep", "", "1 keeps each mode's cluster")
 	fs.StringVar(&o.runDir, "run-dir", "", "run directory; default runs/<UTC time>-<mode>")
 	fs.StringVar(&o.kubeconfig, "kubeconfig", "", "PROVIDER=kubeconfig: the kubeconfig of the cluster under test")
@@ -97,7 +98,7 @@ func mainErr(argv []string, setup func(steps []string) error) error {
 	if err != nil {
 		return err
 	}
-	if err := setup(setupSteps(params[0].Provider, modesOf(params))); err != nil {
+	if err := setup(setupSteps(params)); err != nil {
 		return err
 	}
 	return runModes(o, params)
@@ -218,7 +219,7 @@ func runMode(p framework.Params, ginkgoArgs []string, testBin, suiteDir string, 
 		framework.EnvProvider+"="+p.Provider, framework.EnvMode+"="+p.Mode, framework.EnvNodeMode+"="+p.NodeModes, framework.EnvProxier+"="+p.Proxier,
 		framework.EnvNodes+"="+strconv.Itoa(p.Nodes), framework.EnvKeep+"="+strconv.FormatBool(p.Keep), framework.EnvRunDir+"="+p.RunDir,
 		framework.EnvKubeconfig+"="+p.Kubeconfig, framework.EnvContext+"="+p.Context, framework.EnvBackendImage+"="+p.BackendImage,
-		framework.EnvTakeOver+"="+strconv.FormatBool(p.TakeOver))
+		framework.EnvTakeOver+"="+strconv.FormatBool(p.TakeOver), framework.EnvNodeKernels+"="+p.NodeKernels)
 	say("mode %s: %s", p.Mode, strings.Join(cmd.Args, " "))
 	err := cmd.Run()
 	if err == nil {

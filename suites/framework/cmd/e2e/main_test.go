@@ -81,6 +81,9 @@ func TestBadParametersAreRefusedInOneLineBeforeAnythingExists(t *testing.T) {
 		{"keep other than 1/0/true/false is refused", []string{"--keep", "yes"}, `KEEP="yes": want 1 or true`},
 		{"a run directory that is a file is refused", []string{"--run-dir", file}, `RUN_DIR="` + file + `": want a directory`},
 		{"a run directory holding a run is refused", []string{"--run-dir", used}, `RUN_DIR="` + used + `": want a directory holding no run yet (this one has run.log`},
+		{"node kernels that are not one per node are refused", []string{"--node-kernels", "host,vm,vm"}, `NODE_KERNELS="host,vm,vm": want auto, host or vm, once for every node or once per node of the 2 (3 values for 2 nodes`},
+		{"an unknown node kernel is refused", []string{"--node-kernels", "kvm"}, `NODE_KERNELS="kvm": want auto, host or vm`},
+		{"a node of its own kernel on kind is refused", []string{"--provider", "kind", "--node-kernels", "auto,vm"}, `NODE_KERNELS="auto,vm": want kernels PROVIDER=kind can give its nodes (`},
 		{"a label filter Ginkgo cannot parse is refused", []string{"--", "--label-filter=scheduler ||"}, `ARGS="--label-filter=scheduler ||": want a Ginkgo label filter`},
 		{"a label filter with unbalanced parentheses is refused", []string{"--", "--label-filter", "(a || b"}, `ARGS="--label-filter=(a || b": want a Ginkgo label filter`},
 		{"a label filter flag without its value is refused", []string{"--", "--label-filter"}, `ARGS="--label-filter": want --label-filter followed by its value`},
@@ -121,6 +124,12 @@ func TestGoodParametersRunSetUpBeforeTheRunDirectoryExists(t *testing.T) {
 	}
 	if want := []string{"hack/install-deps.sh", "hack/controlplane/build.sh"}; !slices.Equal(got, want) {
 		t.Errorf("set-up steps %q, want %q", got, want)
+	}
+	// A node of its own kernel needs the kernel VM image, whatever its mode.
+	err = mainErr([]string{"--mode", "nftables", "--node-kernels", "host,vm", "--run-dir", runDir},
+		func(steps []string) error { got = steps; return stop })
+	if !errors.Is(err, stop) || !slices.Contains(got, "hack/vm/build-image.sh") {
+		t.Errorf("NODE_KERNELS=host,vm: set-up steps %q (%v), want the VM image built", got, err)
 	}
 	if exitCode(err) != 1 {
 		t.Errorf("a failed set-up exits %d, want 1", exitCode(err))

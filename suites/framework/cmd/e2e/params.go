@@ -39,7 +39,7 @@ func checkParams(o *options) ([]framework.Params, error) {
 	}
 	o.runDir = abs
 	ps, err := framework.Given{Provider: o.provider, Mode: o.mode, NodeModes: o.nodeModes, Proxier: o.proxier, Nodes: o.nodes, Keep: o.keep, RunDir: o.runDir,
-		Kubeconfig: o.kubeconfig, Context: o.context, BackendImage: o.backendImage, TakeOver: o.takeOver}.Parse()
+		Kubeconfig: o.kubeconfig, Context: o.context, BackendImage: o.backendImage, TakeOver: o.takeOver, NodeKernels: o.nodeKernels}.Parse()
 	if err != nil {
 		return nil, err
 	}
@@ -51,6 +51,9 @@ func checkParams(o *options) ([]framework.Params, error) {
 	}
 	// The churn specs read theirs from the environment the suite inherits.
 	if _, err := framework.ChurnFromEnv(os.LookupEnv); err != nil {
+		return nil, err
+	}
+	if _, err := framework.LowerHostLimitFromEnv(os.LookupEnv); err != nil {
 		return nil, err
 	}
 	return ps, checkArgs(o.args)
@@ -69,6 +72,12 @@ func precheck(ps []framework.Params, all, explicit bool) ([]framework.Params, er
 	}
 	if ps[0].Mode == framework.ModeMixed {
 		m, err := precheckMixed(pc, ps[0], explicit)
+		if err == nil && m.NodeKernels != "" {
+			if kerr := pc.Precheck(m.Spec("e2e")); kerr != nil {
+				err = &framework.ParamError{Name: framework.EnvNodeKernels, Value: m.NodeKernels,
+					Want: fmt.Sprintf("kernels PROVIDER=%s can give nodes %s (%v)", m.Provider, m.NodeModes, kerr)}
+			}
+		}
 		return []framework.Params{m}, err
 	}
 	var keep []framework.Params
@@ -77,6 +86,9 @@ func precheck(ps []framework.Params, all, explicit bool) ([]framework.Params, er
 		switch {
 		case err == nil:
 			keep = append(keep, m)
+		case errors.Is(err, clusters.ErrNodeKernelUnsupported):
+			return nil, &framework.ParamError{Name: framework.EnvNodeKernels, Value: m.NodeKernels,
+				Want: fmt.Sprintf("kernels PROVIDER=%s can give its nodes (%v)", m.Provider, err)}
 		case all && errors.Is(err, clusters.ErrModeUnsupported):
 			fmt.Printf("e2e: MODE=all on PROVIDER=%s leaves out %s: %v\n", m.Provider, m.Mode, err)
 		case m.Kubeconfig != "":
@@ -94,15 +106,6 @@ func precheck(ps []framework.Params, all, explicit bool) ([]framework.Params, er
 	return keep, nil
 }
 
-// specOf is the spec a run of m asks the provider for.
-func specOf(m framework.Params) clusters.Spec {
-	spec := clusters.Spec{Name: "e2e", Proxier: m.Proxier}
-	for _, mode := range m.NodeModeList() {
-		spec.Nodes = append(spec.Nodes, clusters.NodeSpec{Mode: mode})
-	}
-	return spec
-}
-
 // precheckMixed checks a mixed cluster's node modes. The default list
 // (every mode) keeps the modes the provider can run here, saying which it
 // leaves out; a NODE_MODES list naming one it cannot run is refused with
@@ -112,8 +115,8 @@ func precheckMixed(pc clusters.Prechecker, m framework.Params, explicit bool) (f
 	var why error
 	for _, mode := range framework.Modes {
 		one := m
-		one.Mode, one.Nodes = mode, framework.MinNodes
-		if err := pc.Precheck(specOf(one)); err == nil {
+		one.Mode, one.Nodes, one.NodeKernels = mode, framework.MinNodes, ""
+		if err := pc.Precheck(one.Spec("e2e")); err == nil {
 			works = append(works, mode)
 		} else if errors.Is(err, clusters.ErrModeUnsupported) {
 			left, why = append(left, mode), err

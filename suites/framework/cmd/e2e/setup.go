@@ -2,9 +2,12 @@ package main
 
 import "github.com/proxyproof/proxyproof/suites/framework"
 
-// setupSteps are the provider's set-up commands for modes.
-func setupSteps(provider string, modes []string) []string {
-	return framework.SetupSteps(provider, modes)
+// setupSteps are the provider's set-up commands for the clusters of params.
+func setupSteps(params []framework.Params) []string {
+	if len(params) == 0 {
+		return nil
+	}
+	return framework.SetupSteps(params[0].Provider, framework.SpecsOf(params))
 }
 
 // runSetup runs them, output streamed.

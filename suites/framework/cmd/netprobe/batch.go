@@ -34,13 +34,14 @@ import (
 //	netprobe -rate R -for D load URL
 //	    R new connections a second for D, each its own request
 
-// batchArgs are a batch mode's flags.
+// batchArgs are a batch mode's flags; rate, dur and readyFile are in the
+// stream options, which udpstream reads whole.
 type batchArgs struct {
-	count               int
-	rate                float64
-	dur, timeout        time.Duration
-	readyFile, stopFile string
-	srcPort             int
+	count    int
+	timeout  time.Duration
+	stopFile string
+	srcPort  int
+	streamOptions
 }
 
 func runBatch(kind, target string, a batchArgs) error {
@@ -58,7 +59,11 @@ func runBatch(kind, target string, a batchArgs) error {
 	case "hold":
 		b.Requests, err = hold(b.Start, target, a.count, a.dur, a.timeout, a.readyFile, a.stopFile)
 	case "load":
-		b.Requests = load(b.Start, target, a.rate, a.dur, a.timeout)
+		b.Requests = load(a.rate, a.dur, func() batch.Request { return fresh(b.Start, target, a.timeout) })
+	case "udpload":
+		b.Requests = load(a.rate, a.dur, func() batch.Request { return udpFresh(b.Start, target, a.timeout) })
+	case "udpstream":
+		b, err = udpStream(b.Start, target, a.streamOptions)
 	}
 	if err != nil {
 		return err
@@ -115,8 +120,9 @@ func resetOnClose(_, _ string, c syscall.RawConn) error {
 	return errors.Join(err, sockErr)
 }
 
-// load starts rate new connections a second for dur, each concurrently.
-func load(start time.Time, target string, rate float64, dur, timeout time.Duration) []batch.Request {
+// load starts one (a new connection or flow) rate times a second for
+// dur, each concurrently.
+func load(rate float64, dur time.Duration, one func() batch.Request) []batch.Request {
 	var mu sync.Mutex
 	var out []batch.Request
 	var wg sync.WaitGroup
@@ -131,7 +137,7 @@ func load(start time.Time, target string, rate float64, dur, timeout time.Durati
 			wg.Add(1)
 			go func() {
 				defer wg.Done()
-				r := fresh(start, target, timeout)
+				r := one()
 				mu.Lock()
 				out = append(out, r)
 				mu.Unlock()

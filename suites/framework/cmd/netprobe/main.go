@@ -15,6 +15,9 @@
 //	                                   the same from local ports P..P+N-1
 //	netprobe -count N -for D hold URL  N keep-alive connections held for D
 //	netprobe -rate R -for D load URL   R new connections a second for D
+//	netprobe -rate R -for D udpload IP:PORT  R new UDP flows a second for D
+//	netprobe -rate R -for D [-mark-file F -until B] udpstream IP:PORT
+//	    one UDP flow: a datagram every 1/R s from one socket (udpstream.go)
 //
 // On failure it prints "<refused|reset|timeout|unreachable|error> <ms> <error>"
 // and exits 1.
@@ -41,16 +44,20 @@ func main() {
 	readyFile := flag.String("ready-file", "", "hold: a file to create once every connection is open")
 	stopFile := flag.String("stop-file", "", "hold: end early once this file exists")
 	srcPort := flag.Int("source-port", 0, "spread: request i from local port source-port+i, closed with a reset (0: any port)")
+	markFile := flag.String("mark-file", "", "udpstream: record the first send after this file exists")
+	until := flag.String("until", "", "udpstream: end once this backend answered -until-run times in a row after the mark")
+	untilRun := flag.Int("until-run", 5, "udpstream: see -until")
 	flag.Parse()
 	if flag.NArg() != 2 || *count < 1 || *rate <= 0 || *srcPort < 0 || *srcPort > 0 && *srcPort+*count > 65536 {
 		fmt.Fprintln(os.Stderr, "usage: netprobe [-timeout D] http URL | status URL | udp IP:PORT | tcp IP:PORT\n"+
-			"       netprobe [-timeout D] -count N [-source-port P] spread URL | -count N -for D hold URL | -rate R -for D load URL")
+			"       netprobe [-timeout D] -count N [-source-port P] spread URL | -count N -for D hold URL | -rate R -for D load URL\n"+
+			"       netprobe [-timeout D] -rate R -for D udpload IP:PORT | -rate R -for D [-ready-file F] [-mark-file M -until BACKEND] udpstream IP:PORT")
 		os.Exit(2)
 	}
 	switch flag.Arg(0) {
-	case "spread", "hold", "load":
-		if err := runBatch(flag.Arg(0), flag.Arg(1), batchArgs{count: *count, rate: *rate, dur: *dur, timeout: *timeout,
-			readyFile: *readyFile, stopFile: *stopFile, srcPort: *srcPort}); err != nil {
+	case "spread", "hold", "load", "udpload", "udpstream":
+		o := streamOptions{rate: *rate, dur: *dur, readyFile: *readyFile, markFile: *markFile, until: *until, untilRun: *untilRun}
+		if err := runBatch(flag.Arg(0), flag.Arg(1), batchArgs{count: *count, timeout: *timeout, stopFile: *stopFile, srcPort: *srcPort, streamOptions: o}); err != nil {
 			fmt.Printf("error 0 %v\n", err)
 			os.Exit(1)
 		}

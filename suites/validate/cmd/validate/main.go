@@ -71,7 +71,7 @@ func mainErr(argv []string) (int, error) {
 	if err != nil {
 		return validate.NotRun, err
 	}
-	if err := framework.RunSetup("validate", framework.SetupSteps(p.Suite.Provider, []string{p.From, p.To})); err != nil {
+	if err := framework.RunSetup("validate", framework.SetupSteps(p.Suite.Provider, []clusters.Spec{modeSpec(p.From), modeSpec(p.To)})); err != nil {
 		return validate.NotRun, err
 	}
 	began := time.Now()
@@ -109,8 +109,12 @@ func createCluster(ctx context.Context, p validate.Params) (clusters.Cluster, er
 	prov, _ := providers.Get(p.Suite.Provider)
 	spec := clusters.Spec{Name: p.Name, Proxier: p.Suite.Proxier, Keep: true}
 	own := p.Suite.Provider == local.ProviderName && (local.RunsInVM(p.From) || local.RunsInVM(p.To))
+	kernel := clusters.KernelAuto
+	if own {
+		kernel = clusters.KernelVM
+	}
 	for range p.Suite.Nodes {
-		spec.Nodes = append(spec.Nodes, clusters.NodeSpec{Mode: p.From, OwnKernel: own})
+		spec.Nodes = append(spec.Nodes, clusters.NodeSpec{Mode: p.From, Kernel: kernel})
 	}
 	what := fmt.Sprintf("cluster %s (provider %s, %d %s nodes, proxier %s)", spec.Name, prov.Name(), p.Suite.Nodes, p.From, p.Suite.Proxier)
 	if err := prov.Check(spec); err != nil {
@@ -198,4 +202,10 @@ func writeReport(v validate.Verdict, phases validate.Phases, p validate.Params, 
 	}
 	fmt.Printf("validate: took %s; report: %s\n", took.Round(time.Second), path)
 	return nil
+}
+
+// modeSpec is a one-node cluster of mode, for set-up: the steps a cluster
+// in each of FROM and TO needs.
+func modeSpec(mode string) clusters.Spec {
+	return clusters.Spec{Nodes: []clusters.NodeSpec{{Mode: mode}}}
 }

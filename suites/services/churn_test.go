@@ -274,7 +274,7 @@ func flowsUnderLoad(ctx context.Context, flows []flow, during func()) [][]batch.
 	time.Sleep(3 * time.Second)
 	stopLoad()
 	wg.Wait()
-	Expect(errors.Join(errs...)).NotTo(HaveOccurred(), "the client load could not run")
+	Expect(errors.Join(errs...)).NotTo(HaveOccurred(), batch.LoadFailed)
 	return batches
 }
 

@@ -6,6 +6,7 @@ import (
 	"strings"
 
 	"github.com/proxyproof/proxyproof/reports/compare"
+	"github.com/proxyproof/proxyproof/suites/framework/batch"
 	"github.com/proxyproof/proxyproof/reports/run"
 )
 
@@ -82,6 +83,10 @@ func Judge(p Phases) Verdict {
 	v.Both, v.FailBoth = sameOutcome(p.Before.Mode(p.From), p.After.Mode(p.To))
 	sw := p.Switch.Mode(p.From)
 	for _, s := range sw.Specs {
+		if s.Outcome == run.Failed && strings.Contains(s.Reason, batch.LoadFailed) {
+			v.Problems = append(v.Problems, fmt.Sprintf("switch %s -> %s: %q: %s", p.From, p.To, s.Name, s.Reason))
+			continue
+		}
 		if s.Outcome == run.Failed {
 			v.Regressions = append(v.Regressions, fmt.Sprintf("switch %s -> %s: %q failed: %s", p.From, p.To, s.Name, s.Reason))
 		}
@@ -92,7 +97,12 @@ func Judge(p Phases) Verdict {
 			v.Regressions = append(v.Regressions, fmt.Sprintf("switch on %s: %s", n.Node, n.Title))
 		}
 	}
-	if len(v.Regressions) > 0 {
+	switch {
+	case len(v.Problems) > 0:
+		// A switch whose load broke measured nothing: whatever else it
+		// shows, the verdict would rest on a hole.
+		v.Status = NotRun
+	case len(v.Regressions) > 0:
 		v.Status = Regression
 	}
 	return v

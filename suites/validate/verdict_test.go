@@ -6,6 +6,7 @@ import (
 
 	"github.com/proxyproof/proxyproof/reports/entry"
 	"github.com/proxyproof/proxyproof/reports/run"
+	"github.com/proxyproof/proxyproof/suites/framework/batch"
 )
 
 // phaseRun is a run of one mode whose specs have the given outcomes, with
@@ -124,5 +125,21 @@ func TestTheReportSaysTheVerdictAndEachNodesSwitch(t *testing.T) {
 		if !strings.Contains(b.String(), want) {
 			t.Errorf("report lacks %q:\n%s", want, b.String())
 		}
+	}
+}
+
+func TestASwitchWhoseClientLoadBrokeCouldNotBeJudgedNotARegression(t *testing.T) {
+	specs := map[string]run.Outcome{"clusterip": run.Passed}
+	sw := cleanSwitch()
+	sw.Modes[0].Specs[0].Outcome = run.Failed
+	sw.Modes[0].Specs[0].Reason = batch.LoadFailed + ": exec into node-2: context deadline exceeded"
+	sw.Modes[0].Counts.Passed, sw.Modes[0].Counts.Failed = 0, 1
+	v := Judge(Phases{From: "iptables", To: "ipvs", Before: phaseRun("/r/1", "iptables", specs, nil), Switch: sw, After: phaseRun("/r/3", "ipvs", specs, nil)})
+	if v.Status != NotRun || len(v.Problems) != 1 || !strings.Contains(v.Problems[0], "exec into node-2") {
+		t.Errorf("status %d problems %q regressions %q; want could not run (2) naming the broken load", v.Status, v.Problems, v.Regressions)
+	}
+	sw.Modes[0].Specs[0].Reason = "node node-2: the proxier never served in ipvs"
+	if v := Judge(Phases{From: "iptables", To: "ipvs", Before: phaseRun("/r/1", "iptables", specs, nil), Switch: sw, After: phaseRun("/r/3", "ipvs", specs, nil)}); v.Status != Regression {
+		t.Errorf("a switch spec failing for the proxier: status %d, want regression (1)", v.Status)
 	}
 }

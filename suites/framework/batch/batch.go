@@ -8,6 +8,12 @@ import (
 	"time"
 )
 
+// LoadFailed begins the failure of a spec whose client load itself could
+// not run (the probe could not be started or read on its client: the
+// harness, not the proxier under test). make validate reads a switch that
+// failed so as "could not run" (exit 2), never as a regression.
+const LoadFailed = "the client load could not run"
+
 // Request is one request's outcome in a batch.
 type Request struct {
 	// At is when it started, ms since the batch began; Ms how long it took.

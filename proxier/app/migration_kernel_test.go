@@ -153,6 +153,7 @@ func switchUnderLoad(t *testing.T, from, to string, migrate bool, pc pace) (swit
 	}
 	time.Sleep(500 * time.Millisecond)
 	stopA()
+	stopped := time.Now()
 	time.Sleep(500 * time.Millisecond) // the new pod being scheduled and pulled
 	var extra []string
 	if migrate {
@@ -180,9 +181,13 @@ func switchUnderLoad(t *testing.T, from, to string, migrate bool, pc pace) (swit
 	time.Sleep(time.Second) // new connections through the new mode alone
 	var r switched
 	r.newOK, r.newFail, r.longOK, r.longFail = l.finish()
-	t.Logf("%s -> %s (migrate %v): new mode's rules seen %v after start, old mode's gone %v after that (polls every %v); "+
+	// Clock times too, to place a failed request (stamped when it gave up,
+	// probeTimeout after it began) against the switch.
+	clock := func(at time.Time) string { return at.Format("15:04:05.000") }
+	t.Logf("%s -> %s (migrate %v): old proxier stopped %s, new started %s, new mode's rules seen %s (%v after start), old mode's gone %s (%v after that; polls every %v); "+
 		"new connections %d ok, %d failed; long-lived requests %d ok, %d failed",
-		from, to, migrate, st.bIn.Sub(started).Round(time.Millisecond), st.aGone.Sub(st.bIn).Round(time.Millisecond), pc.poll,
+		from, to, migrate, clock(stopped), clock(started), clock(st.bIn), st.bIn.Sub(started).Round(time.Millisecond),
+		clock(st.aGone), st.aGone.Sub(st.bIn).Round(time.Millisecond), pc.poll,
 		r.newOK, len(r.newFail), r.longOK, len(r.longFail))
 	if r.newOK == 0 || r.longOK == 0 {
 		t.Errorf("no traffic measured (new %d, long-lived %d): the test proves nothing", r.newOK, r.longOK)

@@ -10,7 +10,6 @@ import (
 	"sync"
 	"time"
 
-	"github.com/proxyproof/proxyproof/proxier/behaviour"
 	"github.com/proxyproof/proxyproof/proxier/netns"
 )
 
@@ -21,6 +20,9 @@ type load struct {
 	mu       sync.Mutex
 	newOK    int
 	newFail  []string
+	// failPorts are the local ports of the failed new connections whose
+	// connect succeeded (sport=N in conntrack's listing).
+	failPorts []string
 	longOK   int
 	longFail []string
 	stop     context.CancelFunc
@@ -58,16 +60,55 @@ func startLoad(ns, addr string, workers int) (*load, error) {
 
 func (l *load) newConnections(ctx context.Context, ns, addr string) {
 	for ctx.Err() == nil {
-		_, _, err := behaviour.HTTP(ns, addr)
+		port, err := newConnection(ns, addr)
 		l.mu.Lock()
 		if err != nil {
 			l.newFail = append(l.newFail, time.Now().Format("15:04:05.000")+" "+err.Error())
+			if port != "" {
+				l.failPorts = append(l.failPorts, port)
+			}
 		} else {
 			l.newOK++
 		}
 		l.mu.Unlock()
 		time.Sleep(newConnEvery)
 	}
+}
+
+// newConnection asks once on a new connection from ns, as behaviour.HTTP
+// does (Connection: close, probeTimeout in all), but says which step
+// failed and from which local port, so a failure can be placed: a lost
+// SYN shows as a connect that took a retransmit or timed out, a lost
+// answer as a connected request that timed out.
+func newConnection(ns, addr string) (port string, err error) {
+	start := time.Now()
+	deadline := start.Add(2 * time.Second)
+	ctx, cancel := context.WithDeadline(context.Background(), deadline)
+	defer cancel()
+	c, err := netns.Dial(ctx, &net.Dialer{}, ns, "tcp4", addr)
+	if err != nil {
+		return "", fmt.Errorf("started %s: connect to %s: %w", start.Format("15:04:05.000"), addr, err)
+	}
+	defer c.Close()
+	_, port, _ = net.SplitHostPort(c.LocalAddr().String())
+	connected := time.Since(start)
+	_ = c.SetDeadline(deadline)
+	fail := func(step string, err error) error {
+		return fmt.Errorf("started %s from %s, connected in %v: %s: %w", start.Format("15:04:05.000"), c.LocalAddr(), connected.Round(time.Millisecond), step, err)
+	}
+	if _, err := fmt.Fprintf(c, "GET / HTTP/1.1\r\nHost: %s\r\nConnection: close\r\n\r\n", addr); err != nil {
+		return port, fail("write", err)
+	}
+	resp, err := http.ReadResponse(bufio.NewReader(c), nil)
+	if err != nil {
+		return port, fail("read", err)
+	}
+	_, err = io.Copy(io.Discard, resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK || err != nil {
+		return port, fail("answer", fmt.Errorf("status %s, %v", resp.Status, err))
+	}
+	return port, nil
 }
 
 // longLived asks over the same TCP connection (HTTP/1.1 keep-alive) until

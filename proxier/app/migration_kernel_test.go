@@ -123,6 +123,7 @@ func scrapeMetrics(t *testing.T, env *behaviour.Env) string {
 type switched struct {
 	newOK, longOK     int
 	newFail, longFail []string
+	failPorts         []string
 }
 
 // switchUnderLoad runs node1 in mode `from` with clients going, stops that
@@ -181,6 +182,7 @@ func switchUnderLoad(t *testing.T, from, to string, migrate bool, pc pace) (swit
 	time.Sleep(time.Second) // new connections through the new mode alone
 	var r switched
 	r.newOK, r.newFail, r.longOK, r.longFail = l.finish()
+	r.failPorts = l.failPorts
 	// Clock times too, to place a failed request (stamped when it gave up,
 	// probeTimeout after it began) against the switch.
 	clock := func(at time.Time) string { return at.Format("15:04:05.000") }
@@ -205,6 +207,26 @@ func testMigration(t *testing.T, from, to string, pc pace) {
 	if len(r.newFail) > 0 {
 		t.Errorf("%d of %d new connections failed during the switch:\n%s", len(r.newFail), r.newOK+len(r.newFail),
 			strings.Join(r.newFail[:min(len(r.newFail), 10)], "\n"))
+		// What the node's kernel still holds of them, to tell a lost SYN
+		// from a lost answer and which mode's path it took.
+		out, _ := netns.Cmd(env.Topo.Node1, "conntrack", "-L", "-p", "tcp", "-d", "10.96.7.10").CombinedOutput()
+		for _, line := range strings.Split(string(out), "\n") {
+			for _, port := range r.failPorts {
+				if strings.Contains(line, "sport="+port+" ") {
+					t.Logf("conntrack entry of the failed connection from port %s: %s", port, line)
+				}
+			}
+		}
+		if to == config.ModeIPVS {
+			out, _ := netns.Cmd(env.Topo.Node1, "ipvsadm", "-Lnc").CombinedOutput()
+			for _, line := range strings.Split(string(out), "\n") {
+				for _, port := range r.failPorts {
+					if strings.Contains(line, ":"+port+" ") {
+						t.Logf("IPVS connection of the failed connection from port %s: %s", port, line)
+					}
+				}
+			}
+		}
 	}
 	if len(r.longFail) > 0 {
 		t.Errorf("the long-lived connection broke after %d requests: %s", r.longOK, r.longFail[0])

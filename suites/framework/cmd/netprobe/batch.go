@@ -96,7 +96,20 @@ func freshFrom(start time.Time, target string, timeout time.Duration, port int) 
 	ctx, cancel := context.WithTimeout(context.Background(), timeout)
 	defer cancel()
 	d := &net.Dialer{LocalAddr: &net.TCPAddr{Port: port}, Control: resetOnClose}
-	client := &http.Client{Transport: &http.Transport{DialContext: d.DialContext, DisableKeepAlives: true}}
+	dial := func(ctx context.Context, network, addr string) (net.Conn, error) {
+		// The last connection from port may still hold its 4-tuple for
+		// the moment its reset takes (connect: EADDRNOTAVAIL, seen on
+		// loopback when the same port asks again at once): wait it out
+		// within the request's timeout rather than fail the request.
+		for {
+			c, err := d.DialContext(ctx, network, addr)
+			if !errors.Is(err, syscall.EADDRNOTAVAIL) || ctx.Err() != nil {
+				return c, err
+			}
+			time.Sleep(5 * time.Millisecond)
+		}
+	}
+	client := &http.Client{Transport: &http.Transport{DialContext: dial, DisableKeepAlives: true}}
 	body, err := get(ctx, client, target)
 	r.Ms = since(start) - r.At
 	if err != nil {

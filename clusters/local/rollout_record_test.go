@@ -83,9 +83,13 @@ type sliceVersion struct {
 // each deleted pod's phases after its deletion, as its slice's writes show
 // them, and what is wrong:
 //   - an endpoint ready while terminating or not serving, ever;
-//   - an endpoint ready in a slice written after its pod's deletion;
-//   - a deleted pod not going ready -> terminating+serving ->
-//     terminating+not-serving -> absent.
+//   - a deleted pod not going terminating+serving ->
+//     terminating+not-serving -> absent after its deletion, where one
+//     slice written from a controller cache that had not yet seen the
+//     deletion may still list it ready first (seen under load: the
+//     upstream EndpointSlice controller synced the Service for another
+//     pod's change, rv 425 after the deletion's 424), but never ready
+//     once it was terminating.
 func checkTerminations(versions []sliceVersion, deleting map[types.UID]uint64, names map[types.UID]string) (map[types.UID][]string, []string) {
 	var problems []string
 	current := map[string][]endpointState{}
@@ -107,9 +111,6 @@ func checkTerminations(versions []sliceVersion, deleting map[types.UID]uint64, n
 			if e.ready && (!e.serving || e.terminating) {
 				problems = append(problems, fmt.Sprintf("slice %s at +%s (rv %d) lists pod %s ready but %s", v.slice, v.at.Round(time.Millisecond), v.rv, e.name, e.phase()))
 			}
-			if rv, ok := deleting[e.uid]; ok && e.ready && v.rv > rv {
-				problems = append(problems, fmt.Sprintf("slice %s at +%s (rv %d) lists pod %s ready after its deletion (rv %d)", v.slice, v.at.Round(time.Millisecond), v.rv, e.name, rv))
-			}
 		}
 		for uid, ph := range touched {
 			if rv, ok := deleting[uid]; ok && v.rv > rv {
@@ -120,13 +121,14 @@ func checkTerminations(versions []sliceVersion, deleting map[types.UID]uint64, n
 		}
 	}
 	want := strings.Join([]string{phaseTerminatingServing, phaseTerminatingNotServing, phaseAbsent}, " -> ")
+	lagged := phaseReady + " -> " + want
 	var uids []types.UID
 	for uid := range deleting {
 		uids = append(uids, uid)
 	}
 	sort.Slice(uids, func(i, j int) bool { return names[uids[i]] < names[uids[j]] })
 	for _, uid := range uids {
-		if got := strings.Join(seq[uid], " -> "); got != want {
+		if got := strings.Join(seq[uid], " -> "); got != want && got != lagged {
 			problems = append(problems, fmt.Sprintf("pod %s after its deletion went %q, want %q", names[uid], got, want))
 		}
 	}
@@ -438,9 +440,15 @@ func TestTheTerminationCheckFlagsEachWayASliceCanMisrepresentADeletedPod(t *test
 		{"a slice written before the deletion may still list the pod ready", []sliceVersion{
 			v(5, ready), v(6, ready, other), v(7, serving, other), v(8, draining, other), v(9, other),
 		}, nil},
-		{"a ready endpoint written after the deletion is flagged", []sliceVersion{
+		{"one slice from a controller cache that lagged the deletion may list it ready", []sliceVersion{
 			v(5, ready), v(7, ready, other), v(8, serving, other), v(9, draining, other), v(10, other),
-		}, []string{"ready after its deletion", `went "ready -> terminating+serving`}},
+		}, nil},
+		{"a pod listed ready again once it was terminating is flagged", []sliceVersion{
+			v(5, ready), v(7, serving, other), v(8, ready, other), v(9, draining, other), v(10, other),
+		}, []string{`went "terminating+serving -> ready -> terminating+not-serving -> absent"`}},
+		{"a deleted pod that stays ready to the end is flagged", []sliceVersion{
+			v(5, ready), v(7, ready, other),
+		}, []string{`went "ready"`}},
 		{"a pod that never shows serving while terminating is flagged", []sliceVersion{
 			v(5, ready), v(7, draining, other), v(8, other),
 		}, []string{`went "terminating+not-serving -> absent"`}},

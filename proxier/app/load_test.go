@@ -17,16 +17,22 @@ import (
 // connections (each a new NAT decision) and one long-lived connection that
 // keeps asking on the flow it opened before the switch.
 type load struct {
-	mu       sync.Mutex
-	newOK    int
-	newFail  []string
-	// failPorts are the local ports of the failed new connections whose
-	// connect succeeded (sport=N in conntrack's listing).
+	mu      sync.Mutex
+	newOK   int
+	newFail []string
+	// failPorts are the local ports of the failed new connections, where
+	// known (sport=N in conntrack's listing).
 	failPorts []string
-	longOK   int
-	longFail []string
-	stop     context.CancelFunc
-	wg       sync.WaitGroup
+	// connectTimeout bounds a new connection's connect (2 s when 0: one
+	// SYN retransmit); the request after it gets 2 s more.
+	connectTimeout time.Duration
+	// slow are the new connections whose connect took a SYN retransmit
+	// (a second or more) yet succeeded.
+	slow, slowPorts []string
+	longOK          int
+	longFail        []string
+	stop            context.CancelFunc
+	wg              sync.WaitGroup
 }
 
 // newConnEvery paces each new-connection worker: with 3 workers ~300 new
@@ -36,13 +42,13 @@ const newConnEvery = 10 * time.Millisecond
 
 // startLoad opens the long-lived connection from namespace ns to addr and
 // starts both clients; it fails if the Service does not answer now.
-func startLoad(ns, addr string, workers int) (*load, error) {
+func startLoad(ns, addr string, workers int, connectTimeout time.Duration) (*load, error) {
 	c, err := netns.Dial(context.Background(), &net.Dialer{Timeout: 2 * time.Second}, ns, "tcp4", addr)
 	if err != nil {
 		return nil, fmt.Errorf("long-lived connection to %s: %w", addr, err)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
-	l := &load{stop: cancel}
+	l := &load{stop: cancel, connectTimeout: connectTimeout}
 	l.wg.Add(1 + workers)
 	go func() {
 		defer l.wg.Done()
@@ -60,8 +66,12 @@ func startLoad(ns, addr string, workers int) (*load, error) {
 
 func (l *load) newConnections(ctx context.Context, ns, addr string) {
 	for ctx.Err() == nil {
-		port, err := newConnection(ns, addr)
+		port, took, err := newConnection(ns, addr, l.connectTimeout)
 		l.mu.Lock()
+		if err == nil && took >= time.Second {
+			l.slow = append(l.slow, fmt.Sprintf("port %s connected in %v", port, took.Round(time.Millisecond)))
+			l.slowPorts = append(l.slowPorts, port)
+		}
 		if err != nil {
 			l.newFail = append(l.newFail, time.Now().Format("15:04:05.000")+" "+err.Error())
 			if port != "" {
@@ -80,35 +90,37 @@ func (l *load) newConnections(ctx context.Context, ns, addr string) {
 // failed and from which local port, so a failure can be placed: a lost
 // SYN shows as a connect that took a retransmit or timed out, a lost
 // answer as a connected request that timed out.
-func newConnection(ns, addr string) (port string, err error) {
+func newConnection(ns, addr string, connectTimeout time.Duration) (port string, connected time.Duration, err error) {
+	if connectTimeout == 0 {
+		connectTimeout = 2 * time.Second
+	}
 	start := time.Now()
-	deadline := start.Add(2 * time.Second)
-	ctx, cancel := context.WithDeadline(context.Background(), deadline)
+	ctx, cancel := context.WithTimeout(context.Background(), connectTimeout)
 	defer cancel()
 	c, err := netns.Dial(ctx, &net.Dialer{}, ns, "tcp4", addr)
 	if err != nil {
-		return "", fmt.Errorf("started %s: connect to %s: %w", start.Format("15:04:05.000"), addr, err)
+		return "", 0, fmt.Errorf("started %s: connect to %s: %w", start.Format("15:04:05.000"), addr, err)
 	}
 	defer c.Close()
 	_, port, _ = net.SplitHostPort(c.LocalAddr().String())
-	connected := time.Since(start)
-	_ = c.SetDeadline(deadline)
+	connected = time.Since(start)
+	_ = c.SetDeadline(time.Now().Add(2 * time.Second))
 	fail := func(step string, err error) error {
 		return fmt.Errorf("started %s from %s, connected in %v: %s: %w", start.Format("15:04:05.000"), c.LocalAddr(), connected.Round(time.Millisecond), step, err)
 	}
 	if _, err := fmt.Fprintf(c, "GET / HTTP/1.1\r\nHost: %s\r\nConnection: close\r\n\r\n", addr); err != nil {
-		return port, fail("write", err)
+		return port, connected, fail("write", err)
 	}
 	resp, err := http.ReadResponse(bufio.NewReader(c), nil)
 	if err != nil {
-		return port, fail("read", err)
+		return port, connected, fail("read", err)
 	}
 	_, err = io.Copy(io.Discard, resp.Body)
 	resp.Body.Close()
 	if resp.StatusCode != http.StatusOK || err != nil {
-		return port, fail("answer", fmt.Errorf("status %s, %v", resp.Status, err))
+		return port, connected, fail("answer", fmt.Errorf("status %s, %v", resp.Status, err))
 	}
-	return port, nil
+	return port, connected, nil
 }
 
 // longLived asks over the same TCP connection (HTTP/1.1 keep-alive) until

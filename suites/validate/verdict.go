@@ -6,8 +6,8 @@ import (
 	"strings"
 
 	"github.com/proxyproof/proxyproof/reports/compare"
-	"github.com/proxyproof/proxyproof/suites/framework/batch"
 	"github.com/proxyproof/proxyproof/reports/run"
+	"github.com/proxyproof/proxyproof/suites/framework/batch"
 )
 
 // Exit statuses, as the gate's: CI acts on them.

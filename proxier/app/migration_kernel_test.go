@@ -79,7 +79,7 @@ type pace struct {
 	trace bool
 	// connect bounds each new connection's connect (0: 2 s, one SYN
 	// retransmit). In the kernel VM 4 s (two): there, under a contended
-	// host, a lone SYN and its retransmit went unanswered in 3 of 17
+	// host, a lone SYN and its retransmit went unanswered in 3 of 18
 	// runs, always while the new proxier's first sync kept the VM busy,
 	// never two connections in a row (the signature of a lost packet,
 	// not of a rules gap, which fails every connection it spans). Any

@@ -19,6 +19,8 @@ set -euo pipefail
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 # shellcheck source=../lib/gobuild.sh
 . "$here/../lib/gobuild.sh"
+# shellcheck source=../lib/cachelock.sh
+. "$here/../lib/cachelock.sh"
 # shellcheck source=../lib/k8sldflags.sh
 . "$here/../lib/k8sldflags.sh"
 version=$(awk '{ sub(/^require[ \t]+/, "") } $1 == "k8s.io/kubernetes" && $2 ~ /^v[0-9]/ { print $2; exit }' "$here/go.mod")
@@ -43,18 +45,8 @@ fresh() {
   for b in "${bins[@]}"; do [[ -x "$bin/$b" ]] || return 1; done
 }
 
-if fresh; then
-  echo "$bin"
-  exit 0
-fi
 start=$(date +%s)
-mkdir -p "$cache"
-exec 9>"$cache/.lock"
-flock 9
-if fresh; then
-  echo "$bin"
-  exit 0
-fi
+use_cache_or_lock "$cache" "$bin"
 
 echo "conformance: building e2e.test, ginkgo and agnhost at Kubernetes $version into $bin" >&2
 tmp=$(mktemp -d "$cache/bin.tmp.XXXXXX")

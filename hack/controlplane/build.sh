@@ -17,6 +17,8 @@ set -euo pipefail
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 # shellcheck source=../lib/gobuild.sh
 . "$here/../lib/gobuild.sh"
+# shellcheck source=../lib/cachelock.sh
+. "$here/../lib/cachelock.sh"
 # shellcheck source=../lib/k8sldflags.sh
 . "$here/../lib/k8sldflags.sh"
 # shellcheck source=../lib/apt.sh
@@ -45,20 +47,8 @@ fresh() {
   command -v etcd >/dev/null
 }
 
-if fresh; then
-  echo "$bin"
-  exit 0
-fi
-
 start=$(date +%s)
-mkdir -p "$cache"
-# Two test binaries may call us at once: one builds, the other waits.
-exec 9>"$cache/.lock"
-flock 9
-if fresh; then
-  echo "$bin"
-  exit 0
-fi
+use_cache_or_lock "$cache" "$bin"
 
 install_etcd() {
   command -v etcd >/dev/null && return 0

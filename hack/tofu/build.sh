@@ -18,6 +18,8 @@ set -euo pipefail
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 # shellcheck source=../lib/gobuild.sh
 . "$here/../lib/gobuild.sh"
+# shellcheck source=../lib/cachelock.sh
+. "$here/../lib/cachelock.sh"
 version=${TOFU_VERSION:-v1.12.6}
 module=github.com/opentofu/opentofu
 cache=${PROXYPROOF_CACHE:-/var/cache/proxyproof}/tofu/$version
@@ -28,19 +30,8 @@ ldflags="-s -w -X $module/version.dev=no"
 want_stamp() { echo "$module@$version $ldflags $(go env GOVERSION)" | sha256sum | cut -d' ' -f1; }
 fresh() { [[ -x "$bin" && -f "$stamp" && "$(cat "$stamp")" == "$(want_stamp)" ]]; }
 
-if fresh; then
-  echo "$bin"
-  exit 0
-fi
 start=$(date +%s)
-mkdir -p "$cache"
-# Two test binaries may call us at once: one builds, the other waits.
-exec 9>"$cache/.lock"
-flock 9
-if fresh; then
-  echo "$bin"
-  exit 0
-fi
+use_cache_or_lock "$cache" "$bin"
 
 echo "tofu: downloading $module@$version through the Go module proxy" >&2
 dir=$(cd "$cache" && GOFLAGS=-mod=mod go mod download -json "$module@$version" |

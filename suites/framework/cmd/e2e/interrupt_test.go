@@ -35,7 +35,7 @@ func TestAnInterruptReachesTheSuiteItsOwnWayAndStartsNoFurtherMode(t *testing.T)
 	log := filepath.Join(dir, "log")
 	t.Setenv("LOG", log)
 	sigs := make(chan os.Signal, 2)
-	intr := &interrupts{sigs: sigs}
+	intr := framework.InterruptsFrom(sigs)
 	var said []string
 	say := func(f string, a ...any) { said = append(said, fmt.Sprintf(f, a...)) }
 
@@ -70,7 +70,7 @@ func TestAnInterruptReachesTheSuiteItsOwnWayAndStartsNoFurtherMode(t *testing.T)
 		t.Fatalf("runMode returned (%v) while the suite was still cleaning up after the first interrupt", err)
 	case <-time.After(300 * time.Millisecond):
 	}
-	if !intr.pending() {
+	if !intr.Pending() {
 		t.Error("after an interrupt, pending() = false: the next mode would start")
 	}
 	sigs <- syscall.SIGINT
@@ -92,8 +92,8 @@ func TestAnInterruptReachesTheSuiteItsOwnWayAndStartsNoFurtherMode(t *testing.T)
 }
 
 func TestNoInterruptNoPending(t *testing.T) {
-	intr := &interrupts{sigs: make(chan os.Signal, 1)}
-	if intr.pending() {
+	intr := framework.InterruptsFrom(make(chan os.Signal, 1))
+	if intr.Pending() {
 		t.Error("pending() = true with no interrupt")
 	}
 }

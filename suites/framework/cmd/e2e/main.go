@@ -14,11 +14,9 @@ import (
 	"io"
 	"os"
 	"os/exec"
-	"os/signal"
 	"path/filepath"
 	"strconv"
 	"strings"
-	"syscall"
 	"time"
 
 	"github.com/proxyproof/proxyproof/clusters"
@@ -28,9 +26,7 @@ import (
 )
 
 func main() {
-	sigs := make(chan os.Signal, 2)
-	signal.Notify(sigs, os.Interrupt, syscall.SIGTERM)
-	if err := mainErr(os.Args[1:], runSetup, &interrupts{sigs: sigs}); err != nil {
+	if err := mainErr(os.Args[1:], runSetup, framework.ProcessInterrupts()); err != nil {
 		fmt.Fprintln(os.Stderr, "e2e:", err)
 		os.Exit(exitCode(err))
 	}
@@ -93,7 +89,7 @@ func parseFlags(argv []string) (options, error) {
 
 // mainErr checks every parameter, then runs set-up (the hack scripts,
 // through setup), and only then creates the run directory and clusters.
-func mainErr(argv []string, setup func(steps []string) error, intr *interrupts) error {
+func mainErr(argv []string, setup func(steps []string) error, intr *framework.Interrupts) error {
 	o, err := parseFlags(argv)
 	if err != nil {
 		return err
@@ -118,7 +114,7 @@ func modesOf(params []framework.Params) []string {
 
 // runModes builds the suite once, runs it per mode, then writes run.json
 // and the report.
-func runModes(o options, params []framework.Params, intr *interrupts) error {
+func runModes(o options, params []framework.Params, intr *framework.Interrupts) error {
 	if err := os.MkdirAll(filepath.Join(o.runDir, "bin"), 0o755); err != nil {
 		return fmt.Errorf("run dir: %w", err)
 	}
@@ -160,8 +156,8 @@ func runModes(o options, params []framework.Params, intr *interrupts) error {
 
 	var failed []string
 	for _, p := range params {
-		if intr.pending() {
-			say("mode %s: not started: interrupted (%v)", p.Mode, intr.got)
+		if intr.Pending() {
+			say("mode %s: not started: interrupted (%v)", p.Mode, intr.Got())
 			failed = append(failed, p.Mode)
 			continue
 		}
@@ -207,7 +203,7 @@ func writeReport(runDir string, meta run.Meta, out io.Writer, say func(string, .
 
 // runMode runs the suite for one mode. A mode fails when the suite does or
 // when no spec ran in it (checkSomeSpecRan).
-func runMode(p framework.Params, ginkgoArgs []string, testBin, suiteDir string, out io.Writer, say func(string, ...any), intr *interrupts) (run.ModeMeta, error) {
+func runMode(p framework.Params, ginkgoArgs []string, testBin, suiteDir string, out io.Writer, say func(string, ...any), intr *framework.Interrupts) (run.ModeMeta, error) {
 	dir := p.ModeDir()
 	mm := run.ModeMeta{Name: p.Mode, Start: time.Now().UTC()}
 	if err := os.MkdirAll(dir, 0o755); err != nil {
@@ -230,7 +226,7 @@ func runMode(p framework.Params, ginkgoArgs []string, testBin, suiteDir string, 
 		framework.EnvKubeconfig+"="+p.Kubeconfig, framework.EnvContext+"="+p.Context, framework.EnvBackendImage+"="+p.BackendImage,
 		framework.EnvTakeOver+"="+strconv.FormatBool(p.TakeOver), framework.EnvNodeKernels+"="+p.NodeKernels)
 	say("mode %s: %s", p.Mode, strings.Join(cmd.Args, " "))
-	err := intr.run(cmd, func(sig os.Signal) {
+	err := intr.Run(cmd, func(sig os.Signal) {
 		say("mode %s: %v: the suite is interrupting its spec and tearing its cluster down (KEEP=1 keeps it); again to stop at once", p.Mode, sig)
 	})
 	if err == nil {

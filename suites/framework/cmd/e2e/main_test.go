@@ -96,7 +96,7 @@ func TestBadParametersAreRefusedInOneLineBeforeAnythingExists(t *testing.T) {
 			err := mainErr(tt.argv, func([]string) error {
 				t.Fatal("set-up ran for parameters that should have been refused")
 				return nil
-			}, &interrupts{})
+			}, framework.InterruptsFrom(nil))
 			if err == nil {
 				t.Fatalf("mainErr(%q) accepted bad parameters", tt.argv)
 			}
@@ -118,7 +118,7 @@ func TestGoodParametersRunSetUpBeforeTheRunDirectoryExists(t *testing.T) {
 	var got []string
 	stop := errors.New("set-up stopped by the test")
 	err := mainErr([]string{"--mode", "nftables", "--nodes", "3", "--run-dir", runDir, "--", "--label-filter=feature:clusterip || (feature:nodeport && !slow)"},
-		func(steps []string) error { got = steps; return stop }, &interrupts{})
+		func(steps []string) error { got = steps; return stop }, framework.InterruptsFrom(nil))
 	if !errors.Is(err, stop) {
 		t.Fatalf("mainErr = %v, want set-up's error", err)
 	}
@@ -127,7 +127,7 @@ func TestGoodParametersRunSetUpBeforeTheRunDirectoryExists(t *testing.T) {
 	}
 	// A node of its own kernel needs the kernel VM image, whatever its mode.
 	err = mainErr([]string{"--mode", "nftables", "--node-kernels", "host,vm", "--run-dir", runDir},
-		func(steps []string) error { got = steps; return stop }, &interrupts{})
+		func(steps []string) error { got = steps; return stop }, framework.InterruptsFrom(nil))
 	if !errors.Is(err, stop) || !slices.Contains(got, "hack/vm/build-image.sh") {
 		t.Errorf("NODE_KERNELS=host,vm: set-up steps %q (%v), want the VM image built", got, err)
 	}
@@ -215,19 +215,19 @@ func TestKindRefusesIPVSBeforeSetUpWhereTheKernelHasNoIPVS(t *testing.T) {
 	}
 	setupRan := false
 	err := mainErr([]string{"--provider", "kind", "--mode", "ipvs", "--run-dir", filepath.Join(t.TempDir(), "r")},
-		func([]string) error { setupRan = true; return nil }, &interrupts{})
+		func([]string) error { setupRan = true; return nil }, framework.InterruptsFrom(nil))
 	if exitCode(err) != 2 || setupRan || err == nil || !strings.Contains(err.Error(), `MODE="ipvs": want a mode PROVIDER=kind can run here`) || !strings.Contains(err.Error(), "PROVIDER=local") {
 		t.Errorf("MODE=ipvs on kind: err %v (exit %d, set-up ran %v); want exit 2 before set-up, naming ip_vs and PROVIDER=local", err, exitCode(err), setupRan)
 	}
 	err = mainErr([]string{"--provider", "kind", "--mode", "mixed", "--node-modes", "iptables,ipvs", "--run-dir", filepath.Join(t.TempDir(), "r")},
-		func([]string) error { setupRan = true; return nil }, &interrupts{})
+		func([]string) error { setupRan = true; return nil }, framework.InterruptsFrom(nil))
 	if exitCode(err) != 2 || setupRan || err == nil || !strings.HasPrefix(err.Error(), `NODE_MODES="iptables,ipvs": want modes PROVIDER=kind can run here: iptables, nftables (`) {
 		t.Errorf("NODE_MODES=iptables,ipvs on kind: err %v (exit %d, set-up ran %v); want exit 2 before set-up, naming what works", err, exitCode(err), setupRan)
 	}
 	var steps []string
 	stop := errors.New("stop")
 	err = mainErr([]string{"--provider", "kind", "--mode", "all", "--run-dir", filepath.Join(t.TempDir(), "r")},
-		func(s []string) error { steps = s; return stop }, &interrupts{})
+		func(s []string) error { steps = s; return stop }, framework.InterruptsFrom(nil))
 	if !errors.Is(err, stop) {
 		t.Fatalf("MODE=all on kind: %v, want it to reach set-up", err)
 	}
@@ -249,7 +249,7 @@ func TestBadChurnParametersAreRefusedBeforeAnythingExists(t *testing.T) {
 			err := mainErr(nil, func([]string) error {
 				t.Fatal("set-up ran for parameters that should have been refused")
 				return nil
-			}, &interrupts{})
+			}, framework.InterruptsFrom(nil))
 			if err == nil || !strings.HasPrefix(err.Error(), tt.want) || exitCode(err) != exitBadParams {
 				t.Errorf("%s=%s: error %v (exit %d), want one line starting %q, exit %d", tt.env, tt.value, err, exitCode(err), tt.want, exitBadParams)
 			}

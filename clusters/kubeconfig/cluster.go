@@ -2,6 +2,7 @@ package kubeconfig
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -36,6 +37,8 @@ type Cluster struct {
 	noNode  error
 	keep    bool
 	dir     string
+	// took is the take-over in place (TAKE_OVER=1), nil for none.
+	took *takeOver
 }
 
 var _ clusters.Cluster = &Cluster{}
@@ -98,12 +101,17 @@ func (c *Cluster) RouteOutside(context.Context, string, string) error { return E
 // cluster is as found only once they are gone.
 const namespaceGone = 2 * time.Minute
 
-// Destroy deletes every namespace of the run and waits until they are
-// gone. The cluster
-// itself stays: the suite did not make it.
+// Destroy gives back a take-over, deletes every namespace of the run and
+// waits until they are gone. The cluster itself stays: the suite did not
+// make it.
 func (c *Cluster) Destroy(ctx context.Context) error {
 	ctx = context.WithoutCancel(ctx)
 	var errs []error
+	if c.took != nil {
+		if err := c.giveBack(ctx); err != nil {
+			errs = append(errs, err)
+		}
+	}
 	if err := deleteRun(ctx, c.client, c.name); err != nil {
 		errs = append(errs, err)
 	} else if err := waitRunGone(ctx, c.client, c.name); err != nil {
@@ -140,4 +148,31 @@ func (c *Cluster) writeKubeconfig() error {
 	}
 	c.file = filepath.Join(c.dir, "kubeconfig")
 	return writeContext(c.acc, c.file)
+}
+
+// giveBack undoes the take-over (takeover.go), cleaning each taken node
+// with our proxier's --cleanup from the helper's tools container first
+// (kube-proxy's own start-up clean-up leaves IPVS state when it comes
+// back in iptables mode), then checks that each node runs the mode it ran
+// before.
+func (c *Cluster) giveBack(ctx context.Context) error {
+	clean := func(ctx context.Context, node string) error {
+		out, err := c.ExecOnNode(ctx, node, ourBinary, "--cleanup")
+		if err != nil {
+			return fmt.Errorf("%w: %s", err, out)
+		}
+		return nil
+	}
+	_, err := giveBack(ctx, c.client, c.name, clean)
+	if err != nil {
+		return fmt.Errorf("TAKE_OVER=1: giving kube-proxy back: %w", err)
+	}
+	var errs []error
+	for n, was := range c.took.rec.Modes {
+		if err := c.waitMode(ctx, n, was); err != nil {
+			errs = append(errs, fmt.Errorf("TAKE_OVER=1: kube-proxy back, but %w", err))
+		}
+	}
+	c.took = nil
+	return errors.Join(errs...)
 }

@@ -16,7 +16,7 @@ func Down(ctx context.Context, path, context string, all bool) ([]string, error)
 	if err != nil {
 		return nil, err
 	}
-	if err := a.check(ctx); err != nil {
+	if err := a.check(ctx, false); err != nil {
 		return nil, err
 	}
 	client, err := kubernetes.NewForConfig(a.cfg)

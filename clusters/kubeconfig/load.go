@@ -94,9 +94,22 @@ var needed = []authorizationv1.ResourceAttributes{
 	{Verb: "list", Resource: "nodes"},
 }
 
+// neededToTakeOver are the permissions of the take-over (TAKE_OVER=1,
+// takeover.go) beyond needed: kube-proxy's DaemonSet and configuration
+// read and moved aside, the tested nodes labelled, the run's proxier bound
+// to kube-proxy's ClusterRole.
+var neededToTakeOver = []authorizationv1.ResourceAttributes{
+	{Verb: "update", Group: "apps", Resource: "daemonsets", Namespace: "kube-system"},
+	{Verb: "get", Resource: "configmaps", Namespace: "kube-system"},
+	{Verb: "patch", Resource: "nodes"},
+	{Verb: "create", Group: "rbac.authorization.k8s.io", Resource: "clusterrolebindings"},
+	{Verb: "delete", Group: "rbac.authorization.k8s.io", Resource: "clusterrolebindings"},
+	{Verb: "bind", Group: "rbac.authorization.k8s.io", Resource: "clusterroles", Name: nodeProxierRole},
+}
+
 // check reaches the API server and asks it whether this user may run the
-// suite; it creates nothing.
-func (a *access) check(ctx context.Context) error {
+// suite (and, takeOver, take kube-proxy's place); it creates nothing.
+func (a *access) check(ctx context.Context, takeOver bool) error {
 	ctx, cancel := context.WithTimeout(ctx, reachTimeout)
 	defer cancel()
 	cfg := rest.CopyConfig(a.cfg)
@@ -109,7 +122,11 @@ func (a *access) check(ctx context.Context) error {
 		return fmt.Errorf("API server %s (%s) does not answer: %w", a.server, a, err)
 	}
 	var denied []string
-	for _, attr := range needed {
+	attrs := needed
+	if takeOver {
+		attrs = append(slices.Clone(needed), neededToTakeOver...)
+	}
+	for _, attr := range attrs {
 		r, err := client.AuthorizationV1().SelfSubjectAccessReviews().Create(ctx, &authorizationv1.SelfSubjectAccessReview{
 			Spec: authorizationv1.SelfSubjectAccessReviewSpec{ResourceAttributes: &attr},
 		}, metav1.CreateOptions{})
@@ -117,12 +134,16 @@ func (a *access) check(ctx context.Context) error {
 			return fmt.Errorf("%s: ask the API server whether this user may %s %s: %w", a, attr.Verb, attr.Resource, err)
 		}
 		if !r.Status.Allowed {
-			denied = append(denied, attr.Verb+" "+attr.Resource)
+			denied = append(denied, describe(attr))
 		}
 	}
 	if len(denied) > 0 {
-		return fmt.Errorf("%s: %w: the user may not %s (cluster scope); the suite works in namespaces of its own and reads the nodes it tests: grant these verbs (RBAC) or use another context",
-			a, ErrForbidden, strings.Join(denied, ", "))
+		why := "the suite works in namespaces of its own and reads the nodes it tests"
+		if takeOver {
+			why += "; TAKE_OVER=1 also moves kube-proxy's DaemonSet aside, labels the tested nodes and binds its proxier to " + nodeProxierRole
+		}
+		return fmt.Errorf("%s: %w: the user may not %s; %s: grant these verbs (RBAC) or use another context",
+			a, ErrForbidden, strings.Join(denied, ", "), why)
 	}
 	return nil
 }
@@ -150,4 +171,19 @@ func writeContext(a *access, path string) error {
 		return fmt.Errorf("%s: write %s: %w", a, path, err)
 	}
 	return nil
+}
+
+// describe is attr as a refusal names it: verb, resource, and the
+// namespace or name it was asked for (cluster scope otherwise).
+func describe(attr authorizationv1.ResourceAttributes) string {
+	s := attr.Verb + " " + attr.Resource
+	switch {
+	case attr.Name != "":
+		s += " " + attr.Name
+	case attr.Namespace != "":
+		s += " in " + attr.Namespace
+	default:
+		s += " (cluster scope)"
+	}
+	return s
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"os"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -142,8 +143,26 @@ func cleanLeftovers(ctx context.Context, client kubernetes.Interface, all bool) 
 	if err != nil {
 		return nil, err
 	}
+	// A take-over may outlive its namespaces (a run killed while
+	// deleting them): its record on kube-proxy's DaemonSet names it.
+	taken, err := takeOverLeftovers(ctx, client, all)
+	if err != nil {
+		return nil, err
+	}
+	for _, run := range taken {
+		if !slices.Contains(runs, run) {
+			runs = append(runs, run)
+		}
+	}
 	for _, run := range runs {
 		klog.InfoS("Removing what an earlier run left", "run", run)
+		// Its proxier's rules are left to kube-proxy's own start-up
+		// clean-up: the dead run's helper cannot be trusted to be there.
+		if slices.Contains(taken, run) {
+			if _, err := giveBack(ctx, client, run, nil); err != nil {
+				return runs, fmt.Errorf("run %s: TAKE_OVER=1: giving kube-proxy back: %w", run, err)
+			}
+		}
 		if err := deleteRun(ctx, client, run); err != nil {
 			return runs, err
 		}

@@ -66,7 +66,7 @@ func (p *Provider) Check(spec clusters.Spec) error {
 	if err != nil {
 		return err
 	}
-	return a.check(context.Background())
+	return a.check(context.Background(), spec.TakeOver)
 }
 
 // checkSpec is Check's part that needs no cluster.
@@ -92,16 +92,12 @@ func checkSpec(spec clusters.Spec) error {
 			return fmt.Errorf("PROXIER=%s TAKE_OVER=1: name the mode to deploy it in with MODE=%s, %s or %s", spec.Proxier,
 				clusters.ModeIPTables, clusters.ModeNFTables, clusters.ModeIPVS)
 		}
-		return fmt.Errorf("PROXIER=%s TAKE_OVER=1: %w: the take-over (kube-proxy moved aside on the tested nodes, ours deployed, kube-proxy put back) is designed in the README but not built in this checkout; test the cluster's own proxier with PROXIER=%s",
-			spec.Proxier, ErrNotBuilt, clusters.ProxierExisting)
+		return nil
 	default:
 		return fmt.Errorf("PROXIER=%s: a cluster reached through a kubeconfig runs a proxier from an image, not a binary of this machine: use PROXIER=%s, or %s / %s with TAKE_OVER=1",
 			spec.Proxier, clusters.ProxierExisting, clusters.ProxierOurs, clusters.ProxierKubeProxy)
 	}
 }
-
-// ErrNotBuilt is wrapped by the refusal of the take-over, not built yet.
-var ErrNotBuilt = errors.New("not built yet")
 
 // Create sets the run up in the cluster: leftovers of interrupted runs
 // removed, the run's namespace, the node helper, each node's mode found
@@ -115,7 +111,7 @@ func (p *Provider) Create(ctx context.Context, spec clusters.Spec) (clusters.Clu
 	if err != nil {
 		return nil, err
 	}
-	if err := a.check(ctx); err != nil {
+	if err := a.check(ctx, spec.TakeOver); err != nil {
 		return nil, err
 	}
 	client, err := kubernetes.NewForConfig(a.cfg)
@@ -163,7 +159,29 @@ func (c *Cluster) setUp(ctx context.Context, spec clusters.Spec, toolsImage stri
 	} else if c.helpers, err = startHelper(ctx, c.client, c.ns, podSpec, c.nodeNames()); err != nil {
 		return err
 	}
+	if spec.Proxier == clusters.ProxierOurs || spec.Proxier == clusters.ProxierKubeProxy {
+		if err := c.takeOverFor(ctx, spec, toolsImage); err != nil {
+			return err
+		}
+	}
 	return c.findModes(ctx, wantedMode(spec))
+}
+
+// takeOverFor runs spec's proxier in place of the cluster's kube-proxy
+// on the tested nodes (takeover.go), after finding what they run now.
+func (c *Cluster) takeOverFor(ctx context.Context, spec clusters.Spec, image string) error {
+	if c.noNode != nil {
+		return fmt.Errorf("TAKE_OVER=1 needs node access to find and check each node's mode and to clean the nodes afterwards: %w", c.noNode)
+	}
+	before := map[string]string{}
+	for _, n := range c.nodeNames() {
+		m, err := c.modeOf(ctx, n)
+		if err != nil {
+			return fmt.Errorf("cluster %s: TAKE_OVER=1: %w", c.name, err)
+		}
+		before[n] = m
+	}
+	return c.takeOverNodes(ctx, spec.Proxier, wantedMode(spec), image, before)
 }
 
 // findNodes lists the Ready nodes that take pods, by name.

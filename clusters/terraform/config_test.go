@@ -3,6 +3,7 @@ package terraform
 import (
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 )
@@ -56,8 +57,16 @@ func TestDefaultBinaryIsOurBuiltTofu(t *testing.T) {
 		t.Fatalf("without a built tofu: got %v, want the error naming hack/tofu/build.sh", err)
 	}
 	p := &Provider{Lookup: mapLookup(map[string]string{EnvDir: "clusters/terraform/examples/kind-iptables"})}
-	if got := p.SetupSteps(nil); len(got) != 1 || got[0] != "hack/tofu/build.sh" {
-		t.Fatalf("set-up steps %q, want hack/tofu/build.sh", got)
+	if got := p.SetupSteps(nil); !slices.Equal(got, []string{"hack/tofu/build.sh", "hack/tofu/plugin.sh"}) {
+		t.Fatalf("set-up steps %q, want our tofu built, then our plugin", got)
+	}
+	own := filepath.Join(t.TempDir(), "terraform")
+	if err := os.WriteFile(own, []byte("#!/bin/sh\n"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	p = &Provider{Lookup: mapLookup(map[string]string{EnvDir: "clusters/terraform/examples/kind-iptables", EnvBin: own})}
+	if got := p.SetupSteps(nil); !slices.Equal(got, []string{"hack/tofu/plugin.sh"}) {
+		t.Fatalf("TF_BIN=terraform: set-up steps %q, want our plugin only (its module may use it)", got)
 	}
 }
 

@@ -45,12 +45,15 @@ func (p *Provider) Precheck(clusters.Spec) error {
 	return err
 }
 
-// SetupSteps builds our tofu unless TF_BIN names another binary.
+// SetupSteps builds our tofu unless TF_BIN names another binary, then
+// our provider plugin, which every module may use (into the Go build
+// cache: a cluster's BuildPlugin then only links it).
 func (p *Provider) SetupSteps([]clusters.Spec) []string {
+	plugin := "hack/tofu/plugin.sh"
 	if cfg, err := ConfigFromEnv(p.lookup); err == nil && cfg.Bin != "" {
-		return nil
+		return []string{plugin}
 	}
-	return []string{"hack/tofu/build.sh"}
+	return []string{"hack/tofu/build.sh", plugin}
 }
 
 // Check is Precheck plus the binary, which set-up may have built.

@@ -172,6 +172,13 @@ func modeDaemonSet(shipped *appsv1.DaemonSet, base, mode, image, configMap, apiH
 		pod.NodeSelector = map[string]string{}
 	}
 	pod.NodeSelector[LabelMode] = mode
+	// A node restarted with its own configuration leaves the mode
+	// DaemonSets (restart.go).
+	pod.Affinity = &corev1.Affinity{NodeAffinity: &corev1.NodeAffinity{
+		RequiredDuringSchedulingIgnoredDuringExecution: &corev1.NodeSelector{NodeSelectorTerms: []corev1.NodeSelectorTerm{{
+			MatchExpressions: []corev1.NodeSelectorRequirement{{Key: LabelProxier, Operator: corev1.NodeSelectorOpDoesNotExist}},
+		}}},
+	}}
 	for i := range pod.Volumes {
 		if pod.Volumes[i].ConfigMap != nil && pod.Volumes[i].ConfigMap.Name == shipped.Name {
 			pod.Volumes[i].ConfigMap.Name = configMap

@@ -22,7 +22,10 @@ type record struct {
 	APIServer string          `json:"apiServer"`
 	Outside   string          `json:"outside"`
 	OutsideIP string          `json:"outsideIP"`
-	Created   time.Time       `json:"created"`
+	// Proxiers is each restarted node's proxier configuration
+	// (RestartProxier); a node not there runs its mode DaemonSet's.
+	Proxiers map[string]nodeProxier `json:"proxiers,omitempty"`
+	Created  time.Time              `json:"created"`
 }
 
 const (

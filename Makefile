@@ -31,7 +31,7 @@ help:
 	@echo "             one report (RUN_DIR/validate.md); PROVIDER PROXIER NODES=2 KEEP RUN_DIR as for e2e, LABEL=filter, VALIDATE_NAME=cluster;"
 	@echo "             exits 0 nothing regressed, 1 regression, 2 could not run"
 	@echo "make conformance  upstream's [sig-network] Service proxy specs (e2e.test built from source) on a kind cluster per mode, same report"
-	@echo "             (PROVIDER=kind MODE=iptables|nftables|mixed|all NODE_MODES=m1,m2 PROXIER=ours|kube-proxy NODES=2 KEEP=1 RUN_DIR=dir PROCS=3 SPECS=file E2E_BIN=dir NAME=conformance)"
+	@echo "             (PROVIDER=kind MODE=iptables|nftables|mixed|all NODE_MODES=m1,m2 PROXIER=ours|kube-proxy|PATH NODES=2 KEEP=1 RUN_DIR=dir PROCS=3 SPECS=file E2E_BIN=dir NAME=conformance)"
 	@echo "make conformance-deps  its set-up alone: kind images, e2e.test + ginkgo + agnhost from source, upstream's test images (root)"
 	@echo "make report RUN=<dir> / make report-compare A=<dir> B=<dir>"
 	@echo "make gate    PR gate: suite + small bench judged against BASELINE (gate/baseline.json or a run dir) and gate/thresholds.yaml"

@@ -217,7 +217,13 @@ func (c *Cluster) setUp(ctx context.Context, spec clusters.Spec) error {
 		// With kubeadm's kube-proxy, ProxierImage is there as a user of
 		// the kubeconfig provider pushes it: for its node helper's tools.
 		{"load images", func() error {
-			return loadImages(ctx, kindNodes, append([]string{proxierImage(spec.Proxier), NetserverImage}, spec.Images...))
+			img := proxierImage(spec.Proxier)
+			if isPath(spec.Proxier) {
+				if img, err = buildPathImage(ctx, spec.Proxier); err != nil {
+					return err
+				}
+			}
+			return loadImages(ctx, kindNodes, append([]string{img, NetserverImage}, spec.Images...))
 		}},
 		{"install probe", func() error { return installProbe(ctx, c.Name(), NetserverImage, names) }},
 		{"pod network", func() error { return c.podNetwork(ctx, client, kindNodes) }},

@@ -109,9 +109,9 @@ func proxierFor(proxier string, modes []string, apiHost string) (proxierObjects,
 	if err != nil {
 		return objs, err
 	}
-	base, image := ds.Name, ProxierImage
-	if proxier == clusters.ProxierKubeProxy {
-		base, image = "kube-proxy", KubeProxyImage
+	base, image, err := proxierBase(proxier)
+	if err != nil {
+		return objs, err
 	}
 	seen := map[string]bool{}
 	for _, mode := range modes {
@@ -186,8 +186,11 @@ func modeDaemonSet(shipped *appsv1.DaemonSet, base, mode, image, configMap, apiH
 	}
 	c := &pod.Containers[0]
 	c.Image = image
-	if proxier == clusters.ProxierKubeProxy {
+	switch {
+	case proxier == clusters.ProxierKubeProxy:
 		c.Command = append([]string{kubeProxyBinary}, c.Command[1:]...)
+	case isPath(proxier):
+		c.Command = append([]string{pathBinary}, c.Command[1:]...)
 	}
 	c.Env = append(slices.DeleteFunc(c.Env, func(e corev1.EnvVar) bool {
 		return e.Name == "KUBERNETES_SERVICE_HOST" || e.Name == "KUBERNETES_SERVICE_PORT"

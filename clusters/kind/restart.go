@@ -128,7 +128,10 @@ func (c *Cluster) RestartProxier(ctx context.Context, node string, change cluste
 	wrap := func(err error) error {
 		return fmt.Errorf("cluster %s: node %s: restart proxier: %w", c.Name(), node, err)
 	}
-	base, image := proxierBase(c.rec.Proxier)
+	base, image, err := proxierBase(c.rec.Proxier)
+	if err != nil {
+		return time.Time{}, wrap(err)
+	}
 	if err := labelProxier(ctx, client, node, ptr.To(proxierStopped)); err != nil {
 		return time.Time{}, wrap(err)
 	}
@@ -185,11 +188,15 @@ func setProxier(m map[string]nodeProxier, node string, p nodeProxier) map[string
 }
 
 // proxierBase is the mode DaemonSets' name prefix and the image of proxier.
-func proxierBase(proxier string) (string, string) {
-	if proxier == clusters.ProxierKubeProxy {
-		return "kube-proxy", KubeProxyImage
+func proxierBase(proxier string) (string, string, error) {
+	switch {
+	case proxier == clusters.ProxierKubeProxy:
+		return "kube-proxy", KubeProxyImage, nil
+	case isPath(proxier):
+		img, err := pathImage(proxier)
+		return "proxyproof-proxier", img, err
 	}
-	return "proxyproof-proxier", ProxierImage
+	return "proxyproof-proxier", ProxierImage, nil
 }
 
 // variantObjects are node's own ConfigMap and DaemonSet for p.
@@ -198,7 +205,10 @@ func variantObjects(proxier, node, apiHost string, p nodeProxier) (*corev1.Confi
 	if err != nil {
 		return nil, nil, err
 	}
-	base, image := proxierBase(proxier)
+	base, image, err := proxierBase(proxier)
+	if err != nil {
+		return nil, nil, err
+	}
 	name := variantName(base, node)
 	cm, err := modeConfigMap(shippedCM, name, p.Mode)
 	if err != nil {
@@ -299,8 +309,11 @@ func waitNoProxierPod(ctx context.Context, client kubernetes.Interface, base, no
 // (privileged, host network, the proxier's image) and waits for it.
 func runCleanup(ctx context.Context, client kubernetes.Interface, proxier, image, node string) error {
 	bin := "/proxier"
-	if proxier == clusters.ProxierKubeProxy {
+	switch {
+	case proxier == clusters.ProxierKubeProxy:
 		bin = kubeProxyBinary
+	case isPath(proxier):
+		bin = pathBinary
 	}
 	pod := &corev1.Pod{
 		ObjectMeta: metav1.ObjectMeta{GenerateName: "proxier-cleanup-", Namespace: metav1.NamespaceSystem},

@@ -111,8 +111,14 @@ func checkSpec(spec clusters.Spec, hasIPVS bool) error {
 	case clusters.ProxierExisting:
 		return fmt.Errorf("PROXIER=%s: a kind cluster is made by the suite, so there is no existing proxier; use ours or kube-proxy", spec.Proxier)
 	default:
-		return fmt.Errorf("PROXIER=%s: kind nodes run the proxier from an image, not a binary of this machine; "+
-			"use PROXIER=ours or PROXIER=kube-proxy, or PROVIDER=local to run a binary by path", spec.Proxier)
+		// A binary by path runs from an image made of it (pathimage.go).
+		if !filepath.IsAbs(spec.Proxier) {
+			return fmt.Errorf("PROXIER=%s: want ours, kube-proxy or the absolute path of a kube-proxy-compatible Linux binary (kind nodes run it from an image built here)", spec.Proxier)
+		}
+		if err := clusters.Executable(spec.Proxier); err != nil {
+			return fmt.Errorf("PROXIER=%s: %w: want ours, kube-proxy or the path of a kube-proxy-compatible Linux binary", spec.Proxier, err)
+		}
+		return nil
 	}
 }
 
@@ -141,7 +147,8 @@ func checkMode(mode string, hasIPVS bool) error {
 // for it.
 const ProxierKubeadm = "kubeadm"
 
-// proxierImage is the image of the proxier spec asks for.
+// proxierImage is the image of the proxier spec asks for; for a binary
+// by path, the base of the image made of it (buildPathImage).
 func proxierImage(proxier string) string {
 	if proxier == clusters.ProxierKubeProxy {
 		return KubeProxyImage

@@ -73,8 +73,10 @@ func TestCheckRefusesWhatKindCannotRunBeforeAnythingExists(t *testing.T) {
 			[]string{ProxierImage, NetserverImage, "make kind-images"}},
 		{"kube-proxy's image missing", testProvider(true, true, DefaultNodeImage, ProxierImage, NetserverImage), spec(clusters.ProxierKubeProxy, clusters.ModeNFTables),
 			[]string{KubeProxyImage, "make kind-images"}},
-		{"a proxier binary by path", testProvider(true, true, allImages...), spec("/usr/local/bin/my-proxy", clusters.ModeIPTables),
-			[]string{"PROXIER=/usr/local/bin/my-proxy", "image", "PROVIDER=local"}},
+		{"a proxier binary by a path with no file", testProvider(true, true, allImages...), spec("/usr/local/bin/my-proxy", clusters.ModeIPTables),
+			[]string{"PROXIER=/usr/local/bin/my-proxy", "no such file", "Linux binary"}},
+		{"a proxier binary by a relative path", testProvider(true, true, allImages...), spec("bin/my-proxy", clusters.ModeIPTables),
+			[]string{"PROXIER=bin/my-proxy", "absolute path"}},
 		{"no nodes", testProvider(true, true, allImages...), spec(clusters.ProxierOurs), []string{"NODES"}},
 		{"an unknown mode", testProvider(true, true, allImages...), spec(clusters.ProxierOurs, "userspace"), []string{`"userspace"`, "iptables"}},
 		{"a node of its own kernel", testProvider(true, true, allImages...),
@@ -131,5 +133,35 @@ func TestASpecsTestImagesMustBeInTheEngineSinceNodesNeverPull(t *testing.T) {
 	}
 	if err := testProvider(false, true, append(allImages, agnhost)...).Check(s); err != nil {
 		t.Errorf("every image present: %v", err)
+	}
+}
+
+func TestAProxierBinaryByPathIsAcceptedAndNamesItsImageByContent(t *testing.T) {
+	dir := t.TempDir()
+	bin := dir + "/my-proxy"
+	if err := os.WriteFile(bin, []byte("#!/bin/sh\n"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := testProvider(true, true, allImages...).Check(spec(bin, clusters.ModeIPTables)); err != nil {
+		t.Fatalf("an executable by absolute path was refused: %v", err)
+	}
+	a, err := pathImage(bin)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(bin, []byte("#!/bin/sh\necho rebuilt\n"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	b, _ := pathImage(bin)
+	if a == b || !strings.HasPrefix(a, pathImageRepo+":") {
+		t.Errorf("images %q then %q for a rebuilt binary: want a new name under %s", a, b, pathImageRepo)
+	}
+	objs, err := proxierFor(bin, []string{clusters.ModeIPTables}, "172.18.0.2")
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := objs.DaemonSets[0].Spec.Template.Spec.Containers[0]
+	if c.Image != b || c.Command[0] != pathBinary {
+		t.Errorf("the DaemonSet runs %s %s, want %s %s", c.Image, c.Command[0], b, pathBinary)
 	}
 }

@@ -71,7 +71,7 @@ func parseFlags(argv []string) (options, error) {
 	fs.StringVar(&g.Provider, "provider", "kind", "where clusters come from (a provider whose nodes run a real kubelet: kind)")
 	fs.StringVar(&g.Mode, "mode", "all", "iptables, nftables, ipvs, mixed or all")
 	fs.StringVar(&g.NodeModes, "node-modes", "", "MODE=mixed: a mode per node, e.g. iptables,nftables")
-	fs.StringVar(&g.Proxier, "proxier", clusters.ProxierOurs, "ours or kube-proxy")
+	fs.StringVar(&g.Proxier, "proxier", clusters.ProxierOurs, "ours, kube-proxy or the absolute path of a kube-proxy-compatible Linux binary")
 	fs.StringVar(&g.Nodes, "nodes", "2", "nodes per cluster (at least 2)")
 	fs.StringVar(&g.Keep, "keep", "", "1 keeps each mode's cluster")
 	fs.StringVar(&g.RunDir, "run-dir", "", "run directory; default runs/<UTC time>-conformance-<mode>")

@@ -2,7 +2,6 @@ package kind
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"maps"
 	"net/http"
@@ -15,7 +14,6 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/apimachinery/pkg/util/wait"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/utils/ptr"
@@ -132,7 +130,7 @@ func (c *Cluster) RestartProxier(ctx context.Context, node string, change cluste
 	if err != nil {
 		return time.Time{}, wrap(err)
 	}
-	if err := labelProxier(ctx, client, node, ptr.To(proxierStopped)); err != nil {
+	if err := clusters.SetNodeLabel(ctx, client, node, LabelProxier, ptr.To(proxierStopped)); err != nil {
 		return time.Time{}, wrap(err)
 	}
 	if err := waitNoProxierPod(ctx, client, base, node); err != nil {
@@ -159,7 +157,7 @@ func (c *Cluster) RestartProxier(ctx context.Context, node string, change cluste
 	if err != nil {
 		return time.Time{}, wrap(err)
 	}
-	if err := labelProxier(ctx, client, node, target); err != nil {
+	if err := clusters.SetNodeLabel(ctx, client, node, LabelProxier, target); err != nil {
 		return time.Time{}, wrap(err)
 	}
 	served, err := waitHealthy(ctx, c.rec.Nodes[i].IP)
@@ -269,18 +267,6 @@ func (c *Cluster) applyVariant(ctx context.Context, client kubernetes.Interface,
 		return "", fmt.Errorf("daemonset %s/%s: %w", ds.Namespace, ds.Name, err)
 	}
 	return ds.Name, nil
-}
-
-// labelProxier sets LabelProxier on node to *value, or removes it (nil).
-func labelProxier(ctx context.Context, client kubernetes.Interface, node string, value *string) error {
-	patch, err := json.Marshal(map[string]any{"metadata": map[string]any{"labels": map[string]any{LabelProxier: value}}})
-	if err != nil {
-		return err
-	}
-	if _, err := client.CoreV1().Nodes().Patch(ctx, node, types.MergePatchType, patch, metav1.PatchOptions{}); err != nil {
-		return fmt.Errorf("label node %s %s: %w", node, LabelProxier, err)
-	}
-	return nil
 }
 
 // waitNoProxierPod waits until node has no pod of a proxier DaemonSet

@@ -99,26 +99,51 @@ func startHelper(ctx context.Context, client kubernetes.Interface, ns string, sp
 	if _, err := client.AppsV1().DaemonSets(ns).Create(ctx, ds, metav1.CreateOptions{}); err != nil {
 		return nil, fmt.Errorf("daemonset %s/%s: %w", ns, helperName, err)
 	}
-	var pods map[string]string
-	var last []string
-	err := wait.PollUntilContextTimeout(ctx, time.Second, helperTimeout, true, func(ctx context.Context) (bool, error) {
-		list, err := client.CoreV1().Pods(ns).List(ctx, metav1.ListOptions{LabelSelector: "app=" + helperName})
+	pods, err := waitPods(ctx, client, ns, "app="+helperName, nodes, true, helperTimeout)
+	if err != nil {
+		return nil, fmt.Errorf("daemonset %s/%s: %w: if an image cannot be pulled, push it to a registry the cluster reaches (make images) and name it with BACKEND_IMAGE / TOOLS_IMAGE",
+			ns, helperName, err)
+	}
+	return pods, nil
+}
+
+
+// waitPods waits until every node of nodes has a Ready pod matching
+// selector in ns (ready), or none at all (!ready: gone, not terminating),
+// for at most timeout. It returns each node's Ready pod.
+func waitPods(ctx context.Context, client kubernetes.Interface, ns, selector string, nodes []string, ready bool, timeout time.Duration) (map[string]string, error) {
+	var missing []string
+	var readyOn map[string]string
+	err := wait.PollUntilContextTimeout(ctx, time.Second, timeout, true, func(ctx context.Context) (bool, error) {
+		list, err := client.CoreV1().Pods(ns).List(ctx, metav1.ListOptions{LabelSelector: selector})
 		if err != nil {
 			return false, nil
 		}
-		pods, last = readyPods(list.Items)
+		var why []string
+		readyOn, why = readyPods(list.Items)
+		present := map[string]bool{}
+		for _, p := range list.Items {
+			present[p.Spec.NodeName] = true
+		}
+		missing = nil
 		for _, n := range nodes {
-			if pods[n] == "" {
-				return false, nil
+			if (ready && readyOn[n] == "") || (!ready && present[n]) {
+				missing = append(missing, n)
 			}
 		}
-		return true, nil
+		if ready && len(missing) > 0 && len(why) > 0 {
+			missing = append(missing, why...)
+		}
+		return len(missing) == 0, nil
 	})
 	if err != nil {
-		return nil, fmt.Errorf("daemonset %s/%s: not Ready on every node in %s (%s): if an image cannot be pulled, push it to a registry the cluster reaches (make images) and name it with BACKEND_IMAGE / TOOLS_IMAGE: %w",
-			ns, helperName, helperTimeout, strings.Join(last, "; "), err)
+		state := "Ready"
+		if !ready {
+			state = "gone"
+		}
+		return nil, fmt.Errorf("pods %s in %s not %s on every node after %s: %s: %w", selector, ns, state, timeout, strings.Join(missing, "; "), err)
 	}
-	return pods, nil
+	return readyOn, nil
 }
 
 // readyPods maps node to its Ready helper pod, and says why the others

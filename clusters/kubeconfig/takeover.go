@@ -36,7 +36,6 @@ import (
 	rbacv1 "k8s.io/api/rbac/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/apimachinery/pkg/util/wait"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/util/retry"
@@ -341,12 +340,12 @@ func (c *Cluster) takeOverNodes(ctx context.Context, proxier, mode, image string
 	c.took = &takeOver{daemonSet: kp.Name, rec: rec}
 	nodes := c.nodeNames()
 	for _, n := range nodes {
-		if err := labelNode(ctx, c.client, n, &c.name); err != nil {
-			return err
+		if err := clusters.SetNodeLabel(ctx, c.client, n, LabelTakenOver, &c.name); err != nil && !apierrors.IsNotFound(err) {
+			return fmt.Errorf("TAKE_OVER=1: %w", err)
 		}
 	}
 	klog.InfoS("Moved kube-proxy aside on the tested nodes", "daemonset", kp.Namespace+"/"+kp.Name, "nodes", nodes)
-	if err := waitPods(ctx, c.client, kp.Namespace, metav1.FormatLabelSelector(kp.Spec.Selector), nodes, false); err != nil {
+	if _, err := waitPods(ctx, c.client, kp.Namespace, metav1.FormatLabelSelector(kp.Spec.Selector), nodes, false, takeOverWait); err != nil {
 		return fmt.Errorf("TAKE_OVER=1: kube-proxy not gone from the tested nodes: %w", err)
 	}
 
@@ -370,7 +369,7 @@ func (c *Cluster) takeOverNodes(ctx context.Context, proxier, mode, image string
 	if _, err := c.client.AppsV1().DaemonSets(c.ns).Create(ctx, ds, metav1.CreateOptions{}); err != nil {
 		return fmt.Errorf("TAKE_OVER=1: daemonset %s/%s: %w", c.ns, ds.Name, err)
 	}
-	if err := waitPods(ctx, c.client, c.ns, "app="+takeOverName, nodes, true); err != nil {
+	if _, err := waitPods(ctx, c.client, c.ns, "app="+takeOverName, nodes, true, takeOverWait); err != nil {
 		return fmt.Errorf("TAKE_OVER=1: PROXIER=%s not running on every tested node (if its image cannot be pulled, push %s to a registry the cluster reaches, make images builds it, and name it with TOOLS_IMAGE): %w", proxier, image, err)
 	}
 	// Running is not serving: wait until each node says its mode.
@@ -397,53 +396,6 @@ func (c *Cluster) waitMode(ctx context.Context, node, mode string) error {
 	return nil
 }
 
-// labelNode sets (run non-nil) or removes LabelTakenOver on node.
-func labelNode(ctx context.Context, client kubernetes.Interface, node string, run *string) error {
-	patch, err := json.Marshal(map[string]any{"metadata": map[string]any{"labels": map[string]any{LabelTakenOver: run}}})
-	if err != nil {
-		return err
-	}
-	if _, err := client.CoreV1().Nodes().Patch(ctx, node, types.MergePatchType, patch, metav1.PatchOptions{}); err != nil && !apierrors.IsNotFound(err) {
-		return fmt.Errorf("TAKE_OVER=1: label node %s: %w", node, err)
-	}
-	return nil
-}
-
-// waitPods waits until every node of nodes has a Ready pod matching
-// selector in ns (ready), or none at all (!ready: gone, not terminating).
-func waitPods(ctx context.Context, client kubernetes.Interface, ns, selector string, nodes []string, ready bool) error {
-	var missing []string
-	err := wait.PollUntilContextTimeout(ctx, time.Second, takeOverWait, true, func(ctx context.Context) (bool, error) {
-		list, err := client.CoreV1().Pods(ns).List(ctx, metav1.ListOptions{LabelSelector: selector})
-		if err != nil {
-			return false, nil
-		}
-		readyOn, why := readyPods(list.Items)
-		present := map[string]bool{}
-		for _, p := range list.Items {
-			present[p.Spec.NodeName] = true
-		}
-		missing = nil
-		for _, n := range nodes {
-			if (ready && readyOn[n] == "") || (!ready && present[n]) {
-				missing = append(missing, n)
-			}
-		}
-		if ready && len(missing) > 0 && len(why) > 0 {
-			missing = append(missing, why...)
-		}
-		return len(missing) == 0, nil
-	})
-	if err != nil {
-		state := "Ready"
-		if !ready {
-			state = "gone"
-		}
-		return fmt.Errorf("pods %s in %s not %s on every node after %s: %s: %w", selector, ns, state, takeOverWait, strings.Join(missing, "; "), err)
-	}
-	return nil
-}
-
 // giveBack undoes run's take-over: its proxier stopped and gone, every
 // mode's rules it left removed from each node (cleanNode, nil to leave
 // that to kube-proxy's own start-up clean-up), kube-proxy's DaemonSet as
@@ -461,7 +413,7 @@ func giveBack(ctx context.Context, client kubernetes.Interface, run string, clea
 	fg := metav1.DeletePropagationForeground
 	if err := client.AppsV1().DaemonSets(ns).Delete(ctx, takeOverName, metav1.DeleteOptions{PropagationPolicy: &fg}); err != nil && !apierrors.IsNotFound(err) {
 		errs = append(errs, fmt.Errorf("daemonset %s/%s: %w", ns, takeOverName, err))
-	} else if err := waitPods(ctx, client, ns, "app="+takeOverName, nodes, false); err != nil {
+	} else if _, err := waitPods(ctx, client, ns, "app="+takeOverName, nodes, false, takeOverWait); err != nil {
 		errs = append(errs, err)
 	}
 	if cleanNode != nil {
@@ -495,15 +447,15 @@ func giveBack(ctx context.Context, client kubernetes.Interface, run string, clea
 		errs = append(errs, fmt.Errorf("give kube-proxy's DaemonSet back: %w", err))
 	}
 	for _, n := range nodes {
-		if err := labelNode(ctx, client, n, nil); err != nil {
-			errs = append(errs, err)
+		if err := clusters.SetNodeLabel(ctx, client, n, LabelTakenOver, nil); err != nil && !apierrors.IsNotFound(err) {
+			errs = append(errs, fmt.Errorf("TAKE_OVER=1: %w", err))
 		}
 	}
 	if err := client.RbacV1().ClusterRoleBindings().Delete(ctx, bindingName(run), metav1.DeleteOptions{}); err != nil && !apierrors.IsNotFound(err) {
 		errs = append(errs, fmt.Errorf("clusterrolebinding %s: %w", bindingName(run), err))
 	}
 	if kp != nil {
-		if err := waitPods(ctx, client, kp.Namespace, metav1.FormatLabelSelector(kp.Spec.Selector), nodes, true); err != nil {
+		if _, err := waitPods(ctx, client, kp.Namespace, metav1.FormatLabelSelector(kp.Spec.Selector), nodes, true, takeOverWait); err != nil {
 			errs = append(errs, fmt.Errorf("kube-proxy back: %w", err))
 		} else {
 			klog.InfoS("Gave kube-proxy back", "daemonset", kp.Namespace+"/"+kp.Name, "run", run, "nodes", nodes)

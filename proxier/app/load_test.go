@@ -3,11 +3,14 @@ package app
 import (
 	"bufio"
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"net"
 	"net/http"
+	"strconv"
 	"sync"
+	"syscall"
 	"time"
 
 	"github.com/proxyproof/proxyproof/proxier/netns"
@@ -31,7 +34,21 @@ type load struct {
 	slow, slowPorts []string
 	longOK          int
 	longFail        []string
-	stop            context.CancelFunc
+	// longAt are the times the long-lived connection's requests were
+	// answered: a gap in them around a failed new connection says the
+	// client's own kernel or process stalled (the kernel VM's one vCPU
+	// is shared by everything), not that the Service's rules had a gap.
+	longAt []time.Time
+	// nextPort is the local port of the next new connection: chosen, not
+	// left to connect(), so a connection that times out before it is
+	// established still names its flow, whose conntrack events then tell
+	// a SYN dropped before conntrack from one NATed and never answered.
+	nextPort int
+	// stalls are the times the clients' process could not run: a 20 ms
+	// sleep that came back over stallAfter late. The kernel VM's clock
+	// is the host's, so a vCPU starved by a loaded host shows here too.
+	stalls []stall
+	stop   context.CancelFunc
 	wg              sync.WaitGroup
 }
 
@@ -48,8 +65,12 @@ func startLoad(ns, addr string, workers int, connectTimeout time.Duration) (*loa
 		return nil, fmt.Errorf("long-lived connection to %s: %w", addr, err)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
-	l := &load{stop: cancel, connectTimeout: connectTimeout}
-	l.wg.Add(1 + workers)
+	l := &load{stop: cancel, connectTimeout: connectTimeout, nextPort: firstClientPort}
+	l.wg.Add(2 + workers)
+	go func() {
+		defer l.wg.Done()
+		l.watchStalls(ctx)
+	}()
 	go func() {
 		defer l.wg.Done()
 		defer c.Close()
@@ -64,9 +85,24 @@ func startLoad(ns, addr string, workers int, connectTimeout time.Duration) (*loa
 	return l, nil
 }
 
+// Local ports of the new connections, below the ephemeral range
+// (32768-60999) so nothing else on the client takes them, each used once:
+// 15,000 is more than any switch here opens (about 3,000 on the host).
+const firstClientPort, lastClientPort = 17000, 31999
+
 func (l *load) newConnections(ctx context.Context, ns, addr string) {
 	for ctx.Err() == nil {
-		port, took, err := newConnection(ns, addr, l.connectTimeout)
+		l.mu.Lock()
+		local := l.nextPort
+		l.nextPort++
+		l.mu.Unlock()
+		if local > lastClientPort {
+			local = 0 // the kernel's choice: the port is then unknown on a timeout
+		}
+		port, took, err := newConnection(ns, addr, local, l.connectTimeout)
+		if errors.Is(err, syscall.EADDRINUSE) {
+			continue // the port is someone else's: not the Service's failure
+		}
 		l.mu.Lock()
 		if err == nil && took >= time.Second {
 			l.slow = append(l.slow, fmt.Sprintf("port %s connected in %v", port, took.Round(time.Millisecond)))
@@ -90,16 +126,21 @@ func (l *load) newConnections(ctx context.Context, ns, addr string) {
 // failed and from which local port, so a failure can be placed: a lost
 // SYN shows as a connect that took a retransmit or timed out, a lost
 // answer as a connected request that timed out.
-func newConnection(ns, addr string, connectTimeout time.Duration) (port string, connected time.Duration, err error) {
+func newConnection(ns, addr string, localPort int, connectTimeout time.Duration) (port string, connected time.Duration, err error) {
 	if connectTimeout == 0 {
 		connectTimeout = 2 * time.Second
 	}
 	start := time.Now()
 	ctx, cancel := context.WithTimeout(context.Background(), connectTimeout)
 	defer cancel()
-	c, err := netns.Dial(ctx, &net.Dialer{}, ns, "tcp4", addr)
+	d := &net.Dialer{}
+	if localPort != 0 {
+		d.LocalAddr = &net.TCPAddr{Port: localPort}
+		port = strconv.Itoa(localPort)
+	}
+	c, err := netns.Dial(ctx, d, ns, "tcp4", addr)
 	if err != nil {
-		return "", 0, fmt.Errorf("started %s: connect to %s: %w", start.Format("15:04:05.000"), addr, err)
+		return port, 0, fmt.Errorf("started %s from port %s: connect to %s: %w", start.Format("15:04:05.000"), port, addr, err)
 	}
 	defer c.Close()
 	_, port, _ = net.SplitHostPort(c.LocalAddr().String())
@@ -136,6 +177,7 @@ func (l *load) longLived(ctx context.Context, c net.Conn, addr string) {
 			return
 		}
 		l.longOK++
+		l.longAt = append(l.longAt, time.Now())
 		l.mu.Unlock()
 		time.Sleep(50 * time.Millisecond)
 	}
@@ -156,6 +198,28 @@ func ask(c net.Conn, r *bufio.Reader, addr string) error {
 		return fmt.Errorf("long-lived connection %s: status %s, %v", c.LocalAddr(), resp.Status, err)
 	}
 	return nil
+}
+
+// stall is a time the clients' process did not run: from at, late.
+type stall struct {
+	at   time.Time
+	late time.Duration
+}
+
+// stallAfter is how late a 20 ms sleep may come back before it counts.
+const stallAfter = 500 * time.Millisecond
+
+func (l *load) watchStalls(ctx context.Context) {
+	const tick = 20 * time.Millisecond
+	for ctx.Err() == nil {
+		before := time.Now()
+		time.Sleep(tick)
+		if late := time.Since(before) - tick; late > stallAfter {
+			l.mu.Lock()
+			l.stalls = append(l.stalls, stall{before, late})
+			l.mu.Unlock()
+		}
+	}
 }
 
 // finish stops the clients and returns what they saw.

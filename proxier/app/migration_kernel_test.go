@@ -139,6 +139,8 @@ type switched struct {
 	newOK, longOK     int
 	newFail, longFail []string
 	failPorts, slow   []string // failPorts: of the failed and the slow, where known
+	longAt            []time.Time
+	stalls            []stall
 	events            string   // conntrack -E of the Service, when traced
 }
 
@@ -202,7 +204,7 @@ func switchUnderLoad(t *testing.T, from, to string, migrate bool, pc pace) (swit
 	time.Sleep(time.Second) // new connections through the new mode alone
 	var r switched
 	r.newOK, r.newFail, r.longOK, r.longFail = l.finish()
-	r.failPorts, r.slow = append(l.failPorts, l.slowPorts...), l.slow
+	r.failPorts, r.slow, r.longAt, r.stalls = append(l.failPorts, l.slowPorts...), l.slow, l.longAt, l.stalls
 	if events != nil {
 		r.events = events.stop()
 	}
@@ -214,6 +216,11 @@ func switchUnderLoad(t *testing.T, from, to string, migrate bool, pc pace) (swit
 		from, to, migrate, clock(stopped), clock(started), clock(st.bIn), st.bIn.Sub(started).Round(time.Millisecond),
 		clock(st.aGone), st.aGone.Sub(st.bIn).Round(time.Millisecond), pc.poll,
 		r.newOK, len(r.slow), len(r.newFail), r.longOK, len(r.longFail))
+	var longest time.Duration
+	for _, s := range r.stalls {
+		longest = max(longest, s.late)
+	}
+	t.Logf("the clients' process stalled (a 20 ms sleep over %v late) %d times, the longest %v", stallAfter, len(r.stalls), longest.Round(time.Millisecond))
 	if len(r.slow) > 0 || len(r.newFail) > 0 {
 		r.explain(t, env.Topo.Node1, to, ip)
 	}
@@ -319,6 +326,20 @@ func (e *conntrackEvents) stop() string {
 func (r switched) explain(t *testing.T, node, to, ip string) {
 	t.Helper()
 	t.Logf("new connections that needed a SYN retransmit: %s", strings.Join(r.slow, "; "))
+	// The long-lived connection asks every 50 ms: a long pause in its
+	// answers means the client's kernel or process stalled (everything
+	// shares the kernel VM's one vCPU), not the new connections' rules.
+	var gap time.Duration
+	var gapFrom time.Time
+	for i := 1; i < len(r.longAt); i++ {
+		if d := r.longAt[i].Sub(r.longAt[i-1]); d > gap {
+			gap, gapFrom = d, r.longAt[i-1]
+		}
+	}
+	t.Logf("the long-lived connection's longest wait between two answers: %v, from %s", gap.Round(time.Millisecond), gapFrom.Format("15:04:05.000"))
+	for _, s := range r.stalls {
+		t.Logf("the clients' process did not run from %s for %v", s.at.Format("15:04:05.000"), s.late.Round(time.Millisecond))
+	}
 	// What the node's kernel still holds of them, to tell a lost SYN
 	// from a lost answer and which mode's path it took.
 	out, _ := netns.Cmd(node, "conntrack", "-L", "-p", "tcp", "-d", ip).CombinedOutput()

@@ -197,6 +197,14 @@ func (f *Fake) Restore(_ context.Context, input []byte, flags RestoreFlags) erro
 				return fail("no chain %q or empty rule", w[1])
 			}
 			c.rules = append(c.rules, w[2])
+		case strings.HasPrefix(line, "-I "):
+			// At the top, as iptables -I without a position does.
+			w := strings.SplitN(line, " ", 3)
+			c := cur.chains[w[1]]
+			if c == nil || len(w) < 3 {
+				return fail("no chain %q or empty rule", w[1])
+			}
+			c.rules = append([]string{w[2]}, c.rules...)
 		case strings.HasPrefix(line, "-X "):
 			c := strings.TrimSpace(line[3:])
 			if cur.chains[c] == nil {

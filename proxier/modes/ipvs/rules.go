@@ -188,23 +188,40 @@ func (p *Proxier) renderRules(node *state.Node) rules {
 }
 
 // ensureJumps creates our chains and the jumps to them from the built-in
-// chains, which cannot be part of the restore. It reads each table once
-// first: every check and insert runs iptables, a fork and exec each, and
-// in steady state everything is there.
+// chains, which the rules' restore does not write. It reads each table
+// once and writes what is missing of it in one iptables-restore
+// --noflush: ":CHAIN" for a chain that does not exist (for one that does
+// it would flush it) and "-I" for each missing jump, in the order the
+// one-by-one inserts upstream runs would leave them. One exec per table
+// instead of one to three per jump: on a node leaving iptables mode, where
+// none of ours exists yet, upstream's way is 11 execs, measured at 11-13 s
+// of the first sync in the kernel VM (TCG) against ~1 s for the restore
+// of every rule. Where a table cannot be read, or the restore fails, that
+// table's jumps are checked one by one as upstream does.
 func (p *Proxier) ensureJumps(ctx context.Context) error {
-	saved := map[string]map[string]bool{}
-	for _, jp := range jumps {
-		lines, ok := saved[jp.table]
-		if !ok {
-			lines = p.savedLines(ctx, jp.table)
-			saved[jp.table] = lines
+	for _, table := range []string{tableNAT, tableFilter} {
+		var mine []jump
+		for _, jp := range jumps {
+			if jp.table == table {
+				mine = append(mine, jp)
+			}
 		}
-		if !lines[":"+jp.to] {
+		lines, ok := p.savedLines(ctx, table)
+		if ok {
+			input := missingJumps(table, mine, lines)
+			if input == nil {
+				continue
+			}
+			err := p.opts.Runner.Restore(ctx, input, iptables.RestoreFlags{})
+			if err == nil {
+				continue
+			}
+			klog.ErrorS(err, "Writing the jumps in one iptables-restore failed; ensuring them one by one", "table", table)
+		}
+		for _, jp := range mine {
 			if err := p.opts.Runner.EnsureChain(ctx, jp.table, jp.to); err != nil {
 				return fmt.Errorf("ensure chain %s in %s: %w", jp.to, jp.table, err)
 			}
-		}
-		if !lines[jp.saveLine()] {
 			if err := p.opts.Runner.EnsureRule(ctx, jp.table, jp.from, jp.rule()...); err != nil {
 				return fmt.Errorf("ensure jump %s -> %s in %s: %w", jp.from, jp.to, jp.table, err)
 			}
@@ -213,19 +230,44 @@ func (p *Proxier) ensureJumps(ctx context.Context) error {
 	return nil
 }
 
+// missingJumps is the iptables-restore --noflush input that adds to table
+// the chains and jumps of js that saved (savedLines) lacks; nil when it
+// lacks none.
+func missingJumps(table string, js []jump, saved map[string]bool) []byte {
+	var w ruleWriter
+	declared := map[string]bool{}
+	for _, jp := range js {
+		if !saved[":"+jp.to] && !declared[jp.to] {
+			declared[jp.to] = true
+			w.line(":"+jp.to, "-", "[0:0]")
+		}
+	}
+	inserts := 0
+	for _, jp := range js {
+		if !saved[jp.saveLine()] {
+			inserts++
+			w.line(append([]string{"-I", jp.from}, jp.rule()...)...)
+		}
+	}
+	if len(declared) == 0 && inserts == 0 {
+		return nil
+	}
+	return append(append([]byte("*"+table+"\n"), w.buf.Bytes()...), "COMMIT\n"...)
+}
+
 // saveLine is the jump as iptables-save prints it.
 func (j jump) saveLine() string {
 	return fmt.Sprintf("-A %s -m comment --comment %q -j %s", j.from, j.comment, j.to)
 }
 
-// savedLines returns the chains (":NAME") and rules of table; nothing
+// savedLines returns the chains (":NAME") and rules of table, and false
 // when it cannot be read, so that everything is ensured the slow way.
-func (p *Proxier) savedLines(ctx context.Context, table string) map[string]bool {
+func (p *Proxier) savedLines(ctx context.Context, table string) (map[string]bool, bool) {
 	out := map[string]bool{}
 	data, err := p.opts.Runner.Save(ctx, table)
 	if err != nil {
 		klog.V(2).InfoS("Reading iptables failed; checking the jumps one by one", "table", table, "err", err)
-		return out
+		return out, false
 	}
 	for _, line := range strings.Split(string(data), "\n") {
 		if name, ok := strings.CutPrefix(line, ":"); ok {
@@ -235,7 +277,7 @@ func (p *Proxier) savedLines(ctx context.Context, table string) map[string]bool 
 			out[line] = true
 		}
 	}
-	return out
+	return out, true
 }
 
 // writeRules loads the rules; our chains are flushed and rewritten, the

@@ -49,13 +49,15 @@ type HoldFiles struct{ Ready, Stop string }
 // NewHoldFiles names a pair under /run (a tmpfs on every local node,
 // kernel VMs included) unique to name and this moment.
 func NewHoldFiles(name string) HoldFiles {
-	base := fmt.Sprintf("/run/netprobe-%s-%d", name, time.Now().UnixNano())
+	// /tmp: the one directory every source has (the netserver image
+	// carries little more than netprobe and /tmp).
+	base := fmt.Sprintf("/tmp/netprobe-%s-%d", name, time.Now().UnixNano())
 	return HoldFiles{Ready: base + ".ready", Stop: base + ".stop"}
 }
 
 // StopHold ends a Hold early and removes its files.
 func (f *Framework) StopHold(ctx context.Context, src Source, files HoldFiles) error {
-	if _, err := src.exec(ctx, "touch", files.Stop); err != nil {
+	if _, err := src.exec(ctx, clusters.Probe, "file", "touch", files.Stop); err != nil {
 		return fmt.Errorf("%s: stop the held connections: %w", src.Description, err)
 	}
 	return nil
@@ -63,7 +65,7 @@ func (f *Framework) StopHold(ctx context.Context, src Source, files HoldFiles) e
 
 // RemoveHoldFiles deletes the files once the Hold returned.
 func (f *Framework) RemoveHoldFiles(ctx context.Context, src Source, files HoldFiles) {
-	_, _ = src.exec(ctx, "rm", "-f", files.Ready, files.Stop)
+	_, _ = src.exec(ctx, clusters.Probe, "file", "rm", files.Ready, files.Stop)
 }
 
 // HoldReady waits until a Hold's ready file exists where src runs:
@@ -71,7 +73,7 @@ func (f *Framework) RemoveHoldFiles(ctx context.Context, src Source, files HoldF
 // started" is no proof that its connections are open.
 func (f *Framework) HoldReady(ctx context.Context, src Source, readyFile string, timeout time.Duration) error {
 	return Poll(ctx, src.Description+": held connections open ("+readyFile+")", timeout, 200*time.Millisecond, func(ctx context.Context) (bool, string) {
-		out, err := src.exec(ctx, "test", "-e", readyFile)
+		out, err := src.exec(ctx, clusters.Probe, "file", "exists", readyFile)
 		if err != nil {
 			return false, fmt.Sprintf("%v %s", err, out)
 		}
@@ -138,7 +140,7 @@ func (f *Framework) UDPStream(ctx context.Context, src Source, s Stream) (batch.
 // the stream sees the mark at most that long after the change.
 func (f *Framework) MarkStream(ctx context.Context, src Source, files HoldFiles) (time.Duration, error) {
 	began := time.Now()
-	if _, err := src.exec(ctx, "touch", files.Stop); err != nil {
+	if _, err := src.exec(ctx, clusters.Probe, "file", "touch", files.Stop); err != nil {
 		return 0, fmt.Errorf("%s: mark the UDP stream: %w", src.Description, err)
 	}
 	return time.Since(began), nil

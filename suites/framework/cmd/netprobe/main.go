@@ -19,6 +19,8 @@
 //	netprobe -rate R -for D [-mark-file F -until B] udpstream IP:PORT
 //	    one UDP flow: a datagram every 1/R s from one socket (udpstream.go)
 //
+//	netprobe file exists|touch|rm PATH...  the hold files' handshake (file.go)
+//
 // On failure it prints "<refused|reset|timeout|unreachable|error> <ms> <error>"
 // and exits 1.
 package main
@@ -48,6 +50,9 @@ func main() {
 	until := flag.String("until", "", "udpstream: end once this backend answered -until-run times in a row after the mark")
 	untilRun := flag.Int("until-run", 5, "udpstream: see -until")
 	flag.Parse()
+	if flag.Arg(0) == "file" {
+		os.Exit(fileOp(flag.Args()[1:]))
+	}
 	if flag.NArg() != 2 || *count < 1 || *rate <= 0 || *srcPort < 0 || *srcPort > 0 && *srcPort+*count > 65536 {
 		fmt.Fprintln(os.Stderr, "usage: netprobe [-timeout D] http URL | status URL | udp IP:PORT | tcp IP:PORT\n"+
 			"       netprobe [-timeout D] -count N [-source-port P] spread URL | -count N -for D hold URL | -rate R -for D load URL\n"+

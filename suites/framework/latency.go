@@ -81,7 +81,7 @@ func (f *Framework) ServiceRules(ctx context.Context, node string, watched []Wat
 	if err != nil {
 		return "", err
 	}
-	var script []string
+	var script, svcChains []string
 	for _, w := range watched {
 		sp, err := ServicePort(w.Service, w.Port)
 		if err != nil {
@@ -95,8 +95,11 @@ func (f *Framework) ServiceRules(ctx context.Context, node string, watched []Wat
 		case clusters.ModeNFTables:
 			script = append(script, fmt.Sprintf(nftServiceRead, shellQuote(NFTServiceChain(w.Service.Namespace, w.Service.Name, proto, w.Port))))
 		default:
-			script = append(script, "iptables -w 5 -t nat -S "+IPTablesServiceChain(w.Service.Namespace, w.Service.Name, proto, w.Port))
+			svcChains = append(svcChains, IPTablesServiceChain(w.Service.Namespace, w.Service.Name, proto, w.Port))
 		}
+	}
+	if len(svcChains) > 0 {
+		script = append(script, fmt.Sprintf(iptablesServiceRead, strings.Join(svcChains, " ")))
 	}
 	out, err := f.Cluster.ExecOnNode(ctx, node, "sh", "-ec", strings.Join(script, "\n"))
 	if err != nil {
@@ -115,6 +118,18 @@ const nftServiceRead = `out=$(nft list chain ip kube-proxy %s); printf '%%s\n' "
 for m in $(printf '%%s\n' "$out" | grep -o '@[A-Za-z0-9_.-]*' | tr -d @ | sort -u); do
   nft list map ip kube-proxy "$m" 2>/dev/null || nft list set ip kube-proxy "$m"
 done`
+
+// iptablesServiceRead prints the rules of the KUBE-SVC chains named in %s
+// and of every KUBE-SEP chain they jump to, from one iptables-save. The
+// endpoint's address is in the KUBE-SEP chain's DNAT: the KUBE-SVC chain
+// names it only in a comment, which kube-proxy and ours leave out once
+// the cluster has over 1,000 endpoints (upstream's large-cluster mode;
+// the scaled churn's idle Services pass that).
+const iptablesServiceRead = `iptables-save -t nat | awk -v svcs=%q '
+BEGIN { n = split(svcs, s, " "); for (i = 1; i <= n; i++) want[s[i]] = 1 }
+$1 == "-A" && ($2 in want) { print; for (i = 3; i < NF; i++) if ($i == "-j" && $(i+1) ~ /^KUBE-SEP-/) sep[$(i+1)] = 1; next }
+$1 == "-A" && $2 ~ /^KUBE-SEP-/ { rules[$2] = rules[$2] $0 "\n" }
+END { for (c in sep) printf "%%s", rules[c] }'`
 
 // IPTablesServiceChain is upstream kube-proxy's KUBE-SVC chain of a
 // Service port: sha256 of "ns/name:port" and the protocol, base32, 16

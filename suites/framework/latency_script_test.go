@@ -9,10 +9,53 @@ import (
 
 func TestNFTServiceReadPrintsTheChainThenTheMapsItNames(t *testing.T) {
 	script := fmt.Sprintf(nftServiceRead, shellQuote("service-X-ns/a/tcp/http"))
-	dir := t.TempDir()
 	// A stand-in nft: the chain names one map; each list says what it read.
-	fake := "#!/bin/sh\ncase \"$2\" in chain) echo 'chain X { dnat ip to numgen random mod 2 map @endpoints-7 }';; map) echo \"map $5 { 10.244.1.5 . 8080 }\";; esac\n"
-	if err := os.WriteFile(dir+"/nft", []byte(fake), 0o755); err != nil {
+	out := runWithStandIn(t, script, "nft", "#!/bin/sh\ncase \"$2\" in chain) echo 'chain X { dnat ip to numgen random mod 2 map @endpoints-7 }';; map) echo \"map $5 { 10.244.1.5 . 8080 }\";; esac\n")
+	want := "chain X { dnat ip to numgen random mod 2 map @endpoints-7 }\nmap endpoints-7 { 10.244.1.5 . 8080 }\n"
+	if string(out) != want {
+		t.Errorf("output:\n%s\nwant:\n%s", out, want)
+	}
+	if !HoldsIP(string(out), "10.244.1.5") {
+		t.Errorf("the endpoint in the map is not found in %q", out)
+	}
+}
+
+// In upstream's large-cluster mode (over 1,000 endpoints) the KUBE-SVC
+// chain names no endpoint: the read must follow its jumps to the KUBE-SEP
+// chains, and only those, to find one.
+func TestIPTablesServiceReadFollowsTheServiceChainsToTheirEndpointChains(t *testing.T) {
+	script := fmt.Sprintf(iptablesServiceRead, "KUBE-SVC-A KUBE-SVC-B")
+	save := `*nat
+:KUBE-SEP-A1 - [0:0]
+-A KUBE-SEP-A1 -s 198.19.0.1/32 -j KUBE-MARK-MASQ
+-A KUBE-SEP-A1 -p tcp -m tcp -j DNAT --to-destination 198.19.0.1:8080
+-A KUBE-SVC-A ! -s 10.244.0.0/16 -d 10.96.0.10/32 -p tcp -m tcp --dport 80 -j KUBE-MARK-MASQ
+-A KUBE-SVC-A -j KUBE-SEP-A1
+-A KUBE-SVC-B -m statistic --mode random --probability 0.5 -j KUBE-SEP-B1
+-A KUBE-SVC-B -j KUBE-SEP-B2
+-A KUBE-SEP-B1 -p tcp -m tcp -j DNAT --to-destination 10.244.1.5:8080
+-A KUBE-SEP-B2 -p tcp -m tcp -j DNAT --to-destination 10.244.2.6:8080
+-A KUBE-SVC-C -j KUBE-SEP-C1
+-A KUBE-SEP-C1 -p tcp -m tcp -j DNAT --to-destination 10.244.3.7:8080
+COMMIT
+`
+	out := runWithStandIn(t, script, "iptables-save", "#!/bin/sh\ncat <<'EOF'\n"+save+"EOF\n")
+	for _, ip := range []string{"198.19.0.1", "10.244.1.5", "10.244.2.6"} {
+		if !HoldsIP(string(out), ip) {
+			t.Errorf("endpoint %s of a read Service not found in:\n%s", ip, out)
+		}
+	}
+	if HoldsIP(string(out), "10.244.3.7") {
+		t.Errorf("an endpoint of a Service not asked for is in:\n%s", out)
+	}
+}
+
+// runWithStandIn runs script with sh -ec, a stand-in for the command name
+// (a shell script, standIn) first on its PATH, and returns its output.
+func runWithStandIn(t *testing.T, script, name, standIn string) []byte {
+	t.Helper()
+	dir := t.TempDir()
+	if err := os.WriteFile(dir+"/"+name, []byte(standIn), 0o755); err != nil {
 		t.Fatal(err)
 	}
 	cmd := exec.Command("sh", "-ec", script)
@@ -21,11 +64,5 @@ func TestNFTServiceReadPrintsTheChainThenTheMapsItNames(t *testing.T) {
 	if err != nil {
 		t.Fatalf("script: %v: %s", err, out)
 	}
-	want := "chain X { dnat ip to numgen random mod 2 map @endpoints-7 }\nmap endpoints-7 { 10.244.1.5 . 8080 }\n"
-	if string(out) != want {
-		t.Errorf("output:\n%s\nwant:\n%s", out, want)
-	}
-	if !HoldsIP(string(out), "10.244.1.5") {
-		t.Errorf("the endpoint in the map is not found in %q", out)
-	}
+	return out
 }

@@ -40,6 +40,8 @@ type batchArgs struct {
 	count    int
 	timeout  time.Duration
 	stopFile string
+	// resultFile receives a copy of the batch's JSON.
+	resultFile string
 	srcPort  int
 	streamOptions
 }
@@ -68,7 +70,19 @@ func runBatch(kind, target string, a batchArgs) error {
 	if err != nil {
 		return err
 	}
-	return json.NewEncoder(os.Stdout).Encode(b)
+	out, err := json.Marshal(b)
+	if err != nil {
+		return err
+	}
+	out = append(out, '\n')
+	if a.resultFile != "" {
+		// A copy the caller can read if the exec stream loses stdout.
+		if err := os.WriteFile(a.resultFile, out, 0o644); err != nil {
+			return fmt.Errorf("result file: %w", err)
+		}
+	}
+	_, err = os.Stdout.Write(out)
+	return err
 }
 
 func since(start time.Time) float64 { return float64(time.Since(start).Microseconds()) / 1000 }

@@ -1,15 +1,19 @@
 package main
 
 import (
+	"encoding/json"
 	"fmt"
 	"math/rand/v2"
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"os"
 	"strconv"
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/proxyproof/proxyproof/suites/framework/batch"
 )
 
 func TestHeldConnectionsSurviveAServerThatClosesIdleOnesAndReportOneThatDies(t *testing.T) {
@@ -107,4 +111,29 @@ func freePorts(t *testing.T, n int) []int {
 		t.Fatalf("found only %d free ports below 32000, want %d", len(out), n)
 	}
 	return out
+}
+
+// A batch's result survives an exec stream that loses stdout: the same
+// JSON is in -result-file, and "file cat" prints it.
+func TestABatchLeavesItsResultInTheResultFileForFileCat(t *testing.T) {
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { fmt.Fprint(w, "b1") }))
+	defer srv.Close()
+	file := t.TempDir() + "/result.json"
+	if err := runBatch("spread", srv.URL, batchArgs{count: 3, timeout: 2 * time.Second, resultFile: file}); err != nil {
+		t.Fatal(err)
+	}
+	data, err := os.ReadFile(file)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var b batch.Batch
+	if err := json.Unmarshal(data, &b); err != nil {
+		t.Fatalf("result file %q: %v", data, err)
+	}
+	if len(b.Requests) != 3 || b.Requests[0].Backend != "b1" {
+		t.Errorf("result file holds %+v, want 3 requests answered b1", b.Requests)
+	}
+	if code := fileOp([]string{"cat", file}); code != 0 {
+		t.Errorf("netprobe file cat = %d", code)
+	}
 }

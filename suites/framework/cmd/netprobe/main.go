@@ -19,7 +19,7 @@
 //	netprobe -rate R -for D [-mark-file F -until B] udpstream IP:PORT
 //	    one UDP flow: a datagram every 1/R s from one socket (udpstream.go)
 //
-//	netprobe file exists|touch|rm PATH...  the hold files' handshake (file.go)
+//	netprobe file exists|touch|rm|cat PATH...  the hold and result files (file.go)
 //
 // On failure it prints "<refused|reset|timeout|unreachable|error> <ms> <error>"
 // and exits 1.
@@ -45,6 +45,7 @@ func main() {
 	dur := flag.Duration("for", 10*time.Second, "hold, load: how long")
 	readyFile := flag.String("ready-file", "", "hold: a file to create once every connection is open")
 	stopFile := flag.String("stop-file", "", "hold: end early once this file exists")
+	resultFile := flag.String("result-file", "", "batch modes: also write the JSON printed to this file")
 	srcPort := flag.Int("source-port", 0, "spread: request i from local port source-port+i, closed with a reset (0: any port)")
 	markFile := flag.String("mark-file", "", "udpstream: record the first send after this file exists")
 	until := flag.String("until", "", "udpstream: end once this backend answered -until-run times in a row after the mark")
@@ -62,7 +63,7 @@ func main() {
 	switch flag.Arg(0) {
 	case "spread", "hold", "load", "udpload", "udpstream":
 		o := streamOptions{rate: *rate, dur: *dur, readyFile: *readyFile, markFile: *markFile, until: *until, untilRun: *untilRun}
-		if err := runBatch(flag.Arg(0), flag.Arg(1), batchArgs{count: *count, timeout: *timeout, stopFile: *stopFile, srcPort: *srcPort, streamOptions: o}); err != nil {
+		if err := runBatch(flag.Arg(0), flag.Arg(1), batchArgs{count: *count, timeout: *timeout, stopFile: *stopFile, resultFile: *resultFile, srcPort: *srcPort, streamOptions: o}); err != nil {
 			fmt.Printf("error 0 %v\n", err)
 			os.Exit(1)
 		}

@@ -107,7 +107,6 @@ func startHelper(ctx context.Context, client kubernetes.Interface, ns string, sp
 	return pods, nil
 }
 
-
 // waitPods waits until every node of nodes has a Ready pod matching
 // selector in ns (ready), or none at all (!ready: gone, not terminating),
 // for at most timeout. It returns each node's Ready pod.

@@ -49,7 +49,7 @@ type load struct {
 	// is the host's, so a vCPU starved by a loaded host shows here too.
 	stalls []stall
 	stop   context.CancelFunc
-	wg              sync.WaitGroup
+	wg     sync.WaitGroup
 }
 
 // newConnEvery paces each new-connection worker: with 3 workers ~300 new

@@ -141,7 +141,7 @@ type switched struct {
 	failPorts, slow   []string // failPorts: of the failed and the slow, where known
 	longAt            []time.Time
 	stalls            []stall
-	events            string   // conntrack -E of the Service, when traced
+	events            string // conntrack -E of the Service, when traced
 }
 
 // switchUnderLoad runs node1 in mode `from` with clients going, stops that

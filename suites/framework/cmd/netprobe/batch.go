@@ -42,7 +42,7 @@ type batchArgs struct {
 	stopFile string
 	// resultFile receives a copy of the batch's JSON.
 	resultFile string
-	srcPort  int
+	srcPort    int
 	streamOptions
 }
 

@@ -16,6 +16,10 @@ type loop struct {
 	maxInterval   time.Duration
 	retryInterval time.Duration
 	clock         clock.Clock // fake in tests
+	// rearmed, when set (tests), is called once the periodic timer is
+	// armed again after a sync: a fake clock stepped between the sync and
+	// that moment fires the timer being replaced, and the resync is lost.
+	rearmed func()
 }
 
 func newLoop(minInterval, maxInterval time.Duration, c clock.Clock) *loop {
@@ -76,6 +80,9 @@ func (l *loop) run(ctx context.Context, trigger <-chan struct{}, sync func(ctx c
 				}
 				periodic.Stop()
 				periodic = l.clock.NewTimer(l.maxInterval)
+				if l.rearmed != nil {
+					l.rearmed()
+				}
 				continue
 			}
 		}

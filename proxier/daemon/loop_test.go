@@ -17,8 +17,10 @@ type recorder struct {
 	fail  int    // fail this many runs first
 	empty int    // then report this many runs as having found nothing
 	ran   chan struct{}
-	clock *clocktesting.FakeClock
-	at    []time.Time
+	// rearmed: the loop armed its periodic timer again after a sync.
+	rearmed chan struct{}
+	clock   *clocktesting.FakeClock
+	at      []time.Time
 }
 
 func (r *recorder) sync(_ context.Context, full bool) (bool, error) {
@@ -50,9 +52,15 @@ func (r *recorder) snapshot() ([]bool, []time.Time) {
 func startLoop(t *testing.T, fail int) (*recorder, chan struct{}, *clocktesting.FakeClock) {
 	t.Helper()
 	fc := clocktesting.NewFakeClock(time.Unix(1000, 0))
-	r := &recorder{ran: make(chan struct{}, 100), clock: fc, fail: fail}
+	r := &recorder{ran: make(chan struct{}, 100), rearmed: make(chan struct{}, 100), clock: fc, fail: fail}
 	trigger := make(chan struct{}, 1)
 	l := newLoop(time.Second, 30*time.Second, fc)
+	l.rearmed = func() {
+		select {
+		case r.rearmed <- struct{}{}:
+		default:
+		}
+	}
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
 	go func() { l.run(ctx, trigger, r.sync); close(done) }()
@@ -76,6 +84,19 @@ func noRun(t *testing.T, r *recorder) {
 		runs, _ := r.snapshot()
 		t.Fatalf("unexpected sync; runs so far (full flags): %v", runs)
 	case <-time.After(50 * time.Millisecond):
+	}
+}
+
+// waitRearmed waits until the loop armed its periodic timer again after
+// the sync waitRun saw: waiting for the clock to have a timer is not
+// enough, the one being replaced still counts (a cold run lost the
+// resync that way).
+func waitRearmed(t *testing.T, r *recorder) {
+	t.Helper()
+	select {
+	case <-r.rearmed:
+	case <-time.After(5 * time.Second):
+		t.Fatal("the loop did not arm its periodic timer after the sync")
 	}
 }
 
@@ -150,7 +171,7 @@ func TestChangesWithinMinSyncPeriodAreCoalescedIntoOneSync(t *testing.T) {
 func TestSyncPeriodForcesAFullResync(t *testing.T) {
 	r, _, fc := startLoop(t, 0)
 	waitRun(t, r)
-	waitTimers(t, fc, 1)
+	waitRearmed(t, r)
 	fc.Step(30 * time.Second)
 	waitRun(t, r)
 	if runs, _ := r.snapshot(); len(runs) != 2 || !runs[1] {
@@ -163,7 +184,7 @@ func TestSyncPeriodForcesAFullResync(t *testing.T) {
 func TestAPeriodicResyncDoesNotDelayTheNextChange(t *testing.T) {
 	r, trigger, fc := startLoop(t, 0)
 	waitRun(t, r)
-	waitTimers(t, fc, 1)
+	waitRearmed(t, r)
 	fc.Step(30 * time.Second)
 	waitRun(t, r) // the periodic resync
 	fc.Step(100 * time.Millisecond)

@@ -56,7 +56,7 @@ func TestDefaultBinaryIsOurBuiltTofu(t *testing.T) {
 	if err == nil || !strings.Contains(err.Error(), "built by hack/tofu/build.sh") {
 		t.Fatalf("without a built tofu: got %v, want the error naming hack/tofu/build.sh", err)
 	}
-	p := &Provider{Lookup: mapLookup(map[string]string{EnvDir: "clusters/terraform/examples/kind-iptables"})}
+	p := &Provider{Lookup: mapLookup(map[string]string{EnvDir: "clusters/terraform/examples/own-cluster"})}
 	if got := p.SetupSteps(nil); !slices.Equal(got, []string{"hack/tofu/build.sh", "hack/tofu/plugin.sh"}) {
 		t.Fatalf("set-up steps %q, want our tofu built, then our plugin", got)
 	}
@@ -64,9 +64,55 @@ func TestDefaultBinaryIsOurBuiltTofu(t *testing.T) {
 	if err := os.WriteFile(own, []byte("#!/bin/sh\n"), 0o755); err != nil {
 		t.Fatal(err)
 	}
-	p = &Provider{Lookup: mapLookup(map[string]string{EnvDir: "clusters/terraform/examples/kind-iptables", EnvBin: own})}
+	p = &Provider{Lookup: mapLookup(map[string]string{EnvDir: "clusters/terraform/examples/own-cluster", EnvBin: own})}
 	if got := p.SetupSteps(nil); !slices.Equal(got, []string{"hack/tofu/plugin.sh"}) {
 		t.Fatalf("TF_BIN=terraform: set-up steps %q, want our plugin only (its module may use it)", got)
+	}
+}
+
+// A kind cluster declared in HCL needs what make e2e PROVIDER=kind sets
+// up (the Docker engine, the images): a fresh machine's first
+// make e2e PROVIDER=terraform TF_DIR=.../kind-iptables found no dockerd.
+func TestSetUpReadiesTheProvidersTheModulesClustersUse(t *testing.T) {
+	own := filepath.Join(t.TempDir(), "terraform")
+	if err := os.WriteFile(own, []byte("#!/bin/sh\n"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	module := func(body string) string {
+		dir := t.TempDir()
+		if err := os.WriteFile(filepath.Join(dir, "main.tf"), []byte(body), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		return dir
+	}
+	kindSteps := []string{"hack/install-deps.sh", "hack/kind/build-images.sh"}
+	localSteps := []string{"hack/install-deps.sh", "hack/controlplane/build.sh"}
+	for _, tc := range []struct {
+		name, dir string
+		want      []string
+	}{
+		{"the kind example", "clusters/terraform/examples/kind-iptables", kindSteps},
+		{"the mixed example", "clusters/terraform/examples/mixed", kindSteps},
+		{"a module for a cluster of the user's (outputs only)", "clusters/terraform/examples/own-cluster", nil},
+		{"a local cluster", module(`resource "proxyproof_cluster" "a" {
+  cluster_provider = "local"
+  name = "a"
+}`), localSteps},
+		{"a provider from a variable", module(`variable "p" { default = "kind" }
+resource "proxyproof_cluster" "a" {
+  cluster_provider = var.p
+}`), []string{"hack/install-deps.sh", "hack/kind/build-images.sh", "hack/controlplane/build.sh"}},
+		{"two clusters, kind and local", module(`resource "proxyproof_cluster" "a" { cluster_provider = "kind" }
+resource "proxyproof_cluster" "b" { cluster_provider = "local" }
+resource "null_resource" "c" { triggers = { cluster_provider = "kind" } }`),
+			[]string{"hack/install-deps.sh", "hack/kind/build-images.sh", "hack/controlplane/build.sh"}},
+		{"a module that does not parse (apply names its error)", module(`resource "proxyproof_cluster" {`), nil},
+	} {
+		p := &Provider{Lookup: mapLookup(map[string]string{EnvDir: tc.dir, EnvBin: own})}
+		want := append([]string{"hack/tofu/plugin.sh"}, tc.want...)
+		if got := p.SetupSteps(nil); !slices.Equal(got, want) {
+			t.Errorf("%s: set-up steps %q, want %q", tc.name, got, want)
+		}
 	}
 }
 

@@ -10,6 +10,8 @@ import (
 	"strings"
 
 	"github.com/proxyproof/proxyproof/clusters"
+	"github.com/proxyproof/proxyproof/clusters/kind"
+	"github.com/proxyproof/proxyproof/clusters/local"
 )
 
 // ProviderName is what PROVIDER= says.
@@ -47,13 +49,41 @@ func (p *Provider) Precheck(clusters.Spec) error {
 
 // SetupSteps builds our tofu unless TF_BIN names another binary, then
 // our provider plugin, which every module may use (into the Go build
-// cache: a cluster's BuildPlugin then only links it).
-func (p *Provider) SetupSteps([]clusters.Spec) []string {
-	plugin := "hack/tofu/plugin.sh"
-	if cfg, err := ConfigFromEnv(p.lookup); err == nil && cfg.Bin != "" {
-		return []string{plugin}
+// cache: a cluster's BuildPlugin then only links it), then what the
+// module's proxyproof_cluster resources need to make their clusters: the
+// set-up of each registry provider they name (kind: the Docker engine and
+// the images; local: the control plane), as make e2e PROVIDER=kind or
+// local would run it. Without it a kind cluster declared in HCL failed on
+// a machine where nothing had started dockerd yet.
+func (p *Provider) SetupSteps(specs []clusters.Spec) []string {
+	cfg, err := ConfigFromEnv(p.lookup)
+	steps := []string{"hack/tofu/build.sh", "hack/tofu/plugin.sh"}
+	if err != nil {
+		return steps // Precheck has refused the run already, naming why
 	}
-	return []string{"hack/tofu/build.sh", plugin}
+	if cfg.Bin != "" {
+		steps = steps[1:]
+	}
+	// A module that does not parse gets no more steps: apply names its
+	// error better than set-up could.
+	names, _ := clusterProviders(cfg.Dir)
+	for _, n := range names {
+		var more []string
+		switch n {
+		case kind.ProviderName:
+			more = kind.NewProvider().SetupSteps(specs)
+		case local.ProviderName:
+			more = local.Provider{}.SetupSteps(specs)
+		case "": // unknown until apply: ready both
+			more = append(kind.NewProvider().SetupSteps(specs), local.Provider{}.SetupSteps(specs)...)
+		}
+		for _, s := range more {
+			if !slices.Contains(steps, s) {
+				steps = append(steps, s)
+			}
+		}
+	}
+	return steps
 }
 
 // Check is Precheck plus the binary, which set-up may have built.

@@ -61,4 +61,3 @@ func clusterProviders(dir string) ([]string, error) {
 	slices.Sort(out)
 	return slices.Compact(out), nil
 }
-

@@ -41,19 +41,6 @@ func (c *Cluster) Destroy(ctx context.Context) error {
 	return err
 }
 
-// NodeAccess and OutsideAccess pass on what the cluster behind can reach
-// (clusters.Limited), so the suites skip what needs access it lacks.
-func (c *Cluster) NodeAccess() error {
-	if l, ok := c.Cluster.(interface{ NodeAccess() error }); ok {
-		return l.NodeAccess()
-	}
-	return nil
-}
-
-// OutsideAccess: see NodeAccess.
-func (c *Cluster) OutsideAccess() error {
-	if l, ok := c.Cluster.(interface{ OutsideAccess() error }); ok {
-		return l.OutsideAccess()
-	}
-	return nil
-}
+// Unwrap is the cluster behind (clusters.As finds its capabilities:
+// access limits, proxier restarts).
+func (c *Cluster) Unwrap() clusters.Cluster { return c.Cluster }

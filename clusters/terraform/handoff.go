@@ -39,3 +39,6 @@ func handOff(ctx context.Context, o moduleOutputs, spec clusters.Spec) (clusters
 type keptCluster struct{ clusters.Cluster }
 
 func (keptCluster) Destroy(context.Context) error { return nil }
+
+// Unwrap is the maker's cluster, whose capabilities clusters.As finds.
+func (k keptCluster) Unwrap() clusters.Cluster { return k.Cluster }

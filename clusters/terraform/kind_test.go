@@ -49,6 +49,17 @@ func TestAKindClusterDeclaredInHCLComesUpAndItsDestroyLeavesNothing(t *testing.T
 			t.Logf("cluster %s up through %s in %s", name, bin, time.Since(began).Round(time.Second))
 			kubeconfig := c.Kubeconfig()
 			checkNodesReady(t, c, clusters.ModeIPTables)
+			// The kind provider made it, so its proxier restarts reach
+			// through the module's cluster: the churn, scheduler and
+			// migration specs need them.
+			r, ok := clusters.As[clusters.ProxierRestarter](c)
+			if !ok {
+				t.Errorf("a kind cluster declared in HCL offers no proxier restart (the churn restart spec skips)")
+			} else if served, err := r.RestartProxier(ctx, c.Nodes()[0].Name, clusters.ProxierChange{}); err != nil {
+				t.Errorf("restart node %s's proxier through the module's cluster: %v", c.Nodes()[0].Name, err)
+			} else {
+				t.Logf("node %s's proxier restarted, serving again at %s", c.Nodes()[0].Name, served.Format(time.TimeOnly))
+			}
 			began = time.Now()
 			if err := c.Destroy(ctx); err != nil {
 				t.Fatalf("destroy: %v", err)

@@ -11,7 +11,7 @@ import (
 // SkipWithoutOutside skips the running spec, with the cluster's reason,
 // where the cluster has no client outside its nodes.
 func (f *Framework) SkipWithoutOutside() {
-	if l, ok := f.Cluster.(clusters.Limited); ok && l.OutsideAccess() != nil {
+	if l, ok := clusters.As[clusters.Limited](f.Cluster); ok && l.OutsideAccess() != nil {
 		ginkgo.Skip("needs a client outside the nodes: " + l.OutsideAccess().Error())
 	}
 }
@@ -19,7 +19,7 @@ func (f *Framework) SkipWithoutOutside() {
 // SkipWithoutNodeAccess skips the running spec, with the cluster's
 // reason, where the suite cannot run commands on the nodes.
 func (f *Framework) SkipWithoutNodeAccess() {
-	if l, ok := f.Cluster.(clusters.Limited); ok && l.NodeAccess() != nil {
+	if l, ok := clusters.As[clusters.Limited](f.Cluster); ok && l.NodeAccess() != nil {
 		ginkgo.Skip("needs node access: " + l.NodeAccess().Error())
 	}
 }

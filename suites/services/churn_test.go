@@ -375,7 +375,7 @@ func recordChurn(name string, origin, began time.Time, took time.Duration, res c
 // restartUnderLoad restarts the proxier of src's node while src holds
 // keep-alive connections and opens new ones to a steady Service.
 func restartUnderLoad(ctx SpecContext, ns string, src corev1.Pod, c framework.Churn) {
-	restarter, ok := f.Cluster.(clusters.ProxierRestarter)
+	restarter, ok := clusters.As[clusters.ProxierRestarter](f.Cluster)
 	if !ok {
 		Skip(fmt.Sprintf("provider %s cannot restart a node's proxier", f.Cluster.Provider()))
 	}

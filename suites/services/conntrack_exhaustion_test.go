@@ -140,7 +140,7 @@ var _ = Describe("Conntrack: table exhaustion", Label("conntrack", "conntrack-ex
 // fullNode is the node whose table the spec fills, another node, and the
 // cluster's KernelTuner; it skips, saying why, where it may not.
 func fullNode() (clusters.Node, string, clusters.KernelTuner) {
-	tuner, ok := f.Cluster.(clusters.KernelTuner)
+	tuner, ok := clusters.As[clusters.KernelTuner](f.Cluster)
 	if !ok {
 		Skip(fmt.Sprintf("PROVIDER=%s: the suite did not make this cluster and leaves its nodes' kernels as it found them, so it cannot lower a node's conntrack limit", f.Provider))
 	}

@@ -70,7 +70,7 @@ func ipvsSchedulerSpecs(fx *lbFixture) {
 
 	It("honours the ipvs.proxyproof.dev/scheduler annotation over the cluster's rr (extension): dh sends 20 new connections to one backend", Label("tcp", "extension"), func(ctx SpecContext) {
 		ipvsOnly()
-		ext, ok := f.Cluster.(clusters.ProxierExtensions)
+		ext, ok := clusters.As[clusters.ProxierExtensions](f.Cluster)
 		if !ok || !slices.Contains(ext.ProxierExtensions(), clusters.ExtensionIPVSSchedulerAnnotation) {
 			Skip("the proxier does not declare the extension " + clusters.ExtensionIPVSSchedulerAnnotation)
 		}
@@ -259,7 +259,7 @@ func exactRotation(ctx SpecContext, fx *lbFixture, svc *corev1.Service, n int, s
 // useScheduler restarts the balancing node's proxier with IPVS scheduler
 // sched and records how long it took to serve again.
 func useScheduler(ctx context.Context, fx *lbFixture, sched string) {
-	r, ok := f.Cluster.(clusters.ProxierRestarter)
+	r, ok := clusters.As[clusters.ProxierRestarter](f.Cluster)
 	if !ok {
 		Skip(fmt.Sprintf("provider %s cannot restart a node's proxier", f.Cluster.Provider()))
 	}

@@ -56,7 +56,7 @@ var _ = Describe("Live mode switch", Label("migration"), Ordered, func() {
 		if to == "" {
 			Skip(framework.EnvMigrateTo + " is not set: the switch changes the cluster's mode under the other specs; make validate FROM= TO= runs it")
 		}
-		restarter, ok := f.Cluster.(clusters.ProxierRestarter)
+		restarter, ok := clusters.As[clusters.ProxierRestarter](f.Cluster)
 		if !ok {
 			Skip(fmt.Sprintf("provider %s cannot restart a node's proxier in another mode", f.Cluster.Provider()))
 		}

@@ -113,9 +113,19 @@ func (f *Framework) ServiceRules(ctx context.Context, node string, watched []Wat
 
 // nftServiceRead lists a Service's nftables chain and every map or set it
 // refers to: upstream kube-proxy names its endpoints inline (a vmap of
-// endpoint chains), ours in a numgen map (@endpoints-N).
-const nftServiceRead = `out=$(nft list chain ip kube-proxy %s); printf '%%s\n' "$out"
-for m in $(printf '%%s\n' "$out" | grep -o '@[A-Za-z0-9_.-]*' | tr -d @ | sort -u); do
+// endpoint chains), ours in a numgen map (@endpoints-N). Shell builtins
+// and nft only: on a cluster the suite did not make the node helper's
+// tools image has nft but no grep, tr or sort, and with them the maps were
+// never listed there, so a Service of ours never looked programmed (the
+// scaled churn spec waited its 15 minutes for 2,000 Services that were).
+const nftServiceRead = `set -f
+out=$(nft list chain ip kube-proxy %s); printf '%%s\n' "$out"
+seen=' '
+for w in $out; do
+  case $w in @?*) ;; *) continue ;; esac
+  m=${w#@}; m=${m%%%%[!A-Za-z0-9_.-]*}
+  case $seen in *" $m "*) continue ;; esac
+  seen="$seen$m "
   nft list map ip kube-proxy "$m" 2>/dev/null || nft list set ip kube-proxy "$m"
 done`
 

@@ -9,9 +9,11 @@ import (
 
 func TestNFTServiceReadPrintsTheChainThenTheMapsItNames(t *testing.T) {
 	script := fmt.Sprintf(nftServiceRead, shellQuote("service-X-ns/a/tcp/http"))
-	// A stand-in nft: the chain names one map; each list says what it read.
-	out := runWithStandIn(t, script, "nft", "#!/bin/sh\ncase \"$2\" in chain) echo 'chain X { dnat ip to numgen random mod 2 map @endpoints-7 }';; map) echo \"map $5 { 10.244.1.5 . 8080 }\";; esac\n")
-	want := "chain X { dnat ip to numgen random mod 2 map @endpoints-7 }\nmap endpoints-7 { 10.244.1.5 . 8080 }\n"
+	// A stand-in nft: the chain names one map twice and one set; each list
+	// says what it read. Nothing but the stand-in is on the PATH, as in
+	// the node helper's tools image (nft, no grep, tr or sort).
+	out := runWithStandIn(t, script, "nft", "#!/bin/sh\ncase \"$2\" in chain) echo 'chain X { ip saddr @masq-src* jump mark; dnat ip to numgen random mod 2 map @endpoints-7,'; echo '  meta l4proto tcp dnat to numgen random mod 2 map @endpoints-7 }';; map) [ \"$5\" = endpoints-7 ] && echo \"map $5 { 10.244.1.5 . 8080 }\" || exit 1;; set) echo \"set $5 { 10.244.0.0/16 }\";; esac\n", false)
+	want := "chain X { ip saddr @masq-src* jump mark; dnat ip to numgen random mod 2 map @endpoints-7,\n  meta l4proto tcp dnat to numgen random mod 2 map @endpoints-7 }\nset masq-src { 10.244.0.0/16 }\nmap endpoints-7 { 10.244.1.5 . 8080 }\n"
 	if string(out) != want {
 		t.Errorf("output:\n%s\nwant:\n%s", out, want)
 	}
@@ -39,7 +41,7 @@ func TestIPTablesServiceReadFollowsTheServiceChainsToTheirEndpointChains(t *test
 -A KUBE-SEP-C1 -p tcp -m tcp -j DNAT --to-destination 10.244.3.7:8080
 COMMIT
 `
-	out := runWithStandIn(t, script, "iptables-save", "#!/bin/sh\ncat <<'EOF'\n"+save+"EOF\n")
+	out := runWithStandIn(t, script, "iptables-save", "#!/bin/sh\ncat <<'EOF'\n"+save+"EOF\n", true)
 	for _, ip := range []string{"198.19.0.1", "10.244.1.5", "10.244.2.6"} {
 		if !HoldsIP(string(out), ip) {
 			t.Errorf("endpoint %s of a read Service not found in:\n%s", ip, out)
@@ -52,14 +54,19 @@ COMMIT
 
 // runWithStandIn runs script with sh -ec, a stand-in for the command name
 // (a shell script, standIn) first on its PATH, and returns its output.
-func runWithStandIn(t *testing.T, script, name, standIn string) []byte {
+// Without withPath the stand-in is all the PATH holds.
+func runWithStandIn(t *testing.T, script, name, standIn string, withPath bool) []byte {
 	t.Helper()
 	dir := t.TempDir()
 	if err := os.WriteFile(dir+"/"+name, []byte(standIn), 0o755); err != nil {
 		t.Fatal(err)
 	}
-	cmd := exec.Command("sh", "-ec", script)
-	cmd.Env = append(os.Environ(), "PATH="+dir+":"+os.Getenv("PATH"))
+	path := dir
+	if withPath {
+		path += ":" + os.Getenv("PATH")
+	}
+	cmd := exec.Command("/bin/sh", "-ec", script)
+	cmd.Env = append(os.Environ(), "PATH="+path)
 	out, err := cmd.CombinedOutput()
 	if err != nil {
 		t.Fatalf("script: %v: %s", err, out)

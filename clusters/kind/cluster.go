@@ -185,3 +185,13 @@ func (c *Cluster) SetSysctl(ctx context.Context, node, name, value string) (stri
 	exec := func(ctx context.Context, cmd ...string) ([]byte, error) { return c.ExecOnNode(ctx, node, cmd...) }
 	return clusters.SysctlByExec(ctx, exec, true, node, name, value)
 }
+
+// RunningProxier is the proxier the cluster was made with; kind's own
+// kube-proxy (PROXIER=kubeadm) is upstream kube-proxy. A cluster made
+// through a Terraform module reports it through the module's cluster.
+func (c *Cluster) RunningProxier() string {
+	if c.rec.Proxier == ProxierKubeadm {
+		return clusters.ProxierKubeProxy
+	}
+	return c.rec.Proxier
+}

@@ -39,6 +39,9 @@ type Cluster struct {
 	dir     string
 	// took is the take-over in place (TAKE_OVER=1), nil for none.
 	took *takeOver
+	// proxier is what the tested nodes run: ProxierExisting, or the
+	// proxier a take-over put there.
+	proxier string
 }
 
 var _ clusters.Cluster = &Cluster{}
@@ -48,6 +51,9 @@ func (c *Cluster) Name() string { return c.name }
 
 // Provider is "kubeconfig".
 func (c *Cluster) Provider() string { return ProviderName }
+
+// RunningProxier is the cluster's own proxier, or the take-over's.
+func (c *Cluster) RunningProxier() string { return c.proxier }
 
 // Kubeconfig is a kubeconfig holding the chosen context alone, written
 // beside the run's state (the user's file is never written).

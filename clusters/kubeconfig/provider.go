@@ -121,7 +121,11 @@ func (p *Provider) Create(ctx context.Context, spec clusters.Spec) (clusters.Clu
 	if _, err := cleanLeftovers(ctx, client, false); err != nil {
 		return nil, err
 	}
-	c := &Cluster{name: spec.Name, acc: a, client: client, ns: suiteNamespace(spec.Name), keep: spec.Keep, dir: filepath.Join(p.StateRoot, spec.Name)}
+	c := &Cluster{name: spec.Name, acc: a, client: client, ns: suiteNamespace(spec.Name), keep: spec.Keep, dir: filepath.Join(p.StateRoot, spec.Name),
+		proxier: clusters.ProxierExisting}
+	if spec.TakeOver {
+		c.proxier = spec.Proxier
+	}
 	if err := createSuiteNamespace(ctx, client, spec.Name); err != nil {
 		return nil, err
 	}

@@ -60,6 +60,12 @@ func TestAKindClusterDeclaredInHCLComesUpAndItsDestroyLeavesNothing(t *testing.T
 			} else {
 				t.Logf("node %s's proxier restarted, serving again at %s", c.Nodes()[0].Name, served.Format(time.TimeOnly))
 			}
+			if rp, ok := clusters.As[clusters.RunningProxier](c); !ok || rp.RunningProxier() != clusters.ProxierOurs {
+				t.Errorf("the module's kind cluster reports running proxier %v (found %v), want ours, which the module was given", rp, ok)
+			}
+			ownModule(t, path, kubeconfig)
+			// The own-cluster module's destroy left the cluster there.
+			checkNodesReady(t, c, clusters.ModeIPTables)
 			began = time.Now()
 			if err := c.Destroy(ctx); err != nil {
 				t.Fatalf("destroy: %v", err)
@@ -109,5 +115,33 @@ func checkNodesReady(t *testing.T, c clusters.Cluster, mode string) {
 		if !ready {
 			t.Errorf("node %s not Ready", n.Name)
 		}
+	}
+}
+
+// ownModule runs examples/own-cluster, the shape of a module for a user's
+// own cluster, on a cluster it did not make (the kind cluster at
+// kubeconfig): the hand-off goes to the kubeconfig provider, which tests
+// the proxier the cluster runs whatever PROXIER says, and its destroy
+// leaves the cluster there.
+func ownModule(t *testing.T, bin, kubeconfig string) {
+	t.Helper()
+	ctx := context.Background()
+	spec := clusters.Spec{Name: fmt.Sprintf("own-%d", os.Getpid()%100000), Proxier: clusters.ProxierOurs,
+		Nodes: []clusters.NodeSpec{{Mode: clusters.ModeIPTables}}}
+	p := &Provider{Lookup: mapLookup(map[string]string{EnvDir: "clusters/terraform/examples/own-cluster", EnvBin: bin,
+		EnvVars: "kubeconfig_path=" + kubeconfig + ",node_mode=iptables", "RUN_DIR": t.TempDir()})}
+	c, err := p.Create(ctx, spec)
+	if err != nil {
+		t.Fatalf("own-cluster module: %v", err)
+	}
+	if _, ok := clusters.As[clusters.ProxierRestarter](c); ok {
+		t.Errorf("a module's own cluster offers proxier restarts: the suite may not restart what it did not make")
+	}
+	if rp, ok := clusters.As[clusters.RunningProxier](c); !ok || rp.RunningProxier() != clusters.ProxierExisting {
+		t.Errorf("a module's own cluster reports running proxier %v (found %v), want %s: PROXIER=ours is not what it runs", rp, ok, clusters.ProxierExisting)
+	}
+	checkNodesReady(t, c, clusters.ModeIPTables)
+	if err := c.Destroy(ctx); err != nil {
+		t.Fatalf("own-cluster destroy: %v", err)
 	}
 }

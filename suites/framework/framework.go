@@ -78,6 +78,12 @@ func SetupWith(ctx context.Context, p Params, provider clusters.Provider) (*Fram
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", what, err)
 	}
+	// The report names the proxier the cluster runs: a Terraform module's
+	// own cluster runs its own, whatever PROXIER said.
+	if rp, ok := clusters.As[clusters.RunningProxier](c); ok && rp.RunningProxier() != "" && rp.RunningProxier() != p.Proxier {
+		klog.InfoS("The cluster runs another proxier than PROXIER names; recording the cluster's", "PROXIER", p.Proxier, "runs", rp.RunningProxier())
+		p.Proxier = rp.RunningProxier()
+	}
 	klog.InfoS("Cluster up", "cluster", c.Name(), "provider", c.Provider(), "mode", p.Mode, "proxier", p.Proxier, "took", time.Since(began).Round(time.Millisecond))
 	client, err := clientOf(c)
 	if err != nil {

@@ -248,3 +248,43 @@ func TestRuleDumpsRunEachNodesModeCommandsOnTheNode(t *testing.T) {
 		t.Errorf("n2's dump:\n%s\nwant the command and its output", b)
 	}
 }
+
+// moduleCluster is a cluster whose provider knows the proxier it runs, as
+// a Terraform module's own cluster does (clusters.RunningProxier), behind
+// a wrapper as terraform's is.
+type moduleCluster struct{ *fakeCluster }
+
+func (moduleCluster) RunningProxier() string { return clusters.ProxierExisting }
+
+type moduleWrapper struct{ clusters.Cluster }
+
+func (w moduleWrapper) Unwrap() clusters.Cluster { return w.Cluster }
+
+type moduleProvider struct{ *fakeProvider }
+
+func (p moduleProvider) Create(ctx context.Context, spec clusters.Spec) (clusters.Cluster, error) {
+	c, err := p.fakeProvider.Create(ctx, spec)
+	return moduleWrapper{moduleCluster{c.(*fakeCluster)}}, err
+}
+
+// PROXIER defaults to ours, but a module's own cluster runs its own
+// kube-proxy: the environment (and so the report) must name that.
+func TestTheEnvironmentNamesTheProxierTheClusterRunsNotPROXIER(t *testing.T) {
+	fc := &fakeCluster{server: apiServer(t), answer: func(string, []string) ([]byte, error) { return nil, errors.New("fake") }}
+	p := Params{Provider: "fake", Mode: clusters.ModeIPTables, Proxier: clusters.ProxierOurs, Nodes: 1, RunDir: t.TempDir()}
+	f, err := SetupWith(context.Background(), p, moduleProvider{&fakeProvider{cluster: fc}})
+	if err != nil {
+		t.Fatalf("SetupWith: %v", err)
+	}
+	b, err := os.ReadFile(filepath.Join(p.ModeDir(), EnvironmentFile))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var env Environment
+	if err := json.Unmarshal(b, &env); err != nil {
+		t.Fatal(err)
+	}
+	if env.Proxier != clusters.ProxierExisting || f.Proxier != clusters.ProxierExisting {
+		t.Errorf("environment.json proxier %q, the framework's %q; want %q, what the cluster runs", env.Proxier, f.Proxier, clusters.ProxierExisting)
+	}
+}

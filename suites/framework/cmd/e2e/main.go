@@ -167,8 +167,15 @@ func runModes(o options, params []framework.Params, intr *framework.Interrupts) 
 			failed = append(failed, p.Mode)
 			say("mode %s: %v", p.Mode, err)
 		}
-		if env, err := readEnvironment(p.ModeDir()); err == nil && meta.KubernetesVersion == "" {
-			meta.KubernetesVersion = env.KubernetesVersion
+		if env, err := readEnvironment(p.ModeDir()); err == nil {
+			if meta.KubernetesVersion == "" {
+				meta.KubernetesVersion = env.KubernetesVersion
+			}
+			// The proxier the cluster runs (framework.SetupWith), where
+			// it is not PROXIER's: a Terraform module's own cluster.
+			if env.Proxier != "" && env.Proxier != first.Proxier {
+				meta.Proxier = proxierMeta(env.Proxier)
+			}
 		}
 	}
 	if err := writeReport(o.runDir, meta, out, say); err != nil {

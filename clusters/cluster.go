@@ -137,6 +137,17 @@ type Limited interface {
 	OutsideAccess() error
 }
 
+// RunningProxier is an optional capability of a Cluster whose provider
+// knows which proxier it runs better than the run's PROXIER does: a
+// Terraform module's own cluster, handed to the kubeconfig provider, runs
+// whatever it runs (ProxierExisting) though PROXIER said ours, and the
+// report named ours for a cluster running kube-proxy.
+type RunningProxier interface {
+	// RunningProxier is ProxierOurs, ProxierKubeProxy, ProxierExisting or
+	// a binary's path.
+	RunningProxier() string
+}
+
 // Provider makes clusters.
 type Provider interface {
 	// Name is what PROVIDER= says (local, kind, kubeconfig, terraform).

@@ -32,17 +32,6 @@ type ProxierRestarter interface {
 	RestartProxier(ctx context.Context, node string, change ProxierChange) (served time.Time, err error)
 }
 
-// RunningProxier is an optional capability of a Cluster whose provider
-// knows which proxier it runs better than the run's PROXIER does: a
-// Terraform module's own cluster, handed to the kubeconfig provider, runs
-// whatever it runs (ProxierExisting) though PROXIER said ours, and the
-// report named ours for a cluster running kube-proxy.
-type RunningProxier interface {
-	// RunningProxier is ProxierOurs, ProxierKubeProxy, ProxierExisting or
-	// a binary's path.
-	RunningProxier() string
-}
-
 // IPVSSchedulers are the schedulers kube-proxy's ipvs.scheduler accepts
 // (every one Linux IPVS ships); "" means rr.
 var IPVSSchedulers = []string{"rr", "wrr", "lc", "wlc", "lblc", "lblcr", "sh", "dh", "sed", "nq", "mh"}

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"strconv"
 	"strings"
+	"time"
 )
 
 // EnvConntrackLowerHostLimit=1 lets the conntrack exhaustion spec lower
@@ -121,4 +122,42 @@ func (f *Framework) ExemptHarnessFromConntrack(ctx context.Context, node string)
 		added = append(added, chain)
 	}
 	return undo, nil
+}
+
+// NodeConntrackLasting counts node's conntrack entries that will still be
+// there after d, from `conntrack -L` (each line's third field is the
+// seconds the entry has left). Entries left by earlier specs (TIME_WAIT
+// of a churn's clients under the default 120 s, UDP flows) expire while
+// a spec runs; a limit set above the raw count would then be out of reach
+// of a load that only replaces them.
+func (f *Framework) NodeConntrackLasting(ctx context.Context, node string, d time.Duration) (uint64, error) {
+	out, err := f.Cluster.ExecOnNode(ctx, node, "conntrack", "-L")
+	if err != nil {
+		return 0, fmt.Errorf("node %s: conntrack -L: %w: %s", node, err, out)
+	}
+	return countLasting(string(out), d), nil
+}
+
+// countLasting counts the entries of conntrack -L's text whose timeout is
+// over d. Lines that are no entry (the tool's summary on stderr, when an
+// exec merges it) are skipped.
+func countLasting(text string, d time.Duration) uint64 {
+	var n uint64
+	for line := range strings.Lines(text) {
+		fields := strings.Fields(line)
+		if len(fields) < 4 {
+			continue
+		}
+		if _, err := strconv.Atoi(fields[1]); err != nil {
+			continue // not "proto protonum timeout ..."
+		}
+		left, err := strconv.ParseUint(fields[2], 10, 64)
+		if err != nil {
+			continue
+		}
+		if time.Duration(left)*time.Second > d {
+			n++
+		}
+	}
+	return n
 }

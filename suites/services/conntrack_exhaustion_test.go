@@ -188,9 +188,16 @@ func lowerLimit(ctx context.Context, tuner clusters.KernelTuner, node clusters.N
 	for _, t := range exhaustionTimeouts {
 		set(t[0], t[1])
 	}
+	// Above the entries that outlast the fill, not above the raw count:
+	// what earlier specs left (their clients' TIME_WAIT under the default
+	// 120 s) expires during the fill, and a limit over it drained below
+	// full while the fill ran (a kernel-VM run after the churn specs).
 	u, err := f.NodeConntrack(ctx, node.Name)
 	Expect(err).NotTo(HaveOccurred())
-	limit := u.Entries + headroom
+	lasting, err := f.NodeConntrackLasting(ctx, node.Name, fillFor)
+	Expect(err).NotTo(HaveOccurred())
+	limit := lasting + headroom
+	By(fmt.Sprintf("%s holds %d conntrack entries, %d of them lasting past the %s fill: limit %d", node.Name, u.Entries, lasting, fillFor, limit))
 	if node.Kernel != clusters.KernelVM {
 		By(fmt.Sprintf("lowering the HOST's nf_conntrack_max to %d (%s=1): every network namespace of this machine is capped until it is restored", limit, framework.EnvConntrackLowerHostLimit))
 	}

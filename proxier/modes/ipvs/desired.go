@@ -16,6 +16,15 @@ const (
 	// flagSourceHashPort is IP_VS_SVC_F_SCHED2, which upstream sets for
 	// the mh scheduler ("mh-port": hash the source port too).
 	flagSourceHashPort = 0x10
+	// flagHashFallback is IP_VS_SVC_F_SCHED1, "sh-fallback"/"mh-fallback":
+	// a source hashed to a real server of weight 0 goes to the next
+	// available one. Upstream does not set it, and its graceful
+	// termination keeps a removed TCP real server at weight 0 while its
+	// connections drain; sh and mh keep that server's slots (mh by its
+	// last weight), so without the flag every new connection hashed there
+	// is refused until the server is deleted (the suite's mh spec saw 21
+	// of 64 refused in the kernel VM).
+	flagHashFallback = 0x08
 )
 
 // vsKey names one virtual server.
@@ -107,8 +116,11 @@ func (p *Proxier) desired(sp *state.ServicePort, node *nodeInfo) (*svcDesired, e
 		flags |= flagPersistent
 		timeout = uint32(max(sp.StickySeconds, 1))
 	}
-	if sched == "mh" {
-		flags |= flagSourceHashPort
+	switch sched {
+	case "mh":
+		flags |= flagSourceHashPort | flagHashFallback
+	case "sh":
+		flags |= flagHashFallback
 	}
 	newVS := func(eps []state.Endpoint) *vServer {
 		vs := &vServer{sched: sched, flags: flags, timeout: timeout, dests: make(map[netip.AddrPort]int, len(eps))}

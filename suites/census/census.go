@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 
@@ -71,12 +72,84 @@ func (c Census) Modes() map[string]string {
 // Take reads every node of cluster. An error reading one node becomes that
 // node's problem, so the census always names every node; ctx bounds the
 // whole census.
+//
+// The start census first waits for each node's proxier to finish a sync
+// (waitFirstSync): a cluster just made has proxiers that answer /healthz
+// before their first sync, as kube-proxy does, and a census read then
+// found a node carrying nothing.
 func Take(ctx context.Context, c clusters.Cluster, when string) Census {
 	cen := Census{When: when, At: time.Now().UTC()}
 	for _, n := range c.Nodes() {
-		cen.Nodes = append(cen.Nodes, TakeNode(ctx, c, n))
+		var waited string
+		if when == Start {
+			waited = waitFirstSync(ctx, c, n)
+		}
+		node := TakeNode(ctx, c, n)
+		if waited != "" {
+			node.Problems = append(node.Problems, waited)
+		}
+		cen.Nodes = append(cen.Nodes, node)
+	}
+	if when == Start {
+		cen.At = time.Now().UTC()
 	}
 	return cen
+}
+
+// syncMetric is the time of the proxier's last completed sync, 0 before
+// the first; kube-proxy and ours export it.
+const syncMetric = "kubeproxy_sync_proxy_rules_last_timestamp_seconds"
+
+// firstSyncWait bounds the wait for one node's first sync (a kernel-VM
+// node's first sync takes seconds); firstSyncPoll is the pause between
+// reads. Variables for the tests.
+var firstSyncWait, firstSyncPoll = 90 * time.Second, time.Second
+
+// waitFirstSync waits until node n's proxier reports a completed sync
+// (syncMetric above 0 on its /metrics). /healthz cannot tell: it answers
+// 200 from the start. A proxier whose metrics do not answer or lack the
+// metric is not waited for (the census reports what it finds); one still
+// at 0 after firstSyncWait is a problem, returned.
+func waitFirstSync(ctx context.Context, c clusters.Cluster, n clusters.Node) string {
+	if n.IP == "" {
+		return ""
+	}
+	url := "http://" + net.JoinHostPort(n.IP, MetricsPort) + "/metrics"
+	deadline := time.Now().Add(firstSyncWait)
+	for {
+		// status, not http: http keeps only the first 4 KiB of a body, and
+		// the metric comes after the Go runtime's.
+		b, err := c.ExecOnNode(ctx, n.Name, clusters.Probe, "-timeout", "5s", "status", url)
+		if err != nil {
+			return ""
+		}
+		synced, found := lastSync(string(b))
+		if !found || synced {
+			return ""
+		}
+		if time.Now().After(deadline) {
+			return fmt.Sprintf("proxier has not finished a sync in %s (%s is 0)", firstSyncWait, syncMetric)
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Sprintf("proxier had not finished a sync when the census had to go on (%s is 0): %v", syncMetric, context.Cause(ctx))
+		case <-time.After(firstSyncPoll):
+		}
+	}
+}
+
+// lastSync reads syncMetric from a /metrics text: whether a sync has
+// completed, and whether the metric is there at all.
+func lastSync(metrics string) (synced, found bool) {
+	for line := range strings.Lines(metrics) {
+		name, value, ok := strings.Cut(strings.TrimSpace(line), " ")
+		if !ok || name != syncMetric {
+			continue
+		}
+		v, err := strconv.ParseFloat(strings.TrimSpace(value), 64)
+		return err == nil && v > 0, true
+	}
+	return false, false
 }
 
 // TakeNode reads one node.

@@ -9,6 +9,7 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/proxyproof/proxyproof/clusters"
 )
@@ -210,5 +211,62 @@ func TestACensusOfAClusterNotMadeHereFindsItsModesAndLeftovers(t *testing.T) {
 	c = Take(context.Background(), unknown(cluster("kube-proxy-leftover", nil)), Start)
 	if got := c.Failures(); len(got) != 2 || !strings.Contains(got[0], "node-1: leftover nftables") || !strings.Contains(got[1], "node-2: leftover iptables") {
 		t.Errorf("failures = %q, want each node's leftover", got)
+	}
+}
+
+// syncing is the recorded cluster with node-1's proxier not synced for
+// its first reads: its /metrics says 0 and its kernel carries nothing, as
+// a proxier just started whose /healthz already answers 200.
+type syncing struct {
+	recorded
+	reads, syncAfter int
+}
+
+func (s *syncing) ExecOnNode(ctx context.Context, node string, cmd ...string) ([]byte, error) {
+	if node == "node-1" && cmd[0] == clusters.Probe && strings.HasSuffix(cmd[len(cmd)-1], "/metrics") {
+		s.reads++
+		v := "0"
+		if s.reads > s.syncAfter {
+			v = "1.7651e+09"
+		}
+		return []byte("# TYPE " + syncMetric + " gauge\n" + syncMetric + " " + v + "\nkubeproxy_sync_proxy_rules_duration_seconds_count 1\n"), nil
+	}
+	if node == "node-1" && s.reads <= s.syncAfter && strings.HasPrefix(cmd[0], "iptables") {
+		return nil, nil
+	}
+	return s.recorded.ExecOnNode(ctx, node, cmd...)
+}
+
+func TestTheStartCensusWaitsForAProxiersFirstSync(t *testing.T) {
+	firstSyncPoll = time.Millisecond
+	t.Cleanup(func() { firstSyncPoll = time.Second })
+	s := &syncing{recorded: cluster("kube-proxy", nil), syncAfter: 3}
+	c := Take(context.Background(), s, Start)
+	if got := c.Failures(); len(got) != 0 {
+		t.Errorf("start census failed %q, want it to wait for node-1's first sync", got)
+	}
+	if s.reads != 4 {
+		t.Errorf("node-1's /metrics read %d times, want 4 (three at 0, then synced)", s.reads)
+	}
+	if c.Nodes[0].Carried != clusters.ModeIPTables {
+		t.Errorf("node-1 carries %q after its sync, want iptables", c.Nodes[0].Carried)
+	}
+
+	// The end census reads at once: a proxier that is not synced then is
+	// what it finds.
+	s = &syncing{recorded: cluster("kube-proxy", nil), syncAfter: 3}
+	if got := Take(context.Background(), s, End).Failures(); len(got) != 1 || !strings.Contains(got[0], "node node-1: kernel carries no proxier state") {
+		t.Errorf("end census failures %q, want node-1 carrying nothing", got)
+	}
+
+	// A proxier that never finishes a sync is named, after the wait.
+	firstSyncWait = 20 * time.Millisecond
+	t.Cleanup(func() { firstSyncWait = 90 * time.Second })
+	s = &syncing{recorded: cluster("kube-proxy", nil), syncAfter: 1 << 30}
+	got := Take(context.Background(), s, Start).Failures()
+	if !slices.ContainsFunc(got, func(f string) bool {
+		return strings.HasPrefix(f, "node node-1: proxier has not finished a sync in 20ms ("+syncMetric+" is 0)")
+	}) {
+		t.Errorf("failures %q, want node-1's unfinished first sync named", got)
 	}
 }

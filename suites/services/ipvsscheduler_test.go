@@ -36,7 +36,11 @@ const (
 // slots, CONFIG_IP_VS_MH_TAB_INDEX=12) a simulation of 300 random tables
 // moved 0.45% of them on average, 4.4% at most; at most mhMovedMax of the
 // ~48 survivors moving then fails falsely with probability 1.4e-4, while a
-// scheduler without that promise (rr, sh) moves about two thirds.
+// scheduler without that promise (rr, sh) moves about two thirds. The
+// clients of the backend that left must not fail: the proxier drains it
+// at weight 0 first, and mh keeps its slots; ours sets mh-fallback so
+// they go on to another backend, upstream kube-proxy does not and they
+// are refused until the drained real server is deleted.
 const (
 	mhSources    = 64
 	mhSourcePort = 20000 // below the ephemeral range

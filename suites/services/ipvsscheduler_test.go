@@ -39,8 +39,9 @@ const (
 // scheduler without that promise (rr, sh) moves about two thirds. The
 // clients of the backend that left must not fail: the proxier drains it
 // at weight 0 first, and mh keeps its slots; ours sets mh-fallback so
-// they go on to another backend, upstream kube-proxy does not and they
-// are refused until the drained real server is deleted.
+// they go on to another backend. Upstream kube-proxy sets only mh-port,
+// and the kernel's mh then finds no destination for them (ip_vs_mh_get
+// returns none for a weight-0 server): refused until it is deleted.
 const (
 	mhSources    = 64
 	mhSourcePort = 20000 // below the ephemeral range

@@ -97,6 +97,22 @@ func Judge(p Phases) Verdict {
 			v.Regressions = append(v.Regressions, fmt.Sprintf("switch on %s: %s", n.Node, n.Title))
 		}
 	}
+	// What the mode census names (a node left in another mode, the old
+	// mode's state left behind) fails each phase's own run; the verdict
+	// must not pass over it. Before the switch it means the cluster was
+	// not clean in From, so nothing after it can be judged; from the
+	// switch on it is what the switch left.
+	for _, f := range p.Before.Mode(p.From).Meta.CensusFailures() {
+		v.Problems = append(v.Problems, fmt.Sprintf("suite in %s: %s", p.From, f))
+	}
+	for _, ph := range []struct {
+		name string
+		m    *run.Mode
+	}{{"switch " + p.From + " -> " + p.To, sw}, {"suite in " + p.To, p.After.Mode(p.To)}} {
+		for _, f := range ph.m.Meta.CensusFailures() {
+			v.Regressions = append(v.Regressions, ph.name+": "+f)
+		}
+	}
 	switch {
 	case len(v.Problems) > 0:
 		// A switch whose load broke measured nothing: whatever else it

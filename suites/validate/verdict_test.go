@@ -6,6 +6,7 @@ import (
 
 	"github.com/proxyproof/proxyproof/reports/entry"
 	"github.com/proxyproof/proxyproof/reports/run"
+	"github.com/proxyproof/proxyproof/suites/census"
 	"github.com/proxyproof/proxyproof/suites/framework/batch"
 )
 
@@ -141,5 +142,28 @@ func TestASwitchWhoseClientLoadBrokeCouldNotBeJudgedNotARegression(t *testing.T)
 	sw.Modes[0].Specs[0].Reason = "node node-2: the proxier never served in ipvs"
 	if v := Judge(Phases{From: "iptables", To: "ipvs", Before: phaseRun("/r/1", "iptables", specs, nil), Switch: sw, After: phaseRun("/r/3", "ipvs", specs, nil)}); v.Status != Regression {
 		t.Errorf("a switch spec failing for the proxier: status %d, want regression (1)", v.Status)
+	}
+}
+
+func TestOldModeStateLeftAfterTheSwitchIsARegressionNamingTheNode(t *testing.T) {
+	specs := map[string]run.Outcome{"clusterip": run.Passed}
+	leftover := []census.Census{{When: census.End, Nodes: []census.Node{
+		{Name: "node-1", Expected: "nftables", Declared: "nftables", Carried: "nftables", Leftovers: []string{"iptables"}, Problems: []string{"leftover iptables state: KUBE-SERVICES in nat"}},
+		{Name: "node-2", Expected: "nftables", Declared: "nftables", Carried: "nftables"},
+	}}}
+	after := phaseRun("/r/3", "nftables", specs, nil)
+	after.Modes[0].Meta.Census = leftover
+	v := Judge(Phases{From: "iptables", To: "nftables", Before: phaseRun("/r/1", "iptables", specs, nil), Switch: cleanSwitch(), After: after})
+	if v.Status != Regression || len(v.Regressions) != 1 || !strings.Contains(v.Regressions[0], "suite in nftables: mode census at the end: node node-1: leftover iptables state") {
+		t.Fatalf("status %d, regressions %q (problems %q): want the leftover on node-1 as the one regression", v.Status, v.Regressions, v.Problems)
+	}
+
+	// The same census before the switch: the cluster was not clean in
+	// From, so the switch cannot be judged.
+	before := phaseRun("/r/1", "iptables", specs, nil)
+	before.Modes[0].Meta.Census = leftover
+	v = Judge(Phases{From: "iptables", To: "nftables", Before: before, Switch: cleanSwitch(), After: phaseRun("/r/3", "nftables", specs, nil)})
+	if v.Status != NotRun || len(v.Problems) != 1 || !strings.HasPrefix(v.Problems[0], "suite in iptables: mode census at the end: node node-1") {
+		t.Fatalf("status %d, problems %q: want could not run, naming node-1", v.Status, v.Problems)
 	}
 }

@@ -5,9 +5,11 @@ import (
 	"fmt"
 	"net"
 	"slices"
-	"strconv"
 	"strings"
 	"time"
+
+	"github.com/prometheus/common/expfmt"
+	"github.com/prometheus/common/model"
 
 	"github.com/proxyproof/proxyproof/clusters"
 )
@@ -138,18 +140,24 @@ func waitFirstSync(ctx context.Context, c clusters.Cluster, n clusters.Node) str
 	}
 }
 
-// lastSync reads syncMetric from a /metrics text: whether a sync has
-// completed, and whether the metric is there at all.
-func lastSync(metrics string) (synced, found bool) {
-	for line := range strings.Lines(metrics) {
-		name, value, ok := strings.Cut(strings.TrimSpace(line), " ")
-		if !ok || name != syncMetric {
-			continue
-		}
-		v, err := strconv.ParseFloat(strings.TrimSpace(value), 64)
-		return err == nil && v > 0, true
+// lastSync reads syncMetric from netprobe status's answer ("200 " and
+// the /metrics text): whether a sync has completed, and whether the
+// metric is there at all. A body that is no metrics text has none.
+func lastSync(answer string) (synced, found bool) {
+	code, body, _ := strings.Cut(answer, " ")
+	if code != "200" {
+		return false, false
 	}
-	return false, false
+	parser := expfmt.NewTextParser(model.UTF8Validation)
+	families, err := parser.TextToMetricFamilies(strings.NewReader(body))
+	if err != nil {
+		return false, false
+	}
+	mf, ok := families[syncMetric]
+	if !ok || len(mf.GetMetric()) == 0 {
+		return false, false
+	}
+	return mf.GetMetric()[0].GetGauge().GetValue() > 0, true
 }
 
 // TakeNode reads one node.

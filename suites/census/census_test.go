@@ -229,7 +229,7 @@ func (s *syncing) ExecOnNode(ctx context.Context, node string, cmd ...string) ([
 		if s.reads > s.syncAfter {
 			v = "1.7651e+09"
 		}
-		return []byte("# TYPE " + syncMetric + " gauge\n" + syncMetric + " " + v + "\nkubeproxy_sync_proxy_rules_duration_seconds_count 1\n"), nil
+		return []byte("200 # TYPE " + syncMetric + " gauge\n" + syncMetric + " " + v + "\nkubeproxy_sync_proxy_rules_duration_seconds_count 1\n"), nil
 	}
 	if node == "node-1" && s.reads <= s.syncAfter && strings.HasPrefix(cmd[0], "iptables") {
 		return nil, nil

@@ -3,7 +3,7 @@ package app
 import (
 	"context"
 	"errors"
-	"fmt"
+	"sync"
 	"time"
 
 	"k8s.io/klog/v2"
@@ -40,6 +40,13 @@ import (
 // most drainBound after the first sync, until no real server has an
 // active connection; removing at once reset every such connection.
 //
+// The wait runs on its own timer (drainPoll), not on syncs: a quiet node
+// may not sync for a whole syncPeriod, and a node with nothing to change
+// does not sync at all, which left ipvs in place minutes past the bound.
+// The removal runs beside the new mode's syncs: it touches only what the
+// old mode alone writes (sharedChains are kept), and iptables writes
+// wait for each other on the xtables lock.
+//
 // Why an explicit flag and not detecting leftovers at start-up: the same
 // rules are what a second proxier, still running (a half-finished
 // rollout, a rollback), needs; removing them on a guess would break that
@@ -49,82 +56,141 @@ type migration struct {
 	// clean removes the previous mode's rules but the iptables chains in
 	// keep; cleanupMode outside tests.
 	clean func(ctx context.Context, cfg *config.Config, name string, keep map[string][]string) error
-	// active counts the connections the previous mode still carries
-	// (activeConnections outside tests); the removal waits for 0.
-	active func(ctx context.Context, cfg *config.Config, name string) (int, error)
-	done   bool
-	start  time.Time
-	// firstSync is when this mode first synced: the drain's start; the
-	// drain lasts at most bound (drainBound outside tests).
-	firstSync time.Time
-	bound     time.Duration
+	// carried lists the connections the previous mode still carries
+	// (connectionCounter outside tests); the removal waits for none.
+	carried func(ctx context.Context, cfg *config.Config, name string) (carried, error)
+	start   time.Time
+	// bound is how long after this mode's first sync the removal waits
+	// for the old mode's connections at most; poll is how often it looks
+	// (drainBound, drainPoll outside tests).
+	bound, poll time.Duration
+	once        sync.Once
+	// removed is closed once the previous mode is gone.
+	removed chan struct{}
 }
 
-// drainBound is how long the removal of ipvs waits for its established
-// connections to end: long enough for clients that reconnect every
-// minute, short enough that a connection held for hours does not keep
-// the old mode forever (it is reset then, as without the wait).
-const drainBound = 2 * time.Minute
+// carried is what the previous mode still carries: its active
+// connections, and a few of them named for the log.
+type carried struct {
+	active int
+	named  []string
+}
+
+const (
+	// drainBound is how long the removal of ipvs waits for its
+	// established connections to end: long enough for clients that
+	// reconnect every minute, short enough that a connection held for
+	// hours does not keep the old mode forever (it is reset then, as
+	// without the wait).
+	drainBound = 2 * time.Minute
+	// drainPoll is how often the drain counts: one netlink dump of the
+	// virtual servers and their real servers.
+	drainPoll = 2 * time.Second
+	// namedConns is how many of the connections still carried the log
+	// names.
+	namedConns = 5
+)
 
 var _ daemon.Hook = &migration{}
 
 func newMigration(cfg *config.Config) *migration {
 	klog.InfoS("Migrating: the previous mode's rules stay until this mode's first successful sync",
 		"from", cfg.MigrateFrom, "to", cfg.Mode)
-	return &migration{cfg: cfg, clean: cleanupMode, active: connectionCounter(), bound: drainBound, start: time.Now()}
+	return &migration{cfg: cfg, clean: cleanupMode, carried: connectionCounter(), bound: drainBound, poll: drainPoll,
+		start: time.Now(), removed: make(chan struct{})}
 }
 
 func (m *migration) Name() string { return "migrate-from-" + m.cfg.MigrateFrom }
 
-// AfterSync removes the previous mode's rules once. A failed removal is
-// tried again after the next sync: the rules left are harmless, as above.
+// AfterSync starts the removal of the previous mode after this mode's
+// first successful sync; it runs until done or ctx ends (the proxier
+// stops, and the next one started with --migrate-from takes over).
 func (m *migration) AfterSync(ctx context.Context, _ *state.View, _ *state.Changes) error {
-	if m.done {
-		return nil
-	}
-	synced := time.Now()
-	if m.firstSync.IsZero() {
-		m.firstSync = synced
-	}
-	if n, err := m.active(ctx, m.cfg, m.cfg.MigrateFrom); (err != nil || n > 0) && synced.Sub(m.firstSync) < m.bound {
-		klog.InfoS("Migrating: the previous mode still carries established connections; its rules stay until they end",
-			"from", m.cfg.MigrateFrom, "activeConnections", n, "err", err, "waited", synced.Sub(m.firstSync), "bound", m.bound)
-		return nil
-	}
-	if err := m.clean(ctx, m.cfg, m.cfg.MigrateFrom, sharedChains(m.cfg.MigrateFrom, m.cfg.Mode)); err != nil {
-		return fmt.Errorf("remove the rules of mode %s after migrating to %s: %w", m.cfg.MigrateFrom, m.cfg.Mode, err)
-	}
-	m.done = true
-	klog.InfoS("Migrated: removed the previous mode's rules after this mode's first sync",
-		"from", m.cfg.MigrateFrom, "to", m.cfg.Mode, "removal", time.Since(synced), "sinceStart", time.Since(m.start))
+	m.once.Do(func() { go m.drain(ctx, time.Now()) })
 	return nil
 }
 
+// drain waits until the previous mode carries no connection, or bound
+// has passed since first, then removes it; a failed removal is tried
+// again every poll (the rules left are harmless, as above).
+func (m *migration) drain(ctx context.Context, first time.Time) {
+	last := -1
+	for {
+		c, err := m.carried(ctx, m.cfg, m.cfg.MigrateFrom)
+		waited := time.Since(first)
+		switch {
+		case (err != nil || c.active > 0) && waited < m.bound:
+			// Logged when the count changes, not every poll.
+			if c.active != last || err != nil {
+				klog.InfoS("Migrating: the previous mode still carries established connections; its rules stay until they end",
+					"from", m.cfg.MigrateFrom, "activeConnections", c.active, "connections", c.named, "err", err,
+					"waited", waited.Round(time.Millisecond), "bound", m.bound)
+			}
+			last = c.active
+		default:
+			if err := m.clean(ctx, m.cfg, m.cfg.MigrateFrom, sharedChains(m.cfg.MigrateFrom, m.cfg.Mode)); err != nil {
+				klog.ErrorS(err, "Migrating: removing the previous mode failed; trying again", "from", m.cfg.MigrateFrom, "to", m.cfg.Mode)
+				break
+			}
+			klog.InfoS("Migrated: removed the previous mode's rules",
+				"from", m.cfg.MigrateFrom, "to", m.cfg.Mode, "activeConnectionsReset", c.active, "connections", c.named,
+				"afterFirstSync", waited.Round(time.Millisecond), "sinceStart", time.Since(m.start).Round(time.Millisecond))
+			close(m.removed)
+			return
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(m.poll):
+		}
+	}
+}
+
 // connectionCounter counts the established connections a mode still
-// carries on this node: IPVS's active connections; 0 for the modes whose
-// established connections live in conntrack, which outlives their rules.
-// It keeps the mode it opened (one netlink handle for the whole drain).
-func connectionCounter() func(ctx context.Context, cfg *config.Config, name string) (int, error) {
+// carries on this node: IPVS's ESTABLISHED ones; none for the modes
+// whose established connections live in conntrack, which outlives their
+// rules. It keeps the mode it opened (one netlink handle for the whole
+// drain).
+func connectionCounter() func(ctx context.Context, cfg *config.Config, name string) (carried, error) {
 	var prev modes.Mode
-	return func(ctx context.Context, cfg *config.Config, name string) (int, error) {
+	return func(ctx context.Context, cfg *config.Config, name string) (carried, error) {
 		if name != config.ModeIPVS {
-			return 0, nil
+			return carried{}, nil
 		}
 		if prev == nil {
 			m, err := newMode(ctx, cfg, name, false, nil)
 			if errors.Is(err, errModeUnavailable) {
-				return 0, nil
+				return carried{}, nil
 			}
 			if err != nil {
-				return 0, err
+				return carried{}, err
 			}
 			prev = m
 		}
-		c, ok := prev.(interface{ ActiveConnections() (int, error) })
+		p, ok := prev.(*ipvs.Proxier)
 		if !ok {
-			return 0, nil
+			return carried{}, nil
 		}
-		return c.ActiveConnections()
+		// The real servers' ActiveConn (one netlink dump) is 0 once
+		// nothing is left; it is not the count to wait for: after a
+		// switch to nftables in the kernel VM it rose to 40 while the
+		// connection table held no ESTABLISHED entry, only SYN_SENT ones
+		// IPVS kept adding for new connections that the nftables DNAT
+		// (traced) had sent to their endpoint. The table's ESTABLISHED
+		// entries are the connections a removal breaks.
+		n, err := p.ActiveConnections()
+		if err != nil || n == 0 {
+			return carried{active: n}, err
+		}
+		conns, err := p.EstablishedConnections()
+		if err != nil {
+			return carried{}, err
+		}
+		c := carried{active: len(conns)}
+		for _, conn := range conns[:min(len(conns), namedConns)] {
+			c.named = append(c.named, conn.String())
+		}
+		return c, nil
 	}
 }
 

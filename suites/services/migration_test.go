@@ -16,6 +16,7 @@ import (
 
 	"github.com/proxyproof/proxyproof/clusters"
 	"github.com/proxyproof/proxyproof/reports/entry"
+	"github.com/proxyproof/proxyproof/suites/census"
 	"github.com/proxyproof/proxyproof/suites/framework"
 	"github.com/proxyproof/proxyproof/suites/framework/batch"
 )
@@ -34,15 +35,25 @@ const (
 	// switch and reopened, which the client saw as a broken connection.
 	classReconnected = "reconnected"
 	migrationServer  = "switched"
+	// migrationOldModeGone is how long a node may keep the old mode's
+	// state after its proxier serves in the new one: ours waits up to 2
+	// minutes for the connections IPVS still carries (proxier/app's
+	// drainBound); in the kernel VM, under TCG, the removal of ipvs then
+	// took 65 s (one iptables call per rule) and a census read takes
+	// seconds.
+	migrationOldModeGone = 4 * time.Minute
 )
 
 // nodeSwitch is what one node's switch did, as the report entry holds it.
 type nodeSwitch struct {
-	Node     string         `json:"node"`
-	From     string         `json:"from"`
-	To       string         `json:"to"`
-	How      string         `json:"how"`
-	WindowMs int64          `json:"windowMs"`
+	Node     string `json:"node"`
+	From     string `json:"from"`
+	To       string `json:"to"`
+	How      string `json:"how"`
+	WindowMs int64  `json:"windowMs"`
+	// GoneMs is restart -> the old mode's state gone from the node (the
+	// census finds no leftover): the switch is over only then.
+	GoneMs   int64          `json:"goneMs"`
 	Requests int            `json:"requests"`
 	Failed   int            `json:"failed"`
 	ByClass  map[string]int `json:"byClass"`
@@ -112,6 +123,7 @@ func switchUnderLoad(ctx SpecContext, restarter clusters.ProxierRestarter, to st
 	change, how := switchChange(from, to)
 	began := make([]time.Time, len(nodes))
 	windows := make([]time.Duration, len(nodes))
+	gone := make([]time.Duration, len(nodes))
 	var restartErr error
 	batches := flowsUnderLoad(ctx, flows, func() {
 		for i, node := range nodes {
@@ -122,20 +134,61 @@ func switchUnderLoad(ctx SpecContext, restarter clusters.ProxierRestarter, to st
 				return
 			}
 			windows[i] = served.Sub(began[i])
+			// The next node waits until this one is rid of the old mode,
+			// so that what its removal breaks is counted against it.
+			if err := waitOldModeGone(ctx, node, from); err != nil {
+				restartErr = err
+				return
+			}
+			gone[i] = time.Since(began[i])
 			time.Sleep(migrationSettle)
 		}
 	})
-	Expect(restartErr).NotTo(HaveOccurred())
-	for _, n := range f.Cluster.Nodes() {
-		Expect(n.Mode).To(Equal(to), "node %s after the switch", n.Name)
-	}
+	// What the load saw is recorded even when a switch failed: the
+	// requests that failed up to then are the evidence.
 	switches := attribute(nodes, began, flows, batches, tl)
 	for i := range switches {
 		switches[i].From, switches[i].To, switches[i].How = from, to, how
 		switches[i].WindowMs = windows[i].Milliseconds()
+		switches[i].GoneMs = gone[i].Milliseconds()
 	}
 	recordSwitches(switches)
+	Expect(restartErr).NotTo(HaveOccurred(), "switch %s -> %s: %s", from, to, switchSummary(switches))
+	for _, n := range f.Cluster.Nodes() {
+		Expect(n.Mode).To(Equal(to), "node %s after the switch", n.Name)
+	}
 	return switches
+}
+
+// waitOldModeGone reads node's census until its kernel carries the new
+// mode alone, or migrationOldModeGone has passed: a switch that leaves
+// the old mode behind fails, naming what the last whole read found.
+// (Not Poll: its deadline cut the last read short, and the error named
+// the cut exec instead of the leftovers.)
+func waitOldModeGone(ctx context.Context, node, from string) error {
+	deadline := time.Now().Add(migrationOldModeGone)
+	for {
+		var n clusters.Node
+		for _, cn := range f.Cluster.Nodes() {
+			if cn.Name == node {
+				n = cn
+			}
+		}
+		if n.Name == "" {
+			return fmt.Errorf("node %s is no longer in the cluster", node)
+		}
+		c := census.TakeNode(ctx, f.Cluster, n)
+		if len(c.Problems) == 0 {
+			return nil
+		}
+		if time.Now().After(deadline) || ctx.Err() != nil {
+			return fmt.Errorf("node %s still carries mode %s %v after its proxier served in %s: %s", node, from, migrationOldModeGone, n.Mode, strings.Join(c.Problems, "; "))
+		}
+		select {
+		case <-ctx.Done():
+		case <-time.After(2 * time.Second):
+		}
+	}
 }
 
 // switchChange is how a node's proxier switches from one mode to another:
@@ -157,7 +210,9 @@ func attribute(nodes []string, began []time.Time, flows []flow, batches [][]batc
 		out[i] = nodeSwitch{Node: n, ByClass: map[string]int{}}
 	}
 	owner := func(at time.Time) int {
-		i := sort.Search(len(began), func(i int) bool { return began[i].After(at) }) - 1
+		// A node whose switch never began (an earlier one failed) owns
+		// nothing: its zero time sorts last.
+		i := sort.Search(len(began), func(i int) bool { return began[i].IsZero() || began[i].After(at) }) - 1
 		return max(i, 0)
 	}
 	for fi, bs := range batches {
@@ -191,6 +246,7 @@ func attribute(nodes []string, began []time.Time, flows []flow, batches [][]batc
 func recordSwitches(switches []nodeSwitch) {
 	for _, s := range switches {
 		f.RecordFigure(entry.Figure{Name: "migration window " + s.Node, Title: fmt.Sprintf("%s -> %s on %s (%s): restart -> /healthz 200", s.From, s.To, s.Node, s.How), Unit: "ms", Values: []float64{float64(s.WindowMs)}})
+		f.RecordFigure(entry.Figure{Name: "migration old mode gone " + s.Node, Title: fmt.Sprintf("%s -> %s on %s: restart -> no %s state left on the node", s.From, s.To, s.Node, s.From), Unit: "ms", Values: []float64{float64(s.GoneMs)}})
 		f.RecordFigure(entry.Figure{Name: "migration failed requests " + s.Node, Title: fmt.Sprintf("%s -> %s on %s: failed requests of %d (%s)", s.From, s.To, s.Node, s.Requests, classText(s.ByClass)), Unit: "requests", Values: []float64{float64(s.Failed)}})
 		AddReportEntry("migration node "+s.Node, s)
 	}
@@ -211,7 +267,7 @@ func classText(byClass map[string]int) string {
 func switchSummary(switches []nodeSwitch) string {
 	var out []string
 	for _, s := range switches {
-		out = append(out, fmt.Sprintf("%s: %d (%s; window %d ms) %s", s.Node, s.Failed, classText(s.ByClass), s.WindowMs, strings.Join(s.First, "; ")))
+		out = append(out, fmt.Sprintf("%s: %d (%s; window %d ms, old mode gone %d ms) %s", s.Node, s.Failed, classText(s.ByClass), s.WindowMs, s.GoneMs, strings.Join(s.First, "; ")))
 	}
 	return strings.Join(out, " | ")
 }

@@ -36,9 +36,9 @@ func (v Verdict) WriteMarkdown(w io.Writer, p Phases, command string) error {
 		}
 	}
 	if len(v.Nodes) > 0 {
-		fmt.Fprintf(&b, "\n## The switch, node by node\n\n| node | restart -> serving (ms) | failed requests | by class |\n|---|---|---|---|\n")
+		fmt.Fprintf(&b, "\n## The switch, node by node\n\n| node | restart -> serving (ms) | restart -> old mode gone (ms) | failed requests | by class |\n|---|---|---|---|---|\n")
 		for _, n := range v.Nodes {
-			fmt.Fprintf(&b, "| %s | %s | %s | %s |\n", n.Node, compare.Num(n.Window), compare.Num(n.Failed), n.Title)
+			fmt.Fprintf(&b, "| %s | %s | %s | %s | %s |\n", n.Node, compare.Num(n.Window), compare.Num(n.Gone), compare.Num(n.Failed), n.Title)
 		}
 	}
 	fmt.Fprintf(&b, "\n## Specs whose outcome changed from %s to %s (%d)\n\n", p.From, p.To, len(v.Flips))

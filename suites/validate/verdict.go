@@ -29,10 +29,11 @@ type Phases struct {
 // NodeSwitch is one node's switch as the migration spec recorded it.
 type NodeSwitch struct {
 	Node string
-	// Window is restart -> serving in the new mode, in ms; Failed the
-	// requests that failed while the node switched; Title says by class.
-	Window, Failed float64
-	Title          string
+	// Window is restart -> serving in the new mode, in ms; Gone restart
+	// -> the old mode's state gone from the node; Failed the requests
+	// that failed while the node switched; Title says by class.
+	Window, Gone, Failed float64
+	Title                string
 }
 
 // Verdict is what make validate concludes.
@@ -173,6 +174,7 @@ func sameOutcome(a, b *run.Mode) (passed, failed []string) {
 // Figure names the migration spec records per node.
 const (
 	windowFigure = "migration window "
+	goneFigure   = "migration old mode gone "
 	failedFigure = "migration failed requests "
 )
 
@@ -193,6 +195,9 @@ func nodeSwitches(r *run.Run, mode string) []NodeSwitch {
 			}
 			if node, ok := strings.CutPrefix(set.Name, windowFigure); ok {
 				get(node).Window = mf.Figure.Values[0]
+			}
+			if node, ok := strings.CutPrefix(set.Name, goneFigure); ok {
+				get(node).Gone = mf.Figure.Values[0]
 			}
 			if node, ok := strings.CutPrefix(set.Name, failedFigure); ok {
 				n := get(node)

@@ -37,8 +37,8 @@ const switchSpec = "switches every node"
 
 func cleanSwitch() *run.Run {
 	return phaseRun("/r/2", "iptables", map[string]run.Outcome{switchSpec: run.Passed}, map[string]float64{
-		"migration window node-1": 900, "migration failed requests node-1": 0,
-		"migration window node-2": 1100, "migration failed requests node-2": 0,
+		"migration window node-1": 900, "migration old mode gone node-1": 2500, "migration failed requests node-1": 0,
+		"migration window node-2": 1100, "migration old mode gone node-2": 3100, "migration failed requests node-2": 0,
 	})
 }
 
@@ -55,8 +55,8 @@ func TestAValidateWithTheSameOutcomesAndACleanSwitchPasses(t *testing.T) {
 	if strings.Join(v.Both, ",") != "clusterip,nodeport" || strings.Join(v.FailBoth, ",") != "hairpin" {
 		t.Errorf("passing in both %v, failing in both %v", v.Both, v.FailBoth)
 	}
-	if len(v.Nodes) != 2 || v.Nodes[0].Node != "node-1" || v.Nodes[0].Window != 900 || v.Nodes[1].Window != 1100 {
-		t.Errorf("nodes %+v: want node-1 900 ms and node-2 1100 ms", v.Nodes)
+	if len(v.Nodes) != 2 || v.Nodes[0].Node != "node-1" || v.Nodes[0].Window != 900 || v.Nodes[1].Window != 1100 || v.Nodes[0].Gone != 2500 || v.Nodes[1].Gone != 3100 {
+		t.Errorf("nodes %+v: want node-1 900 ms to serve, 2500 ms to lose the old mode; node-2 1100 ms, 3100 ms", v.Nodes)
 	}
 	if len(v.Moves) != 1 || !v.Moves[0].Moved || v.Moves[0].B != 30 {
 		t.Errorf("figure moves %+v: want refusal 10 -> 30, moved", v.Moves)
@@ -122,7 +122,7 @@ func TestTheReportSaysTheVerdictAndEachNodesSwitch(t *testing.T) {
 	if err := Judge(p).WriteMarkdown(&b, p, "make validate FROM=iptables TO=nftables"); err != nil {
 		t.Fatal(err)
 	}
-	for _, want := range []string{"PASS: nothing regressed", "| node-1 | 900 | 0 |", "| node-2 | 1100 | 0 |", "Passing in both modes (1)", "- clusterip"} {
+	for _, want := range []string{"PASS: nothing regressed", "| node-1 | 900 | 2500 | 0 |", "| node-2 | 1100 | 3100 | 0 |", "Passing in both modes (1)", "- clusterip"} {
 		if !strings.Contains(b.String(), want) {
 			t.Errorf("report lacks %q:\n%s", want, b.String())
 		}

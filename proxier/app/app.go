@@ -97,15 +97,16 @@ func Run(ctx context.Context, cfg *config.Config, client kubernetes.Interface) e
 	recorder := broadcaster.NewRecorder(nil, v1.EventSource{Component: "proxyproof-proxier", Host: cfg.NodeName})
 
 	d, err := daemon.New(client, daemon.Options{
-		NodeName:      cfg.NodeName,
-		Family:        family,
-		Mode:          mode,
-		MinSyncPeriod: cfg.MinSyncPeriod,
-		SyncPeriod:    cfg.SyncPeriod,
-		Hooks:         hooks(cfg, svcHealth),
-		Observer:      &observer{family: string(family), health: health, clock: clk},
-		Events:        events{recorder: recorder},
-		Clock:         clk,
+		NodeName:          cfg.NodeName,
+		Family:            family,
+		Mode:              mode,
+		MinSyncPeriod:     cfg.MinSyncPeriod,
+		SyncPeriod:        cfg.SyncPeriod,
+		SyncBudgetPercent: cfg.SyncBudgetPercent,
+		Hooks:             hooks(cfg, svcHealth),
+		Observer:          &observer{family: string(family), health: health, clock: clk},
+		Events:            events{recorder: recorder},
+		Clock:             clk,
 	})
 	if err != nil {
 		return err

@@ -52,8 +52,8 @@ func TestNoFlagsGiveUpstreamsEffectiveConfig(t *testing.T) {
 		DetectLocalMode: "ClusterCIDR", OOMScoreAdj: -999,
 		Conntrack:            Conntrack{MaxPerCore: 32768, Min: 131072, TCPEstablishedTimeout: 24 * time.Hour, TCPCloseWaitTimeout: time.Hour},
 		IPVS:                 IPVS{Scheduler: "rr"},
-		ConntrackWarnPercent: 70,
-		ClientConnection:     ClientConnection{QPS: 5, Burst: 10, ContentType: "application/vnd.kubernetes.protobuf"},
+		ConntrackWarnPercent: 70, SyncBudgetPercent: 10,
+		ClientConnection: ClientConnection{QPS: 5, Burst: 10, ContentType: "application/vnd.kubernetes.protobuf"},
 	}
 	if d := cmp.Diff(want, got, cmp.Comparer(func(a, b netip.Addr) bool { return a == b }), cmp.Comparer(func(a, b netip.AddrPort) bool { return a == b })); d != "" {
 		t.Errorf("(-want +got):\n%s", d)

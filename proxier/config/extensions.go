@@ -17,7 +17,14 @@ import (
 // (60-70% of nf_conntrack_max), well before "table full, dropping packet".
 const DefaultConntrackWarnPercent = 70
 
+// DefaultSyncBudgetPercent lets syncs take a tenth of the time: a
+// minSyncPeriod of 1 s does the same for syncs of 100 ms, the cost it
+// was chosen for; cheaper syncs then wait less (proxier/daemon's loop).
+const DefaultSyncBudgetPercent = 10
+
 func addExtensionFlags(fs *pflag.FlagSet, o *Options) {
+	fs.IntVar(&o.SyncBudgetPercent, "sync-budget-percent", o.SyncBudgetPercent,
+		"After a sync that changed rules, wait minSyncPeriod or, if less, what keeps syncing to this percentage of the time (9x the sync's duration at 10), so cheap syncs do not make every change wait minSyncPeriod. 0 always waits minSyncPeriod, as kube-proxy does. Ours, not kube-proxy's.")
 	fs.IntVar(&o.ConntrackWarnPercent, "conntrack-usage-warn-percent", o.ConntrackWarnPercent,
 		"Log a warning when the conntrack entries of the node exceed this percentage of nf_conntrack_max, and again when they fall back (0 disables). Ours, not kube-proxy's.")
 	fs.StringVar(&o.MigrateFrom, "migrate-from", o.MigrateFrom,
@@ -30,6 +37,10 @@ func (o *Options) completeExtensions(cfg *Config) error {
 		return fmt.Errorf("--conntrack-usage-warn-percent %d: must be between 1 and 100 (a percentage of nf_conntrack_max), or 0 to disable the warning", p)
 	}
 	cfg.ConntrackWarnPercent = o.ConntrackWarnPercent
+	if p := o.SyncBudgetPercent; p < 0 || p > 99 {
+		return fmt.Errorf("--sync-budget-percent %d: must be between 1 and 99 (the share of time syncs may take), or 0 to wait minSyncPeriod after every sync as kube-proxy does", p)
+	}
+	cfg.SyncBudgetPercent = o.SyncBudgetPercent
 	if o.MigrateFrom == "" {
 		return nil
 	}

@@ -35,8 +35,10 @@ type Options struct {
 	Cleanup       bool
 	Master        string
 	NetNS         string
-	// ConntrackWarnPercent and MigrateFrom are ours (see extensions.go).
+	// ConntrackWarnPercent, SyncBudgetPercent and MigrateFrom are ours
+	// (see extensions.go).
 	ConntrackWarnPercent int
+	SyncBudgetPercent    int
 	MigrateFrom          string
 
 	hostnameOverride string
@@ -59,14 +61,14 @@ type Options struct {
 func NewOptions() *Options {
 	obj := &v1alpha1.KubeProxyConfiguration{}
 	SetDefaults(obj)
-	return &Options{flagObj: obj, ConntrackWarnPercent: DefaultConntrackWarnPercent}
+	return &Options{flagObj: obj, ConntrackWarnPercent: DefaultConntrackWarnPercent, SyncBudgetPercent: DefaultSyncBudgetPercent}
 }
 
 // processFlags are not config fields: they apply with or without --config.
 var processFlags = map[string]bool{
 	"config": true, "write-config-to": true, "cleanup": true, "master": true,
 	"netns": true, "hostname-override": true, "v": true, "vmodule": true,
-	"conntrack-usage-warn-percent": true, "migrate-from": true,
+	"conntrack-usage-warn-percent": true, "migrate-from": true, "sync-budget-percent": true,
 }
 
 // AddFlags registers the flags on fs and remembers fs, so Complete can tell

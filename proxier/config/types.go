@@ -64,6 +64,10 @@ type Config struct {
 	// NetNS is the network namespace (/run/netns/NAME) whose kernel to
 	// program; "" is the current one.
 	NetNS string
+	// SyncBudgetPercent (0..99) is the share of time syncs may take
+	// when that is less than minSyncPeriod asks: the wait after a sync
+	// is then shorter; 0 waits minSyncPeriod, as kube-proxy does.
+	SyncBudgetPercent int
 	// ConntrackWarnPercent is the share of nf_conntrack_max (1..100) above
 	// which the proxier warns in its log; 0 never warns. Ours.
 	ConntrackWarnPercent int

@@ -30,6 +30,9 @@ type Options struct {
 	Mode          modes.Mode
 	MinSyncPeriod time.Duration
 	SyncPeriod    time.Duration
+	// SyncBudgetPercent shortens the wait after a cheap sync (see loop);
+	// 0 waits MinSyncPeriod after every sync, as kube-proxy does.
+	SyncBudgetPercent int
 
 	// Hooks run after every successful sync with the view just programmed:
 	// health check servers, conntrack cleanup. Each is independent; one
@@ -145,7 +148,9 @@ func (d *Daemon) Run(ctx context.Context) error {
 
 	trigger := make(chan struct{}, 1)
 	go d.forwardChanges(ctx, trigger)
-	newLoop(d.opts.MinSyncPeriod, d.opts.SyncPeriod, d.opts.Clock).run(ctx, trigger, d.sync)
+	l := newLoop(d.opts.MinSyncPeriod, d.opts.SyncPeriod, d.opts.Clock)
+	l.budgetPercent = d.opts.SyncBudgetPercent
+	l.run(ctx, trigger, d.sync)
 	return nil
 }
 

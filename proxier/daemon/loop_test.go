@@ -21,12 +21,16 @@ type recorder struct {
 	rearmed chan struct{}
 	clock   *clocktesting.FakeClock
 	at      []time.Time
+	cost    time.Duration // each sync moves the clock this far
 }
 
 func (r *recorder) sync(_ context.Context, full bool) (bool, error) {
 	r.mu.Lock()
 	r.runs = append(r.runs, full)
 	r.at = append(r.at, r.clock.Now())
+	if r.cost > 0 {
+		r.clock.Step(r.cost)
+	}
 	failing := r.fail > 0
 	empty := false
 	if failing {
@@ -51,10 +55,18 @@ func (r *recorder) snapshot() ([]bool, []time.Time) {
 
 func startLoop(t *testing.T, fail int) (*recorder, chan struct{}, *clocktesting.FakeClock) {
 	t.Helper()
+	return startBudgetLoop(t, fail, 0, 0)
+}
+
+// startBudgetLoop is startLoop with a sync budget (percent) and syncs that
+// take cost.
+func startBudgetLoop(t *testing.T, fail, budget int, cost time.Duration) (*recorder, chan struct{}, *clocktesting.FakeClock) {
+	t.Helper()
 	fc := clocktesting.NewFakeClock(time.Unix(1000, 0))
-	r := &recorder{ran: make(chan struct{}, 100), rearmed: make(chan struct{}, 100), clock: fc, fail: fail}
+	r := &recorder{ran: make(chan struct{}, 100), rearmed: make(chan struct{}, 100), clock: fc, fail: fail, cost: cost}
 	trigger := make(chan struct{}, 1)
 	l := newLoop(time.Second, 30*time.Second, fc)
+	l.budgetPercent = budget
 	l.rearmed = func() {
 		select {
 		case r.rearmed <- struct{}{}:
@@ -208,5 +220,44 @@ func TestAFailedSyncIsRetriedAsTheSameKind(t *testing.T) {
 	waitRun(t, r)
 	if runs, _ := r.snapshot(); len(runs) != 2 || !runs[0] || !runs[1] {
 		t.Fatalf("runs = %v, want the failed full sync retried as full", runs)
+	}
+}
+
+// With a sync budget, a cheap sync is followed by a short wait: 20 ms of
+// syncing at 10% allows the next one 180 ms after the first began.
+func TestACheapSyncWaitsOnlyWhatTheBudgetAsks(t *testing.T) {
+	r, trigger, fc := startBudgetLoop(t, 0, 10, 20*time.Millisecond)
+	waitRun(t, r)
+	waitRearmed(t, r)
+	trigger <- struct{}{}
+	waitTimers(t, fc, 2)
+	fc.Step(159 * time.Millisecond) // 179 ms after the first sync began
+	noRun(t, r)
+	fc.Step(time.Millisecond)
+	waitRun(t, r)
+	if _, at := r.snapshot(); at[1].Sub(at[0]) != 180*time.Millisecond {
+		t.Fatalf("second sync began %v after the first, want 180ms (9 x its 20ms)", at[1].Sub(at[0]))
+	}
+}
+
+// An expensive sync waits minSyncPeriod, never longer, with or without a
+// budget; without one (0, kube-proxy's behaviour) a cheap one does too.
+func TestMinSyncPeriodStillBoundsTheWait(t *testing.T) {
+	for _, c := range []struct {
+		budget int
+		cost   time.Duration
+	}{{10, 500 * time.Millisecond}, {0, 20 * time.Millisecond}} {
+		r, trigger, fc := startBudgetLoop(t, 0, c.budget, c.cost)
+		waitRun(t, r)
+		waitRearmed(t, r)
+		trigger <- struct{}{}
+		waitTimers(t, fc, 2)
+		fc.Step(time.Second - c.cost - time.Millisecond)
+		noRun(t, r)
+		fc.Step(time.Millisecond)
+		waitRun(t, r)
+		if _, at := r.snapshot(); at[1].Sub(at[0]) != time.Second {
+			t.Errorf("budget %d%%, syncs of %v: second sync began %v after the first, want minSyncPeriod (1s)", c.budget, c.cost, at[1].Sub(at[0]))
+		}
 	}
 }

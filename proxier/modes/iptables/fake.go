@@ -205,6 +205,19 @@ func (f *Fake) Restore(_ context.Context, input []byte, flags RestoreFlags) erro
 				return fail("no chain %q or empty rule", w[1])
 			}
 			c.rules = append([]string{w[2]}, c.rules...)
+		case strings.HasPrefix(line, "-D "):
+			// The first rule written the same way, as iptables-restore
+			// deletes by rulespec; none is an error there too.
+			w := strings.SplitN(line, " ", 3)
+			c := cur.chains[w[1]]
+			if c == nil || len(w) < 3 {
+				return fail("no chain %q or empty rule", w[1])
+			}
+			i := slices.Index(c.rules, w[2])
+			if i < 0 {
+				return fail("delete missing rule %q from chain %q", w[2], w[1])
+			}
+			c.rules = slices.Delete(c.rules, i, i+1)
 		case strings.HasPrefix(line, "-X "):
 			c := strings.TrimSpace(line[3:])
 			if cur.chains[c] == nil {

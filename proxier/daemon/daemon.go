@@ -82,6 +82,10 @@ type Daemon struct {
 	client   kubernetes.Interface
 	tracker  *state.Tracker
 	problems map[state.Problem]bool // reported already; reported again only when it comes back
+	// wrapHandler, when set (tests), stands between each informer and
+	// the tracker: a slow handler shows whether the first sync waits for
+	// the events still queued.
+	wrapHandler func(cache.ResourceEventHandler) cache.ResourceEventHandler
 }
 
 // New prepares a daemon; Run starts it.
@@ -126,6 +130,15 @@ func (d *Daemon) Run(ctx context.Context) error {
 	svcInformer := factory.Core().V1().Services().Informer()
 	sliceInformer := factory.Discovery().V1().EndpointSlices().Informer()
 	nodeInformer := nodeFactory.Core().V1().Nodes().Informer()
+	// The tracker has the initial list once each handler has been given
+	// it, which is later than the informer's own HasSynced (its store
+	// filled): events reach handlers asynchronously. Waiting on the
+	// informers let the first sync program a view without the
+	// EndpointSlices still queued: in the kernel VM, 11 s lists, the first
+	// nftables sync after a restart wrote Services as having no endpoints
+	// and rejected their new connections until the next sync (as upstream
+	// does, the registrations' HasSynced is what counts).
+	var synced []cache.InformerSynced
 	for _, reg := range []struct {
 		inf cache.SharedIndexInformer
 		h   cache.ResourceEventHandler
@@ -134,14 +147,20 @@ func (d *Daemon) Run(ctx context.Context) error {
 		{sliceInformer, d.tracker.EndpointSliceHandler()},
 		{nodeInformer, d.tracker.NodeHandler()},
 	} {
-		if _, err := reg.inf.AddEventHandler(reg.h); err != nil {
+		h := reg.h
+		if d.wrapHandler != nil {
+			h = d.wrapHandler(h)
+		}
+		r, err := reg.inf.AddEventHandler(h)
+		if err != nil {
 			return fmt.Errorf("daemon: add event handler: %w", err)
 		}
+		synced = append(synced, r.HasSynced)
 	}
 	factory.Start(ctx.Done())
 	nodeFactory.Start(ctx.Done())
 	klog.InfoS("Waiting for caches to sync", "node", d.opts.NodeName, "mode", d.opts.Mode.Name())
-	if !cache.WaitForCacheSync(ctx.Done(), svcInformer.HasSynced, sliceInformer.HasSynced, nodeInformer.HasSynced) {
+	if !cache.WaitForCacheSync(ctx.Done(), synced...) {
 		return fmt.Errorf("daemon: informers did not sync: %w", ctx.Err())
 	}
 	d.tracker.SetSynced(true, true, true)

@@ -10,6 +10,7 @@ import (
 	v1 "k8s.io/api/core/v1"
 	discoveryv1 "k8s.io/api/discovery/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/apimachinery/pkg/util/intstr"
 	"k8s.io/client-go/kubernetes/fake"
@@ -235,5 +236,50 @@ func TestCachedObjectsLoseOnlyWhatNoProxierReads(t *testing.T) {
 	tomb := cache.DeletedFinalStateUnknown{Key: "ns/web", Obj: svc}
 	if out, err := stripUnused(tomb); err != nil || out != any(tomb) {
 		t.Errorf("a tombstone came back as %v, %v; want it unchanged", out, err)
+	}
+}
+
+// slowHandler delivers each event a little late, as a busy node does.
+type slowHandler struct{ cache.ResourceEventHandler }
+
+func (h slowHandler) OnAdd(obj any, initial bool) {
+	time.Sleep(2 * time.Millisecond)
+	h.ResourceEventHandler.OnAdd(obj, initial)
+}
+
+// The first sync after a start programs every Service with its endpoints,
+// however late the informers hand their initial list to the tracker: a
+// first sync made from Services without their EndpointSlices rejects
+// their connections until the next one.
+func TestTheFirstSyncWaitsForEveryObjectTheInformersListed(t *testing.T) {
+	const n = 200
+	var objs []runtime.Object
+	for i := range n {
+		svc, es := web(8080)
+		svc.Name, svc.Spec.ClusterIP = fmt.Sprintf("web-%d", i), fmt.Sprintf("10.96.%d.%d", i/250, 1+i%250)
+		svc.Spec.ClusterIPs = []string{svc.Spec.ClusterIP}
+		es.Name, es.Labels[discoveryv1.LabelServiceName] = svc.Name+"-1", svc.Name
+		objs = append(objs, svc, es)
+	}
+	mode := &recordingMode{}
+	d, err := New(fake.NewClientset(objs...), Options{NodeName: "node1", Mode: mode, MinSyncPeriod: 10 * time.Millisecond, SyncPeriod: time.Hour})
+	if err != nil {
+		t.Fatal(err)
+	}
+	d.wrapHandler = func(h cache.ResourceEventHandler) cache.ResourceEventHandler { return slowHandler{h} }
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- d.Run(ctx) }()
+	t.Cleanup(func() { cancel(); <-done })
+
+	first := mode.waitFor(t, "a first sync", func(recordedSync) bool { return true })
+	withEndpoints := 0
+	for _, sp := range first.view.Services {
+		if sp.HasEndpoints {
+			withEndpoints++
+		}
+	}
+	if len(first.view.Services) != n || withEndpoints != n {
+		t.Fatalf("the first sync programmed %d Services, %d with endpoints; want all %d with theirs", len(first.view.Services), withEndpoints, n)
 	}
 }

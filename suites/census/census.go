@@ -83,10 +83,18 @@ func Take(ctx context.Context, c clusters.Cluster, when string) Census {
 	cen := Census{When: when, At: time.Now().UTC()}
 	for _, n := range c.Nodes() {
 		var waited string
+		began := time.Now()
 		if when == Start {
 			waited = waitFirstSync(ctx, c, n)
 		}
 		node := TakeNode(ctx, c, n)
+		// A proxier that does not show the metric yet (upstream
+		// kube-proxy's /metrics lacked it before its first sync) is given
+		// the same time to put anything in its kernel.
+		for when == Start && waited == "" && len(node.Evidence) == 0 && time.Since(began) < firstSyncWait && ctx.Err() == nil {
+			time.Sleep(firstSyncPoll)
+			node = TakeNode(ctx, c, n)
+		}
 		if waited != "" {
 			node.Problems = append(node.Problems, waited)
 		}

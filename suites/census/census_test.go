@@ -220,10 +220,19 @@ func TestACensusOfAClusterNotMadeHereFindsItsModesAndLeftovers(t *testing.T) {
 type syncing struct {
 	recorded
 	reads, syncAfter int
+	// noMetric: the proxier's /metrics lacks the sync metric; reads then
+	// counts the kernel reads (iptables-save) instead.
+	noMetric bool
 }
 
 func (s *syncing) ExecOnNode(ctx context.Context, node string, cmd ...string) ([]byte, error) {
+	if s.noMetric && node == "node-1" && strings.HasPrefix(cmd[0], "iptables") {
+		s.reads++
+	}
 	if node == "node-1" && cmd[0] == clusters.Probe && strings.HasSuffix(cmd[len(cmd)-1], "/metrics") {
+		if s.noMetric {
+			return []byte("200 # TYPE kubeproxy_sync_proxy_rules_duration_seconds histogram\n"), nil
+		}
 		s.reads++
 		v := "0"
 		if s.reads > s.syncAfter {
@@ -250,6 +259,13 @@ func TestTheStartCensusWaitsForAProxiersFirstSync(t *testing.T) {
 	}
 	if c.Nodes[0].Carried != clusters.ModeIPTables {
 		t.Errorf("node-1 carries %q after its sync, want iptables", c.Nodes[0].Carried)
+	}
+
+	// Upstream kube-proxy's /metrics lacked the metric before its first
+	// sync: the census waits for its kernel state instead.
+	s = &syncing{recorded: cluster("kube-proxy", nil), syncAfter: 3, noMetric: true}
+	if got := Take(context.Background(), s, Start).Failures(); len(got) != 0 {
+		t.Errorf("start census without the metric failed %q, want it to wait for node-1's kernel state", got)
 	}
 
 	// The end census reads at once: a proxier that is not synced then is

@@ -88,9 +88,9 @@ func Take(ctx context.Context, c clusters.Cluster, when string) Census {
 			waited = waitFirstSync(ctx, c, n)
 		}
 		node := TakeNode(ctx, c, n)
-		// A proxier that does not show the metric yet (upstream
-		// kube-proxy's /metrics lacked it before its first sync) is given
-		// the same time to put anything in its kernel.
+		// A proxier whose metric could not be read or is absent (upstream
+		// kube-proxy's node-1 was once found empty, before its first
+		// sync) is given the same time to put anything in its kernel.
 		for when == Start && waited == "" && len(node.Evidence) == 0 && time.Since(began) < firstSyncWait && ctx.Err() == nil {
 			time.Sleep(firstSyncPoll)
 			node = TakeNode(ctx, c, n)

@@ -261,8 +261,8 @@ func TestTheStartCensusWaitsForAProxiersFirstSync(t *testing.T) {
 		t.Errorf("node-1 carries %q after its sync, want iptables", c.Nodes[0].Carried)
 	}
 
-	// Upstream kube-proxy's /metrics lacked the metric before its first
-	// sync: the census waits for its kernel state instead.
+	// A proxier whose /metrics lacks the metric: the census waits for its
+	// kernel state instead.
 	s = &syncing{recorded: cluster("kube-proxy", nil), syncAfter: 3, noMetric: true}
 	if got := Take(context.Background(), s, Start).Failures(); len(got) != 0 {
 		t.Errorf("start census without the metric failed %q, want it to wait for node-1's kernel state", got)

@@ -175,9 +175,9 @@ func connectionCounter() func(ctx context.Context, cfg *config.Config, name stri
 		// nothing is left; it is not the count to wait for: after a
 		// switch to nftables in the kernel VM it rose to 40 while the
 		// connection table held no ESTABLISHED entry, only SYN_SENT ones
-		// IPVS kept adding for new connections that the nftables DNAT
-		// (traced) had sent to their endpoint. The table's ESTABLISHED
-		// entries are the connections a removal breaks.
+		// IPVS kept adding for new connections (the SYN traced then took
+		// the nftables DNAT). The table's ESTABLISHED entries are the
+		// connections a removal breaks.
 		n, err := p.ActiveConnections()
 		if err != nil || n == 0 {
 			return carried{active: n}, err

@@ -36,9 +36,10 @@ import (
 // which sees new connections only, and are routed to the ClusterIP on
 // kube-ipvs0), so it lives exactly as long as the virtual servers and
 // kube-ipvs0 do. New connections take the new mode's DNAT before routing
-// and never reach IPVS, so the count only falls. The removal waits, at
-// most drainBound after the first sync, until no real server has an
-// active connection; removing at once reset every such connection.
+// and should never reach IPVS (in the kernel VM some still appear in its
+// table; see connectionCounter). The removal waits, at most drainBound
+// after the first sync, until IPVS's connection table holds no
+// ESTABLISHED entry; removing at once reset every such connection.
 //
 // The wait runs on its own timer (drainPoll), not on syncs: a quiet node
 // may not sync for a whole syncPeriod, and a node with nothing to change
@@ -84,7 +85,8 @@ const (
 	// without the wait).
 	drainBound = 2 * time.Minute
 	// drainPoll is how often the drain counts: one netlink dump of the
-	// virtual servers and their real servers.
+	// real servers, and a read of the connection table while any of
+	// them has an active connection.
 	drainPoll = 2 * time.Second
 	// namedConns is how many of the connections still carried the log
 	// names.

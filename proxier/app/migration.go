@@ -3,12 +3,19 @@ package app
 import (
 	"context"
 	"errors"
+	"fmt"
+	"net/netip"
+	"slices"
 	"sync"
 	"time"
+
+	"github.com/vishvananda/netlink"
+	"github.com/vishvananda/netlink/nl"
 
 	"k8s.io/klog/v2"
 
 	"github.com/proxyproof/proxyproof/proxier/config"
+	"github.com/proxyproof/proxyproof/proxier/conntrack"
 	"github.com/proxyproof/proxyproof/proxier/daemon"
 	"github.com/proxyproof/proxyproof/proxier/modes"
 	"github.com/proxyproof/proxyproof/proxier/modes/iptables"
@@ -36,10 +43,12 @@ import (
 // which sees new connections only, and are routed to the ClusterIP on
 // kube-ipvs0), so it lives exactly as long as the virtual servers and
 // kube-ipvs0 do. New connections take the new mode's DNAT before routing
-// and should never reach IPVS (in the kernel VM some still appear in its
-// table; see connectionCounter). The removal waits, at most drainBound
-// after the first sync, until IPVS's connection table holds no
-// ESTABLISHED entry; removing at once reset every such connection.
+// and do not reach IPVS (counted in the kernel VM: no SYN to a ClusterIP
+// reached INPUT after the first sync), but one from the client address
+// and port of an old IPVS entry loses its conntrack entry when that
+// entry expires (carriedByIPVS). The removal waits, at most drainBound
+// after the first sync, until neither kind is left; removing at once
+// reset every such connection.
 //
 // The wait runs on its own timer (drainPoll), not on syncs: a quiet node
 // may not sync for a whole syncPeriod, and a node with nothing to change
@@ -84,9 +93,8 @@ const (
 	// hours does not keep the old mode forever (it is reset then, as
 	// without the wait).
 	drainBound = 2 * time.Minute
-	// drainPoll is how often the drain counts: one netlink dump of the
-	// real servers, and a read of the connection table while any of
-	// them has an active connection.
+	// drainPoll is how often the drain counts: a read of IPVS's
+	// connection table, and a conntrack dump while it holds entries.
 	drainPoll = 2 * time.Second
 	// namedConns is how many of the connections still carried the log
 	// names.
@@ -124,7 +132,7 @@ func (m *migration) drain(ctx context.Context, first time.Time) {
 		case (err != nil || c.active > 0) && waited < m.bound:
 			// Logged when the count changes, not every poll.
 			if c.active != last || err != nil {
-				klog.InfoS("Migrating: the previous mode still carries established connections; its rules stay until they end",
+				klog.InfoS("Migrating: removing the previous mode now would break connections; its rules stay until they end",
 					"from", m.cfg.MigrateFrom, "activeConnections", c.active, "connections", c.named, "err", err,
 					"waited", waited.Round(time.Millisecond), "bound", m.bound)
 			}
@@ -148,11 +156,10 @@ func (m *migration) drain(ctx context.Context, first time.Time) {
 	}
 }
 
-// connectionCounter counts the established connections a mode still
-// carries on this node: IPVS's ESTABLISHED ones; none for the modes
-// whose established connections live in conntrack, which outlives their
-// rules. It keeps the mode it opened (one netlink handle for the whole
-// drain).
+// connectionCounter counts the connections a removal of mode would
+// break on this node (carriedByIPVS); none for the modes whose
+// established connections live in conntrack, which outlives their rules.
+// It keeps the mode it opened (one netlink handle for the whole drain).
 func connectionCounter() func(ctx context.Context, cfg *config.Config, name string) (carried, error) {
 	var prev modes.Mode
 	return func(ctx context.Context, cfg *config.Config, name string) (carried, error) {
@@ -173,27 +180,95 @@ func connectionCounter() func(ctx context.Context, cfg *config.Config, name stri
 		if !ok {
 			return carried{}, nil
 		}
-		// The real servers' ActiveConn (one netlink dump) is 0 once
-		// nothing is left; it is not the count to wait for: after a
-		// switch to nftables in the kernel VM it rose to 40 while the
-		// connection table held no ESTABLISHED entry, only SYN_SENT ones
-		// IPVS kept adding for new connections (the SYN traced then took
-		// the nftables DNAT). The table's ESTABLISHED entries are the
-		// connections a removal breaks.
-		n, err := p.ActiveConnections()
-		if err != nil || n == 0 {
-			return carried{active: n}, err
-		}
-		conns, err := p.EstablishedConnections()
+		// The connection table, not the real servers' ActiveConn: after
+		// a switch to nftables in the kernel VM ActiveConn rose to 40
+		// while the table held no ESTABLISHED entry.
+		conns, err := p.Connections()
 		if err != nil {
 			return carried{}, err
 		}
-		c := carried{active: len(conns)}
-		for _, conn := range conns[:min(len(conns), namedConns)] {
-			c.named = append(c.named, conn.String())
+		var flows []*netlink.ConntrackFlow
+		if slices.ContainsFunc(conns, func(c ipvs.Conn) bool { return c.State != ipvsEstablished }) {
+			if flows, err = conntrack.Flows(cfg.NetNS); err != nil {
+				return carried{}, err
+			}
 		}
-		return c, nil
+		return carriedByIPVS(conns, flows), nil
 	}
+}
+
+// ipvsEstablished is the state /proc/net/ip_vs_conn gives a connection
+// IPVS carries.
+const ipvsEstablished = "ESTABLISHED"
+
+// carriedByIPVS is what removing IPVS would break, given its connection
+// table and the node's conntrack table:
+//
+//   - the connections IPVS carries (ESTABLISHED): their packets reach IPVS
+//     through the ClusterIP on kube-ipvs0, and go nowhere once it is gone;
+//   - the connections the new mode carries whose client address and port
+//     are those of an IPVS entry in any other state (a TIME_WAIT one, 2
+//     minutes). When an IPVS entry expires, the kernel deletes the
+//     conntrack entry of its client address and port to the virtual
+//     address (ip_vs_conn_drop_conntrack: by tuple, whoever owns it now),
+//     so the new mode's connection loses its NAT binding: its next packet
+//     is NATed afresh, to any endpoint, and the server answers with a
+//     reset. Removing IPVS expires every entry at once.
+//
+// The second kind was what broke 1-3 of 16,000 requests per node leaving
+// ipvs in the kernel VM: a client making 20 connections a second comes
+// back to a port within IPVS's 2 minutes of TIME_WAIT (Linux hands out
+// ports in order per destination), and a held connection that did so was
+// reset at the removal (reproduced by hand: the port reused, ipvsadm -C,
+// the next request reset). Waiting until none is live saves each one
+// that ends before its IPVS entry would have expired anyway; the kernel
+// offers no way to expire IPVS's entries one by one, nor to keep one from
+// deleting a conntrack entry it does not own.
+func carriedByIPVS(conns []ipvs.Conn, flows []*netlink.ConntrackFlow) carried {
+	var c carried
+	name := func(s string) {
+		if len(c.named) < namedConns {
+			c.named = append(c.named, s)
+		}
+	}
+	type key struct{ client, virtual netip.AddrPort }
+	closed := map[key]ipvs.Conn{}
+	for _, conn := range conns {
+		switch {
+		case conn.State == ipvsEstablished:
+			c.active++
+			name(conn.String())
+		case conn.Proto == "TCP":
+			closed[key{conn.Client, conn.Virtual}] = conn
+		}
+	}
+	for _, f := range flows {
+		tcp, ok := f.ProtoInfo.(*netlink.ProtoInfoTCP)
+		if !ok || !liveTCP(tcp.State) {
+			continue
+		}
+		src, ok1 := netip.AddrFromSlice(f.Forward.SrcIP)
+		dst, ok2 := netip.AddrFromSlice(f.Forward.DstIP)
+		if !ok1 || !ok2 {
+			continue
+		}
+		k := key{netip.AddrPortFrom(src.Unmap(), f.Forward.SrcPort), netip.AddrPortFrom(dst.Unmap(), f.Forward.DstPort)}
+		if old, ok := closed[k]; ok {
+			c.active++
+			name(fmt.Sprintf("TCP %s -> %s through the new mode, from the address and port of IPVS's %s entry (%d s left)", k.client, k.virtual, old.State, old.Expires))
+		}
+	}
+	return c
+}
+
+// liveTCP says whether a conntrack TCP state is a connection that still
+// carries data: not yet, or no longer, TIME_WAIT or CLOSE.
+func liveTCP(state uint8) bool {
+	switch state {
+	case nl.TCP_CONNTRACK_NONE, nl.TCP_CONNTRACK_TIME_WAIT, nl.TCP_CONNTRACK_CLOSE:
+		return false
+	}
+	return true
 }
 
 // sharedChains are the iptables chains the new mode writes too, which the

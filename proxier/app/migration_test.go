@@ -3,12 +3,16 @@ package app
 import (
 	"context"
 	"errors"
+	"net/netip"
 	"slices"
 	"testing"
 	"testing/synctest"
 	"time"
 
 	"github.com/google/go-cmp/cmp"
+	"github.com/vishvananda/netlink"
+	"github.com/vishvananda/netlink/nl"
+	"golang.org/x/sys/unix"
 
 	"github.com/proxyproof/proxyproof/proxier/config"
 	"github.com/proxyproof/proxyproof/proxier/modes/iptables"
@@ -195,5 +199,56 @@ func TestTheOldModesCleanupKeepsTheChainsTheNewModeShares(t *testing.T) {
 		if c.keep != nil && !slices.Contains(c.keep["nat"], "KUBE-MARK-MASQ") {
 			t.Errorf("%s -> %s: KUBE-MARK-MASQ, which both modes jump to, is not kept", c.from, c.to)
 		}
+	}
+}
+
+// TestLeavingIPVSCountsNewConnectionsFromAnIPVSEntrysPort: the removal
+// of IPVS expires all its entries, and each deletes the conntrack entry of
+// its client address and port, whoever owns it now. A connection the new
+// mode carries from the port of an IPVS TIME_WAIT entry is what the
+// removal would reset (1-3 per node leaving ipvs under load); it counts,
+// and IPVS's own closed connections and unrelated flows do not.
+func TestLeavingIPVSCountsNewConnectionsFromAnIPVSEntrysPort(t *testing.T) {
+	ap := netip.MustParseAddrPort
+	vip := ap("10.96.0.10:80")
+	conns := []ipvs.Conn{
+		{Proto: "TCP", Client: ap("10.244.0.5:41000"), Virtual: vip, Real: ap("10.244.1.4:8080"), State: "ESTABLISHED", Expires: 899},
+		{Proto: "TCP", Client: ap("10.244.0.5:40000"), Virtual: vip, Real: ap("10.244.1.4:8080"), State: "TIME_WAIT", Expires: 97},
+		{Proto: "TCP", Client: ap("10.244.0.5:40002"), Virtual: vip, Real: ap("10.244.1.5:8080"), State: "TIME_WAIT", Expires: 98},
+		{Proto: "UDP", Client: ap("10.244.0.5:40006"), Virtual: ap("10.96.0.10:53"), Real: ap("10.244.1.5:53"), State: "UDP", Expires: 250},
+	}
+	flow := func(client, virtual netip.AddrPort, proto uint8, state uint8) *netlink.ConntrackFlow {
+		f := &netlink.ConntrackFlow{FamilyType: unix.AF_INET}
+		f.Forward = netlink.IPTuple{Protocol: proto, SrcIP: client.Addr().AsSlice(), SrcPort: client.Port(), DstIP: virtual.Addr().AsSlice(), DstPort: virtual.Port()}
+		if proto == unix.IPPROTO_TCP {
+			f.ProtoInfo = &netlink.ProtoInfoTCP{State: state}
+		}
+		return f
+	}
+	flows := []*netlink.ConntrackFlow{
+		// IPVS's own connection: conntrack holds it in TIME_WAIT too.
+		flow(ap("10.244.0.5:40002"), vip, unix.IPPROTO_TCP, nl.TCP_CONNTRACK_TIME_WAIT),
+		// The new mode's connection from port 40000: the one to wait for.
+		flow(ap("10.244.0.5:40000"), vip, unix.IPPROTO_TCP, nl.TCP_CONNTRACK_ESTABLISHED),
+		// The same port to another Service, and another port: no IPVS
+		// entry shares their tuple.
+		flow(ap("10.244.0.5:40002"), ap("10.96.0.11:80"), unix.IPPROTO_TCP, nl.TCP_CONNTRACK_ESTABLISHED),
+		flow(ap("10.244.0.5:40004"), vip, unix.IPPROTO_TCP, nl.TCP_CONNTRACK_SYN_SENT),
+		// UDP flows move to the new mode's endpoints with their next
+		// datagram; not waited for.
+		flow(ap("10.244.0.5:40006"), ap("10.96.0.10:53"), unix.IPPROTO_UDP, 0),
+	}
+	got := carriedByIPVS(conns, flows)
+	want := carried{active: 2, named: []string{
+		"TCP 10.244.0.5:41000 -> 10.96.0.10:80 via 10.244.1.4:8080 ESTABLISHED (899 s left)",
+		"TCP 10.244.0.5:40000 -> 10.96.0.10:80 through the new mode, from the address and port of IPVS's TIME_WAIT entry (97 s left)",
+	}}
+	if diff := cmp.Diff(want, got, cmp.AllowUnexported(carried{})); diff != "" {
+		t.Errorf("carried (-want +got):\n%s", diff)
+	}
+	// Once the new mode's connection ends, nothing is left to break.
+	flows[1].ProtoInfo = &netlink.ProtoInfoTCP{State: nl.TCP_CONNTRACK_TIME_WAIT}
+	if got := carriedByIPVS(conns[1:], flows); got.active != 0 {
+		t.Errorf("after the connection ended: %d carried (%v), want 0", got.active, got.named)
 	}
 }

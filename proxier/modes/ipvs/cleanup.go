@@ -184,38 +184,3 @@ func ruleTarget(args []string) string {
 	}
 	return ""
 }
-
-// ActiveConnections is the number of established connections IPVS
-// carries over all virtual servers (each real server's ActiveConn): the
-// connections that break when the virtual servers and kube-ipvs0 go,
-// since their packets reach IPVS only through a local ClusterIP and
-// kube-proxy's expire_nodest_conn drops them once their real server is
-// gone. 0 on a kernel without ip_vs.
-func (p *Proxier) ActiveConnections() (int, error) {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	if p.ipvs == nil {
-		if err := kernelHasIPVS(); err != nil {
-			return 0, nil
-		}
-	}
-	h, err := p.handle()
-	if err != nil {
-		return 0, err
-	}
-	list, err := h.GetServices()
-	if err != nil {
-		return 0, fmt.Errorf("list virtual servers: %w", err)
-	}
-	n := 0
-	for _, s := range list {
-		dests, err := h.GetDestinations(s)
-		if err != nil {
-			return 0, fmt.Errorf("list real servers: %w", err)
-		}
-		for _, d := range dests {
-			n += d.ActiveConnections
-		}
-	}
-	return n, nil
-}

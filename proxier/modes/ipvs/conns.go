@@ -2,7 +2,9 @@ package ipvs
 
 import (
 	"encoding/hex"
+	"errors"
 	"fmt"
+	"io/fs"
 	"net/netip"
 	"runtime"
 	"strconv"
@@ -30,11 +32,12 @@ func (c Conn) String() string {
 	return fmt.Sprintf("%s %s -> %s via %s %s (%d s left)", c.Proto, c.Client, c.Virtual, c.Real, c.State, c.Expires)
 }
 
-// EstablishedConnections lists the connections IPVS holds in
-// ESTABLISHED state: who is still talking through it. Leaving ipvs, the
-// proxier names them while it waits for them to end, so that an
-// operator (or a test) sees which clients keep the old mode alive.
-func (p *Proxier) EstablishedConnections() ([]Conn, error) {
+// Connections lists every connection IPVS holds, in any state; none on a
+// kernel without ip_vs (no table to read). Leaving ipvs, the proxier
+// waits on them: the ESTABLISHED ones are clients still talking through
+// IPVS, and any entry, whatever its state, deletes the conntrack entry of
+// its client address and port when it expires (see the migration).
+func (p *Proxier) Connections() ([]Conn, error) {
 	var conns []Conn
 	err := netns.Do(p.opts.NetNS, func() error {
 		// thread-self must stay this thread (netns.Do pins it only for a
@@ -42,17 +45,14 @@ func (p *Proxier) EstablishedConnections() ([]Conn, error) {
 		runtime.LockOSThread()
 		defer runtime.UnlockOSThread()
 		data, err := readSeqFile(procConnPath)
+		if errors.Is(err, fs.ErrNotExist) {
+			return nil
+		}
 		if err != nil {
 			return err
 		}
-		all, err := parseProcConns(string(data))
-		if err != nil {
+		if conns, err = parseProcConns(string(data)); err != nil {
 			return fmt.Errorf("%s: %w", procConnPath, err)
-		}
-		for _, c := range all {
-			if c.State == "ESTABLISHED" {
-				conns = append(conns, c)
-			}
 		}
 		return nil
 	})

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"time"
 
 	v1 "k8s.io/api/core/v1"
 	"k8s.io/client-go/kubernetes"
@@ -147,20 +146,7 @@ func Cleanup(ctx context.Context, cfg *config.Config) error {
 // but the iptables chains in keep. A mode this kernel cannot run (no
 // ip_vs) has nothing to remove.
 func cleanupMode(ctx context.Context, cfg *config.Config, name string, keep map[string][]string) error {
-	m, err := newMode(ctx, cfg, name, false, keep)
-	if err != nil {
-		if errors.Is(err, errModeUnavailable) {
-			klog.V(2).InfoS("Nothing to clean up for mode", "mode", name, "reason", err)
-			return nil
-		}
-		return err
-	}
-	cctx, cancel := context.WithTimeout(ctx, time.Minute)
-	defer cancel()
-	if err := m.Cleanup(cctx); err != nil {
-		return fmt.Errorf("clean up %s: %w", name, err)
-	}
-	return nil
+	return (&oldMode{keep: keep}).clean(ctx, cfg, name, nil)
 }
 
 // NewMode builds the configured mode, with its preflight checks.

@@ -64,10 +64,10 @@ import (
 type migration struct {
 	cfg *config.Config
 	// clean removes the previous mode's rules but the iptables chains in
-	// keep; cleanupMode outside tests.
+	// keep; oldMode.clean outside tests.
 	clean func(ctx context.Context, cfg *config.Config, name string, keep map[string][]string) error
-	// carried lists the connections the previous mode still carries
-	// (connectionCounter outside tests); the removal waits for none.
+	// carried lists the connections a removal would break
+	// (oldMode.carried outside tests); the removal waits for none.
 	carried func(ctx context.Context, cfg *config.Config, name string) (carried, error)
 	start   time.Time
 	// bound is how long after this mode's first sync the removal waits
@@ -106,7 +106,8 @@ var _ daemon.Hook = &migration{}
 func newMigration(cfg *config.Config) *migration {
 	klog.InfoS("Migrating: the previous mode's rules stay until this mode's first successful sync",
 		"from", cfg.MigrateFrom, "to", cfg.Mode)
-	return &migration{cfg: cfg, clean: cleanupMode, carried: connectionCounter(), bound: drainBound, poll: drainPoll,
+	old := &oldMode{keep: sharedChains(cfg.MigrateFrom, cfg.Mode)}
+	return &migration{cfg: cfg, clean: old.clean, carried: old.carried, bound: drainBound, poll: drainPoll,
 		start: time.Now(), removed: make(chan struct{})}
 }
 
@@ -156,45 +157,85 @@ func (m *migration) drain(ctx context.Context, first time.Time) {
 	}
 }
 
-// connectionCounter counts the connections a removal of mode would
-// break on this node (carriedByIPVS); none for the modes whose
-// established connections live in conntrack, which outlives their rules.
-// It keeps the mode it opened (one netlink handle for the whole drain).
-func connectionCounter() func(ctx context.Context, cfg *config.Config, name string) (carried, error) {
-	var prev modes.Mode
-	return func(ctx context.Context, cfg *config.Config, name string) (carried, error) {
-		if name != config.ModeIPVS {
-			return carried{}, nil
+// oldMode is the previous mode, opened once for the whole drain: the
+// count and the removal share it, so that the removal's first step (the
+// flush of IPVS) follows the count that allowed it at once. Opened at
+// removal time, it took 1.3 s in the kernel VM (a netlink handle, after a
+// modprobe), and new connections from the ports of IPVS's entries that
+// began in that gap were what the flush reset (4 in one validate run).
+type oldMode struct {
+	keep map[string][]string
+	mode modes.Mode
+}
+
+func (o *oldMode) get(ctx context.Context, cfg *config.Config, name string) (modes.Mode, error) {
+	if o.mode != nil {
+		return o.mode, nil
+	}
+	m, err := newMode(ctx, cfg, name, false, o.keep)
+	if err != nil {
+		return nil, err
+	}
+	if p, ok := m.(*ipvs.Proxier); ok {
+		if err := p.OpenHandle(); err != nil {
+			return nil, err
 		}
-		if prev == nil {
-			m, err := newMode(ctx, cfg, name, false, nil)
-			if errors.Is(err, errModeUnavailable) {
-				return carried{}, nil
-			}
-			if err != nil {
-				return carried{}, err
-			}
-			prev = m
-		}
-		p, ok := prev.(*ipvs.Proxier)
-		if !ok {
-			return carried{}, nil
-		}
-		// The connection table, not the real servers' ActiveConn: after
-		// a switch to nftables in the kernel VM ActiveConn rose to 40
-		// while the table held no ESTABLISHED entry.
-		conns, err := p.Connections()
-		if err != nil {
+	}
+	o.mode = m
+	return m, nil
+}
+
+// carried counts the connections a removal of mode would break on this
+// node (carriedByIPVS); none for the modes whose established connections
+// live in conntrack, which outlives their rules.
+func (o *oldMode) carried(ctx context.Context, cfg *config.Config, name string) (carried, error) {
+	if name != config.ModeIPVS {
+		return carried{}, nil
+	}
+	m, err := o.get(ctx, cfg, name)
+	if errors.Is(err, errModeUnavailable) {
+		return carried{}, nil
+	}
+	if err != nil {
+		return carried{}, err
+	}
+	p, ok := m.(*ipvs.Proxier)
+	if !ok {
+		return carried{}, nil
+	}
+	// The connection table, not the real servers' ActiveConn: after a
+	// switch to nftables in the kernel VM ActiveConn rose to 40 while the
+	// table held no ESTABLISHED entry.
+	conns, err := p.Connections()
+	if err != nil {
+		return carried{}, err
+	}
+	var flows []*netlink.ConntrackFlow
+	if slices.ContainsFunc(conns, func(c ipvs.Conn) bool { return c.State != ipvsEstablished }) {
+		if flows, err = conntrack.Flows(cfg.NetNS); err != nil {
 			return carried{}, err
 		}
-		var flows []*netlink.ConntrackFlow
-		if slices.ContainsFunc(conns, func(c ipvs.Conn) bool { return c.State != ipvsEstablished }) {
-			if flows, err = conntrack.Flows(cfg.NetNS); err != nil {
-				return carried{}, err
-			}
-		}
-		return carriedByIPVS(conns, flows), nil
 	}
+	return carriedByIPVS(conns, flows), nil
+}
+
+// clean removes the previous mode but the chains in o.keep (the
+// migration's clean passes the same keep), as --cleanup does.
+func (o *oldMode) clean(ctx context.Context, cfg *config.Config, name string, _ map[string][]string) error {
+	m, err := o.get(ctx, cfg, name)
+	if errors.Is(err, errModeUnavailable) {
+		klog.V(2).InfoS("Nothing to clean up for mode", "mode", name, "reason", err)
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	cctx, cancel := context.WithTimeout(ctx, time.Minute)
+	defer cancel()
+	if err := m.Cleanup(cctx); err != nil {
+		return fmt.Errorf("clean up %s: %w", name, err)
+	}
+	return nil
 }
 
 // ipvsEstablished is the state /proc/net/ip_vs_conn gives a connection

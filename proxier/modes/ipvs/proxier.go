@@ -89,6 +89,23 @@ func (p *Proxier) handle() (Interface, error) {
 	return h, nil
 }
 
+// OpenHandle opens the IPVS netlink handle now rather than at the first
+// call that needs it: opening runs a modprobe (over a second in the
+// kernel VM), and leaving ipvs, the flush must follow the count of the
+// connections it would break at once (see the migration in app). On a
+// kernel without ip_vs there is nothing to open, as for Cleanup.
+func (p *Proxier) OpenHandle() error {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.ipvs == nil {
+		if err := kernelHasIPVS(); err != nil {
+			return nil
+		}
+	}
+	_, err := p.handle()
+	return err
+}
+
 // Name is the mode as in the config.
 func (p *Proxier) Name() string { return "ipvs" }
 

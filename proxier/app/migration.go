@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"net/netip"
-	"slices"
 	"sync"
 	"time"
 
@@ -210,11 +209,12 @@ func (o *oldMode) carried(ctx context.Context, cfg *config.Config, name string) 
 	if err != nil {
 		return carried{}, err
 	}
-	var flows []*netlink.ConntrackFlow
-	if slices.ContainsFunc(conns, func(c ipvs.Conn) bool { return c.State != ipvsEstablished }) {
-		if flows, err = conntrack.Flows(cfg.NetNS); err != nil {
-			return carried{}, err
-		}
+	if len(conns) == 0 {
+		return carried{}, nil
+	}
+	flows, err := conntrack.Flows(cfg.NetNS)
+	if err != nil {
+		return carried{}, err
 	}
 	return carriedByIPVS(conns, flows), nil
 }
@@ -246,7 +246,12 @@ const ipvsEstablished = "ESTABLISHED"
 // table and the node's conntrack table:
 //
 //   - the connections IPVS carries (ESTABLISHED): their packets reach IPVS
-//     through the ClusterIP on kube-ipvs0, and go nowhere once it is gone;
+//     through the ClusterIP on kube-ipvs0, and go nowhere once it is gone.
+//     Only those conntrack still holds open: IPVS missed the end of some
+//     (an ESTABLISHED entry from a node's host to its own NodePort sat
+//     idle, counting down from 900 s, for the whole 2-minute drain while
+//     conntrack had closed it), and every packet IPVS carries passes
+//     conntrack first, so a live one has a live conntrack entry;
 //   - the connections the new mode carries whose client address and port
 //     are those of an IPVS entry in any other state (a TIME_WAIT one, 2
 //     minutes). When an IPVS entry expires, the kernel deletes the
@@ -273,16 +278,9 @@ func carriedByIPVS(conns []ipvs.Conn, flows []*netlink.ConntrackFlow) carried {
 		}
 	}
 	type key struct{ client, virtual netip.AddrPort }
-	closed := map[key]ipvs.Conn{}
-	for _, conn := range conns {
-		switch {
-		case conn.State == ipvsEstablished:
-			c.active++
-			name(conn.String())
-		case conn.Proto == "TCP":
-			closed[key{conn.Client, conn.Virtual}] = conn
-		}
-	}
+	// The live TCP conntrack entries by their original tuple: the
+	// client's address and port to the address it asked for.
+	live := map[key]bool{}
 	for _, f := range flows {
 		tcp, ok := f.ProtoInfo.(*netlink.ProtoInfoTCP)
 		if !ok || !liveTCP(tcp.State) {
@@ -290,13 +288,20 @@ func carriedByIPVS(conns []ipvs.Conn, flows []*netlink.ConntrackFlow) carried {
 		}
 		src, ok1 := netip.AddrFromSlice(f.Forward.SrcIP)
 		dst, ok2 := netip.AddrFromSlice(f.Forward.DstIP)
-		if !ok1 || !ok2 {
-			continue
+		if ok1 && ok2 {
+			live[key{netip.AddrPortFrom(src.Unmap(), f.Forward.SrcPort), netip.AddrPortFrom(dst.Unmap(), f.Forward.DstPort)}] = true
 		}
-		k := key{netip.AddrPortFrom(src.Unmap(), f.Forward.SrcPort), netip.AddrPortFrom(dst.Unmap(), f.Forward.DstPort)}
-		if old, ok := closed[k]; ok {
+	}
+	for _, conn := range conns {
+		k := key{conn.Client, conn.Virtual}
+		switch {
+		case conn.Proto != "TCP" || !live[k]:
+		case conn.State == ipvsEstablished:
 			c.active++
-			name(fmt.Sprintf("TCP %s -> %s through the new mode, from the address and port of IPVS's %s entry (%d s left)", k.client, k.virtual, old.State, old.Expires))
+			name(conn.String())
+		default:
+			c.active++
+			name(fmt.Sprintf("TCP %s -> %s through the new mode, from the address and port of IPVS's %s entry (%d s left)", k.client, k.virtual, conn.State, conn.Expires))
 		}
 	}
 	return c

@@ -207,12 +207,18 @@ func TestTheOldModesCleanupKeepsTheChainsTheNewModeShares(t *testing.T) {
 // its client address and port, whoever owns it now. A connection the new
 // mode carries from the port of an IPVS TIME_WAIT entry is what the
 // removal would reset (1-3 per node leaving ipvs under load); it counts,
-// and IPVS's own closed connections and unrelated flows do not.
+// and IPVS's own closed connections and unrelated flows do not. Nor does
+// an ESTABLISHED entry whose connection conntrack has seen end (one from
+// a node's host to its own NodePort kept the drain at its bound).
 func TestLeavingIPVSCountsNewConnectionsFromAnIPVSEntrysPort(t *testing.T) {
 	ap := netip.MustParseAddrPort
 	vip := ap("10.96.0.10:80")
 	conns := []ipvs.Conn{
 		{Proto: "TCP", Client: ap("10.244.0.5:41000"), Virtual: vip, Real: ap("10.244.1.4:8080"), State: "ESTABLISHED", Expires: 899},
+		// IPVS missed their end: conntrack has the first in TIME_WAIT,
+		// and no longer holds the second.
+		{Proto: "TCP", Client: ap("10.244.0.5:41002"), Virtual: vip, Real: ap("10.244.1.4:8080"), State: "ESTABLISHED", Expires: 758},
+		{Proto: "TCP", Client: ap("10.244.0.5:41004"), Virtual: vip, Real: ap("10.244.1.4:8080"), State: "ESTABLISHED", Expires: 120},
 		{Proto: "TCP", Client: ap("10.244.0.5:40000"), Virtual: vip, Real: ap("10.244.1.4:8080"), State: "TIME_WAIT", Expires: 97},
 		{Proto: "TCP", Client: ap("10.244.0.5:40002"), Virtual: vip, Real: ap("10.244.1.5:8080"), State: "TIME_WAIT", Expires: 98},
 		{Proto: "UDP", Client: ap("10.244.0.5:40006"), Virtual: ap("10.96.0.10:53"), Real: ap("10.244.1.5:53"), State: "UDP", Expires: 250},
@@ -226,6 +232,8 @@ func TestLeavingIPVSCountsNewConnectionsFromAnIPVSEntrysPort(t *testing.T) {
 		return f
 	}
 	flows := []*netlink.ConntrackFlow{
+		flow(ap("10.244.0.5:41000"), vip, unix.IPPROTO_TCP, nl.TCP_CONNTRACK_ESTABLISHED),
+		flow(ap("10.244.0.5:41002"), vip, unix.IPPROTO_TCP, nl.TCP_CONNTRACK_TIME_WAIT),
 		// IPVS's own connection: conntrack holds it in TIME_WAIT too.
 		flow(ap("10.244.0.5:40002"), vip, unix.IPPROTO_TCP, nl.TCP_CONNTRACK_TIME_WAIT),
 		// The new mode's connection from port 40000: the one to wait for.
@@ -246,9 +254,13 @@ func TestLeavingIPVSCountsNewConnectionsFromAnIPVSEntrysPort(t *testing.T) {
 	if diff := cmp.Diff(want, got, cmp.AllowUnexported(carried{})); diff != "" {
 		t.Errorf("carried (-want +got):\n%s", diff)
 	}
-	// Once the new mode's connection ends, nothing is left to break.
-	flows[1].ProtoInfo = &netlink.ProtoInfoTCP{State: nl.TCP_CONNTRACK_TIME_WAIT}
-	if got := carriedByIPVS(conns[1:], flows); got.active != 0 {
+	// Once both connections end, nothing is left to break.
+	for _, f := range flows {
+		if f.ProtoInfo != nil {
+			f.ProtoInfo = &netlink.ProtoInfoTCP{State: nl.TCP_CONNTRACK_TIME_WAIT}
+		}
+	}
+	if got := carriedByIPVS(conns, flows); got.active != 0 {
 		t.Errorf("after the connection ended: %d carried (%v), want 0", got.active, got.named)
 	}
 }

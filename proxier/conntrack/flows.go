@@ -9,8 +9,8 @@ import (
 )
 
 // Flows lists the conntrack table of network namespace ns ("" = here),
-// both families. A dump cut short by table changes still returns what it
-// read: a caller that polls sees the rest next time.
+// both families. A dump cut short by table changes is an error: the
+// caller (leaving ipvs) decides from what is missing too, and asks again.
 func Flows(ns string) ([]*netlink.ConntrackFlow, error) {
 	t, closeTable, err := openNetlink(ns)
 	if err != nil {
@@ -20,8 +20,8 @@ func Flows(ns string) ([]*netlink.ConntrackFlow, error) {
 	var out []*netlink.ConntrackFlow
 	for _, family := range []netlink.InetFamily{unix.AF_INET, unix.AF_INET6} {
 		flows, err := t.List(family)
-		if err != nil && !partial(err) {
-			return out, fmt.Errorf("conntrack: list flows: %w", err)
+		if err != nil {
+			return nil, fmt.Errorf("conntrack: list flows: %w", err)
 		}
 		out = append(out, flows...)
 	}

@@ -78,8 +78,8 @@ type migration struct {
 	removed chan struct{}
 }
 
-// carried is what the previous mode still carries: its active
-// connections, and a few of them named for the log.
+// carried is what removing the previous mode would break now: how many
+// connections (carriedByIPVS), and a few of them named for the log.
 type carried struct {
 	active int
 	named  []string

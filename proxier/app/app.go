@@ -146,7 +146,7 @@ func Cleanup(ctx context.Context, cfg *config.Config) error {
 // but the iptables chains in keep. A mode this kernel cannot run (no
 // ip_vs) has nothing to remove.
 func cleanupMode(ctx context.Context, cfg *config.Config, name string, keep map[string][]string) error {
-	return (&oldMode{keep: keep}).clean(ctx, cfg, name, nil)
+	return (&oldMode{}).clean(ctx, cfg, name, keep)
 }
 
 // NewMode builds the configured mode, with its preflight checks.

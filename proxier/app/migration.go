@@ -105,7 +105,7 @@ var _ daemon.Hook = &migration{}
 func newMigration(cfg *config.Config) *migration {
 	klog.InfoS("Migrating: the previous mode's rules stay until this mode's first successful sync",
 		"from", cfg.MigrateFrom, "to", cfg.Mode)
-	old := &oldMode{keep: sharedChains(cfg.MigrateFrom, cfg.Mode)}
+	old := &oldMode{}
 	return &migration{cfg: cfg, clean: old.clean, carried: old.carried, bound: drainBound, poll: drainPoll,
 		start: time.Now(), removed: make(chan struct{})}
 }
@@ -163,15 +163,16 @@ func (m *migration) drain(ctx context.Context, first time.Time) {
 // modprobe), and new connections from the ports of IPVS's entries that
 // began in that gap were what the flush reset (4 in one validate run).
 type oldMode struct {
-	keep map[string][]string
 	mode modes.Mode
 }
 
-func (o *oldMode) get(ctx context.Context, cfg *config.Config, name string) (modes.Mode, error) {
+// get opens mode name the first time, keeping the iptables chains in keep
+// when it cleans up.
+func (o *oldMode) get(ctx context.Context, cfg *config.Config, name string, keep map[string][]string) (modes.Mode, error) {
 	if o.mode != nil {
 		return o.mode, nil
 	}
-	m, err := newMode(ctx, cfg, name, false, o.keep)
+	m, err := newMode(ctx, cfg, name, false, keep)
 	if err != nil {
 		return nil, err
 	}
@@ -191,7 +192,7 @@ func (o *oldMode) carried(ctx context.Context, cfg *config.Config, name string) 
 	if name != config.ModeIPVS {
 		return carried{}, nil
 	}
-	m, err := o.get(ctx, cfg, name)
+	m, err := o.get(ctx, cfg, name, sharedChains(name, cfg.Mode))
 	if errors.Is(err, errModeUnavailable) {
 		return carried{}, nil
 	}
@@ -219,10 +220,11 @@ func (o *oldMode) carried(ctx context.Context, cfg *config.Config, name string) 
 	return carriedByIPVS(conns, flows), nil
 }
 
-// clean removes the previous mode but the chains in o.keep (the
-// migration's clean passes the same keep), as --cleanup does.
-func (o *oldMode) clean(ctx context.Context, cfg *config.Config, name string, _ map[string][]string) error {
-	m, err := o.get(ctx, cfg, name)
+// clean removes mode name but the iptables chains in keep, as --cleanup
+// does (leaving a mode, the keep its count opened it with: the same
+// sharedChains).
+func (o *oldMode) clean(ctx context.Context, cfg *config.Config, name string, keep map[string][]string) error {
+	m, err := o.get(ctx, cfg, name, keep)
 	if errors.Is(err, errModeUnavailable) {
 		klog.V(2).InfoS("Nothing to clean up for mode", "mode", name, "reason", err)
 		return nil

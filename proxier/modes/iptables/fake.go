@@ -258,18 +258,6 @@ func (f *Fake) Save(_ context.Context, table string) ([]byte, error) {
 	return b.Bytes(), nil
 }
 
-// ruleText joins rule words as iptables-save would show them.
-func ruleText(rule []string) string {
-	w := make([]string, len(rule))
-	for i, s := range rule {
-		if strings.ContainsAny(s, " ") {
-			s = `"` + s + `"`
-		}
-		w[i] = s
-	}
-	return strings.Join(w, " ")
-}
-
 func (f *Fake) table(table string) (*fakeTable, error) {
 	t, ok := f.tables[table]
 	if !ok {

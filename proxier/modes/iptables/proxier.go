@@ -184,14 +184,15 @@ func (p *Proxier) Sync(ctx context.Context, view *state.View, changes *state.Cha
 		in.changed = changes.Services
 	}
 	if full {
-		if err := p.ensureJumps(ctx); err != nil {
+		saved, err := p.ensureJumps(ctx)
+		if err != nil {
 			p.needFull = true
 			return modes.Result{Full: true}, fmt.Errorf("iptables sync: %w", err)
 		}
-		if existing, err := p.existingServiceChains(ctx); err != nil {
-			klog.ErrorS(err, "iptables-save failed: stale chains are not deleted this time")
+		if nat := saved[tableNAT]; nat == nil {
+			klog.ErrorS(nil, "iptables-save of nat failed: stale chains are not deleted this time")
 		} else {
-			in.existing = existing
+			in.existing = existingServiceChains(nat)
 		}
 	} else {
 		in.prevHashes = p.hashes
@@ -244,20 +245,17 @@ func (p *Proxier) canaryGone(ctx context.Context) bool {
 	return false
 }
 
-// existingServiceChains reads the per-Service chains of nat from
-// iptables-save: ours, stale ones, and those upstream kube-proxy left.
-func (p *Proxier) existingServiceChains(ctx context.Context) (map[string]struct{}, error) {
-	data, err := p.runner.Save(ctx, tableNAT)
-	if err != nil {
-		return nil, err
-	}
+// existingServiceChains are the per-Service chains of nat in its
+// iptables-save output: ours, stale ones, and those upstream kube-proxy
+// left.
+func existingServiceChains(nat []byte) map[string]struct{} {
 	out := map[string]struct{}{}
-	for _, c := range chainsIn(data) {
+	for _, c := range chainsIn(nat) {
 		if isServiceChain(c) {
 			out[c] = struct{}{}
 		}
 	}
-	return out, nil
+	return out
 }
 
 // chainsIn lists the chains declared in iptables-save output.

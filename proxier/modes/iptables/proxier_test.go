@@ -299,7 +299,7 @@ func TestNewAppliesOptions(t *testing.T) {
 	}
 	v, _, _ := twoServices()
 	mustSync(t, p, v, &state.Changes{Full: true})
-	input := string(f.Restores[0])
+	input := string(f.Restores[len(f.Restores)-1])
 	if !strings.Contains(input, "-j MARK --or-mark 0x00000020\n") {
 		t.Errorf("masquerade bit 5 is not mark 0x00000020:\n%s", input)
 	}

@@ -24,8 +24,8 @@ func TestKernelTheIPVSModesChainsAndTheirJumpsGoInOneRestore(t *testing.T) {
 			fmt.Fprintf(&in, ":%s - [0:0]\n", c)
 		}
 		for _, j := range jumps {
-			if j.table == table {
-				fmt.Fprintf(&in, "-A %s -m comment --comment %q -j %s\n", j.from, j.comment, j.to)
+			if j.Table == table {
+				fmt.Fprintf(&in, "-A %s -m comment --comment %q -j %s\n", j.From, j.Comment, j.To)
 			}
 		}
 		if table == tableFilter {

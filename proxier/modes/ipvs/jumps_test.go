@@ -84,8 +84,8 @@ func TestJumpsAreAddedInOneRestorePerTableAsOneByOneInsertsWould(t *testing.T) {
 			}
 			got := saveBoth(t, batched)
 			for _, j := range jumps {
-				if !strings.Contains(got, j.saveLine()+"\n") {
-					t.Errorf("missing jump %s", j.saveLine())
+				if !strings.Contains(got, j.SaveLine()+"\n") {
+					t.Errorf("missing jump %s", j.SaveLine())
 				}
 			}
 			if c.seed != "" {

@@ -34,24 +34,17 @@ var ourChains = map[string][]string{
 	tableFilter: {chainForward, chainNodePort, chainProxyFirewall, chainSourceRangesFW, chainIPVSFilter, chainIPVSOutFilter},
 }
 
-// jump is a rule in a built-in chain leading to one of ours.
-type jump struct{ table, from, to, comment string }
-
 // jumps are upstream's iptablesJumpChain.
-var jumps = []jump{
-	{tableNAT, "OUTPUT", chainServices, "kubernetes service portals"},
-	{tableNAT, "PREROUTING", chainServices, "kubernetes service portals"},
-	{tableNAT, "POSTROUTING", chainPostrouting, "kubernetes postrouting rules"},
-	{tableFilter, "FORWARD", chainForward, "kubernetes forwarding rules"},
-	{tableFilter, "INPUT", chainNodePort, "kubernetes health check rules"},
-	{tableFilter, "INPUT", chainProxyFirewall, "kube-proxy firewall rules"},
-	{tableFilter, "FORWARD", chainProxyFirewall, "kube-proxy firewall rules"},
-	{tableFilter, "INPUT", chainIPVSFilter, "kubernetes ipvs access filter"},
-	{tableFilter, "OUTPUT", chainIPVSOutFilter, "kubernetes ipvs access filter"},
-}
-
-func (j jump) rule() []string {
-	return []string{"-m", "comment", "--comment", j.comment, "-j", j.to}
+var jumps = []iptables.Jump{
+	{Table: tableNAT, From: "OUTPUT", To: chainServices, Comment: "kubernetes service portals"},
+	{Table: tableNAT, From: "PREROUTING", To: chainServices, Comment: "kubernetes service portals"},
+	{Table: tableNAT, From: "POSTROUTING", To: chainPostrouting, Comment: "kubernetes postrouting rules"},
+	{Table: tableFilter, From: "FORWARD", To: chainForward, Comment: "kubernetes forwarding rules"},
+	{Table: tableFilter, From: "INPUT", To: chainNodePort, Comment: "kubernetes health check rules"},
+	{Table: tableFilter, From: "INPUT", To: chainProxyFirewall, Comment: "kube-proxy firewall rules"},
+	{Table: tableFilter, From: "FORWARD", To: chainProxyFirewall, Comment: "kube-proxy firewall rules"},
+	{Table: tableFilter, From: "INPUT", To: chainIPVSFilter, Comment: "kubernetes ipvs access filter"},
+	{Table: tableFilter, From: "OUTPUT", To: chainIPVSOutFilter, Comment: "kubernetes ipvs access filter"},
 }
 
 // rules is the iptables-restore input of this mode. Every rule matches
@@ -188,96 +181,13 @@ func (p *Proxier) renderRules(node *state.Node) rules {
 }
 
 // ensureJumps creates our chains and the jumps to them from the built-in
-// chains, which the rules' restore does not write. It reads each table
-// once and writes what is missing of it in one iptables-restore
-// --noflush: ":CHAIN" for a chain that does not exist (for one that does
-// it would flush it) and "-I" for each missing jump, in the order the
-// one-by-one inserts upstream runs would leave them. One exec per table
-// instead of one to three per jump: on a node leaving iptables mode, where
-// none of ours exists yet, upstream's way is 11 execs, measured at 11-13 s
-// of the first sync in the kernel VM (TCG) against ~1 s for the restore
-// of every rule. Where a table cannot be read, or the restore fails, that
-// table's jumps are checked one by one as upstream does.
+// chains, which the rules' restore does not write: one iptables-save and
+// at most one iptables-restore per table (iptables.EnsureJumps; upstream's
+// one-by-one way was measured at 11-13 s of the first sync in the kernel
+// VM), never flushing a chain another mode still uses.
 func (p *Proxier) ensureJumps(ctx context.Context) error {
-	for _, table := range []string{tableNAT, tableFilter} {
-		var mine []jump
-		for _, jp := range jumps {
-			if jp.table == table {
-				mine = append(mine, jp)
-			}
-		}
-		lines, ok := p.savedLines(ctx, table)
-		if ok {
-			input := missingJumps(table, mine, lines)
-			if input == nil {
-				continue
-			}
-			err := p.opts.Runner.Restore(ctx, input, iptables.RestoreFlags{})
-			if err == nil {
-				continue
-			}
-			klog.ErrorS(err, "Writing the jumps in one iptables-restore failed; ensuring them one by one", "table", table)
-		}
-		for _, jp := range mine {
-			if err := p.opts.Runner.EnsureChain(ctx, jp.table, jp.to); err != nil {
-				return fmt.Errorf("ensure chain %s in %s: %w", jp.to, jp.table, err)
-			}
-			if err := p.opts.Runner.EnsureRule(ctx, jp.table, jp.from, jp.rule()...); err != nil {
-				return fmt.Errorf("ensure jump %s -> %s in %s: %w", jp.from, jp.to, jp.table, err)
-			}
-		}
-	}
-	return nil
-}
-
-// missingJumps is the iptables-restore --noflush input that adds to table
-// the chains and jumps of js that saved (savedLines) lacks; nil when it
-// lacks none.
-func missingJumps(table string, js []jump, saved map[string]bool) []byte {
-	var w ruleWriter
-	declared := map[string]bool{}
-	for _, jp := range js {
-		if !saved[":"+jp.to] && !declared[jp.to] {
-			declared[jp.to] = true
-			w.line(":"+jp.to, "-", "[0:0]")
-		}
-	}
-	inserts := 0
-	for _, jp := range js {
-		if !saved[jp.saveLine()] {
-			inserts++
-			w.line(append([]string{"-I", jp.from}, jp.rule()...)...)
-		}
-	}
-	if len(declared) == 0 && inserts == 0 {
-		return nil
-	}
-	return append(append([]byte("*"+table+"\n"), w.buf.Bytes()...), "COMMIT\n"...)
-}
-
-// saveLine is the jump as iptables-save prints it.
-func (j jump) saveLine() string {
-	return fmt.Sprintf("-A %s -m comment --comment %q -j %s", j.from, j.comment, j.to)
-}
-
-// savedLines returns the chains (":NAME") and rules of table, and false
-// when it cannot be read, so that everything is ensured the slow way.
-func (p *Proxier) savedLines(ctx context.Context, table string) (map[string]bool, bool) {
-	out := map[string]bool{}
-	data, err := p.opts.Runner.Save(ctx, table)
-	if err != nil {
-		klog.V(2).InfoS("Reading iptables failed; checking the jumps one by one", "table", table, "err", err)
-		return out, false
-	}
-	for _, line := range strings.Split(string(data), "\n") {
-		if name, ok := strings.CutPrefix(line, ":"); ok {
-			name, _, _ = strings.Cut(name, " ")
-			out[":"+name] = true
-		} else if strings.HasPrefix(line, "-A ") {
-			out[line] = true
-		}
-	}
-	return out, true
+	_, err := iptables.EnsureJumps(ctx, p.opts.Runner, jumps, nil)
+	return err
 }
 
 // writeRules loads the rules; our chains are flushed and rewritten, the

@@ -146,3 +146,25 @@ func TestKernelFullSyncsLeaveEachJumpOnce(t *testing.T) {
 		})
 	}
 }
+
+// The periodic sync of a quiet node has nothing to write and runs no
+// iptables-restore (a partial sync after a change still does).
+func TestAQuietPartialSyncRunsNoRestore(t *testing.T) {
+	p, f := newTestProxier(t, Options{})
+	c := &execCounter{Runner: f, n: map[string]int{}}
+	p.runner = c
+	v, a, _ := twoServices()
+	mustSync(t, p, v, &state.Changes{Full: true})
+	clear(c.n)
+	if full, _ := mustSync(t, p, v, &state.Changes{}); full {
+		t.Fatal("a sync without changes was full")
+	}
+	if c.n["restore"] != 0 {
+		t.Errorf("a sync without changes ran %d iptables-restore", c.n["restore"])
+	}
+	v.Services[a] = svc(a, "172.30.0.1", 80, []state.Endpoint{ep("10.180.0.9", 80, true)}, nodePort(30001))
+	mustSync(t, p, v, &state.Changes{Services: map[state.ServicePortName]struct{}{a: {}}})
+	if c.n["restore"] != 1 {
+		t.Errorf("a sync after an endpoint change ran %d iptables-restore, want 1", c.n["restore"])
+	}
+}

@@ -205,11 +205,14 @@ func TestRequestedFullSyncsRewriteEverythingOnlyHourlyWhileTheRecordHolds(t *tes
 		t.Fatal("the first sync was not full")
 	}
 	now = now.Add(30 * time.Second)
+	n := len(f.Restores)
 	if full, _ := mustSync(t, p, v, &state.Changes{Full: true}); full {
 		t.Fatal("the periodic resync 30 s later rewrote everything")
 	}
-	if input := string(f.Restores[len(f.Restores)-1]); strings.Contains(input, "-A "+prefixSEP) {
-		t.Errorf("the resync wrote endpoint chains though nothing changed:\n%s", input)
+	for _, input := range f.Restores[n:] {
+		if strings.Contains(string(input), "-A "+prefixSEP) {
+			t.Errorf("the resync wrote endpoint chains though nothing changed:\n%s", input)
+		}
 	}
 	// Something that did change is written by that same kind of sync.
 	sp := *v.Services[b]

@@ -223,6 +223,12 @@ func (r *renderer) render(in renderInput) *renderOutput {
 		out.data = r.splitNAT(st, b, writeNATTop, leaves)
 		return out
 	}
+	if !writeNATTop && len(leaves) == 0 && st.natChains.buf.Len() == 0 && st.natRules.buf.Len() == 0 {
+		// Nothing of nat changed: no empty transaction (splitNAT writes
+		// none either), so that a quiet sync runs no restore at all.
+		out.data = b
+		return out
+	}
 	b = append(b, "*nat\n"...)
 	if writeNATTop {
 		b = append(b, st.natTopChains.buf.Bytes()...)

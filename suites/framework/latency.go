@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"net"
 	"regexp"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -26,46 +27,81 @@ type Watched struct {
 	Timeline *Timeline
 }
 
-// ProgrammingLatency polls every node's dataplane for the watched
-// Services until ctx ends and returns, per node, the time from an
-// endpoint becoming ready after since (its Timeline) to the first read of
-// the node's rules that holds its IP. A read takes time, so a latency is
-// an upper bound within one read; it reads only the watched Services'
-// rules (ServiceRules), so that thousands of other Services on the node
-// do not make every read a full dump.
-func (f *Framework) ProgrammingLatency(ctx context.Context, watched []Watched, since time.Time) map[string][]time.Duration {
-	out := map[string][]time.Duration{}
+// ProgrammingLatency times, until ctx ends, every node's programming of
+// the watched Services' endpoints and returns, per node, the time from an
+// endpoint becoming ready after since (its Timeline) to its IP in the
+// node's dataplane. An nftables node whose clock is the suite's (a
+// namespace or a container on this host) is timed by its own change
+// events (nft monitor, each line stamped as it arrives: monitorLatency);
+// any other node by reading its rules again and again (pollLatency), an
+// upper bound within one read.
+func (f *Framework) ProgrammingLatency(ctx context.Context, watched []Watched, since time.Time) Latency {
+	out := Latency{ByNode: map[string][]time.Duration{}, How: map[string]string{}}
 	var mu sync.Mutex
 	var wg sync.WaitGroup
 	for _, node := range f.NodeNames() {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			seen := map[string]bool{}
-			for ctx.Err() == nil {
-				rules, err := f.ServiceRules(ctx, node, watched)
-				at := time.Now()
-				if err != nil {
-					continue
-				}
-				for _, w := range watched {
-					for _, e := range w.Timeline.Events() {
-						key := w.Service.Name + "/" + e.Pod
-						if !e.Ready || e.At.Before(since) || seen[key] || !HoldsIP(rules, e.IP) {
-							continue
-						}
-						seen[key] = true
-						mu.Lock()
-						out[node] = append(out[node], at.Sub(e.At))
-						mu.Unlock()
-					}
-				}
+			l, ok := f.monitorLatency(ctx, node, watched, since)
+			how := LatencyByEvents
+			if !ok {
+				l, how = f.pollLatency(ctx, node, watched, since), LatencyByReads
 			}
+			sort.Slice(l, func(i, j int) bool { return l[i] < l[j] })
+			mu.Lock()
+			out.ByNode[node], out.How[node] = l, how
+			mu.Unlock()
 		}()
 	}
 	wg.Wait()
-	for _, l := range out {
-		sort.Slice(l, func(i, j int) bool { return l[i] < l[j] })
+	return out
+}
+
+// Latency is what ProgrammingLatency measured: per node, the latencies
+// in order and how they were taken (LatencyByEvents, LatencyByReads).
+type Latency struct {
+	ByNode map[string][]time.Duration
+	How    map[string]string
+}
+
+// Methods names how the latencies were taken, once if every node's were
+// taken the same way.
+func (l Latency) Methods() string {
+	var hows []string
+	for _, h := range l.How {
+		if !slices.Contains(hows, h) {
+			hows = append(hows, h)
+		}
+	}
+	slices.Sort(hows)
+	return strings.Join(hows, "; ")
+}
+
+// pollLatency reads node's rules for the watched Services until ctx ends:
+// a latency is the time to the first read that holds the endpoint's IP,
+// an upper bound within one read. It reads only the watched Services'
+// rules (ServiceRules), so that thousands of other Services on the node do
+// not make every read a full dump.
+func (f *Framework) pollLatency(ctx context.Context, node string, watched []Watched, since time.Time) []time.Duration {
+	var out []time.Duration
+	seen := map[string]bool{}
+	for ctx.Err() == nil {
+		rules, err := f.ServiceRules(ctx, node, watched)
+		at := time.Now()
+		if err != nil {
+			continue
+		}
+		for _, w := range watched {
+			for _, e := range w.Timeline.Events() {
+				key := w.Service.Name + "/" + e.Pod
+				if !e.Ready || e.At.Before(since) || seen[key] || !HoldsIP(rules, e.IP) {
+					continue
+				}
+				seen[key] = true
+				out = append(out, at.Sub(e.At))
+			}
+		}
 	}
 	return out
 }

@@ -170,7 +170,7 @@ func rollUnderLoad(ctx SpecContext, ns string, src corev1.Pod, c framework.Churn
 	Expect(err).NotTo(HaveOccurred())
 	origin := time.Now()
 	latCtx, stopLatency := context.WithCancel(ctx)
-	var latency map[string][]time.Duration
+	var latency framework.Latency
 	latDone := make(chan struct{})
 	go func() {
 		defer close(latDone)
@@ -331,7 +331,7 @@ func classify(batches []batch.Batch, tl *framework.Timeline) churnResult {
 // recordChurn records the rollout's figures: failures per second against
 // the ready endpoints over the same seconds, the rollout's time, and the
 // programming latency per node.
-func recordChurn(name string, origin, began time.Time, took time.Duration, res churnResult, batches []batch.Batch, tl *framework.Timeline, latency map[string][]time.Duration) {
+func recordChurn(name string, origin, began time.Time, took time.Duration, res churnResult, batches []batch.Batch, tl *framework.Timeline, latency framework.Latency) {
 	end := time.Since(origin).Seconds()
 	perSecond := make([]entry.Point, int(end)+1)
 	for i := range perSecond {
@@ -361,13 +361,13 @@ func recordChurn(name string, origin, began time.Time, took time.Duration, res c
 	f.RecordFigure(entry.Figure{Name: "churn " + name + " rollout time", Title: name + " rollout: patch -> every replica new and ready, every old pod gone", Unit: "s", Values: []float64{took.Seconds()}})
 	f.RecordFigure(entry.Figure{Name: "churn " + name + " failed requests", Title: name + " rollout: failed requests (" + strings.Join(classes, ", ") + ")", Unit: "requests", Values: []float64{float64(res.failed())}})
 	AddReportEntry("churn "+name+" failures by class", res.byClass)
-	for node, l := range latency {
+	for node, l := range latency.ByNode {
 		ms := make([]float64, len(l))
 		for i, d := range l {
 			ms[i] = float64(d.Microseconds()) / 1000
 		}
 		if len(ms) > 0 {
-			f.RecordFigure(entry.Figure{Name: "churn " + name + " programming latency " + node, Title: fmt.Sprintf("%s rollout: endpoint ready in its EndpointSlice -> its IP in %s's dataplane (upper bound: one rules dump)", name, node), Unit: "ms", Values: ms})
+			f.RecordFigure(entry.Figure{Name: "churn " + name + " programming latency " + node, Title: fmt.Sprintf("%s rollout: endpoint ready in its EndpointSlice -> its IP in %s's dataplane (by %s)", name, node, latency.How[node]), Unit: "ms", Values: ms})
 		}
 	}
 }

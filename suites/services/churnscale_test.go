@@ -70,7 +70,7 @@ func rollScaled(ctx SpecContext, ns string, src corev1.Pod, c framework.Churn) c
 	}
 	origin := time.Now()
 	latCtx, stopLatency := context.WithCancel(ctx)
-	var latency map[string][]time.Duration
+	var latency framework.Latency
 	latDone := make(chan struct{})
 	go func() {
 		defer close(latDone)
@@ -139,9 +139,9 @@ func waitIdleProgrammed(ctx context.Context, svcs []*corev1.Service) {
 
 // recordLatencyPercentiles records p50, p99 and max of the programming
 // latency over every node, the figure compared across modes and proxiers.
-func recordLatencyPercentiles(name string, latency map[string][]time.Duration) {
+func recordLatencyPercentiles(name string, latency framework.Latency) {
 	var ms []float64
-	for _, l := range latency {
+	for _, l := range latency.ByNode {
 		for _, d := range l {
 			ms = append(ms, float64(d.Microseconds())/1000)
 		}
@@ -151,6 +151,6 @@ func recordLatencyPercentiles(name string, latency map[string][]time.Duration) {
 	}
 	slices.Sort(ms)
 	p := map[string]float64{"p50": entry.Percentile(ms, 50), "p99": entry.Percentile(ms, 99), "max": ms[len(ms)-1]}
-	f.RecordFigure(entry.Figure{Name: "churn scaled programming latency", Title: fmt.Sprintf("%s rollout: endpoint ready in its EndpointSlice -> its IP in the node's rules for its Service, every node (%d endpoints; upper bound: one read)", name, len(ms)), Unit: "ms", Percentiles: p})
+	f.RecordFigure(entry.Figure{Name: "churn scaled programming latency", Title: fmt.Sprintf("%s rollout: endpoint ready in its EndpointSlice -> its IP in the node's rules for its Service, every node (%d endpoints; by %s)", name, len(ms), latency.Methods()), Unit: "ms", Percentiles: p})
 	AddReportEntry("churn scaled programming latency p50/p99 ms", fmt.Sprintf("%.0f / %.0f (%d endpoints)", p["p50"], p["p99"], len(ms)))
 }

@@ -21,6 +21,10 @@
 //
 //	netprobe file exists|touch|rm|cat PATH...  the hold and result files (file.go)
 //
+//	netprobe now                       prints this host's time, Unix ns (clock offsets)
+//	netprobe -for D [-ready-file F -stop-file S] -match RE stamp CMD ARGS...
+//	    CMD's output lines matching RE, each with the time it arrived (stamp.go)
+//
 // On failure it prints "<refused|reset|timeout|unreachable|error> <ms> <error>"
 // and exits 1.
 package main
@@ -50,9 +54,24 @@ func main() {
 	markFile := flag.String("mark-file", "", "udpstream: record the first send after this file exists")
 	until := flag.String("until", "", "udpstream: end once this backend answered -until-run times in a row after the mark")
 	untilRun := flag.Int("until-run", 5, "udpstream: see -until")
+	match := flag.String("match", "", "stamp: keep only output lines matching this regular expression")
 	flag.Parse()
-	if flag.Arg(0) == "file" {
+	switch flag.Arg(0) {
+	case "file":
 		os.Exit(fileOp(flag.Args()[1:]))
+	case "now":
+		fmt.Println(time.Now().UnixNano())
+		return
+	case "stamp":
+		if flag.NArg() < 2 {
+			fmt.Fprintln(os.Stderr, "usage: netprobe -for D [-ready-file F -stop-file S] -match RE stamp CMD ARGS...")
+			os.Exit(2)
+		}
+		if err := stamp(flag.Args()[1:], stampOptions{dur: *dur, readyFile: *readyFile, stopFile: *stopFile, match: *match}, os.Stdout); err != nil {
+			fmt.Fprintln(os.Stderr, "netprobe stamp:", err)
+			os.Exit(1)
+		}
+		return
 	}
 	if flag.NArg() != 2 || *count < 1 || *rate <= 0 || *srcPort < 0 || *srcPort > 0 && *srcPort+*count > 65536 {
 		fmt.Fprintln(os.Stderr, "usage: netprobe [-timeout D] http URL | status URL | udp IP:PORT | tcp IP:PORT\n"+

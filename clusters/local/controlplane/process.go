@@ -193,7 +193,8 @@ func stopPidFile(file string, grace time.Duration) error {
 	return os.Remove(file)
 }
 
-// Alive reports whether pid exists and is not a zombie.
+// Alive reports whether pid exists and is not a zombie whose threads have
+// all exited.
 func Alive(pid int) bool {
 	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
 	if err != nil {
@@ -201,5 +202,15 @@ func Alive(pid int) bool {
 	}
 	// Field 3, after "(comm)", is the state; Z is a zombie awaiting reaping.
 	i := bytes.LastIndexByte(b, ')')
-	return i < 0 || i+2 >= len(b) || b[i+2] != 'Z'
+	if i < 0 || i+2 >= len(b) || b[i+2] != 'Z' {
+		return true
+	}
+	// The leader of a multi-threaded process (any Go program) shows Z as
+	// soon as it has exited, while its other threads may still be exiting
+	// and holding the process's files: its listening sockets too. A
+	// restarted kube-proxy was once refused so ("port clash: ...:10256
+	// ... address already in use") right after its predecessor "died".
+	// Alive until the leader is its last task.
+	tasks, err := os.ReadDir(fmt.Sprintf("/proc/%d/task", pid))
+	return err == nil && len(tasks) > 1
 }

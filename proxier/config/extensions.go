@@ -24,7 +24,7 @@ const DefaultSyncBudgetPercent = 10
 
 func addExtensionFlags(fs *pflag.FlagSet, o *Options) {
 	fs.IntVar(&o.SyncBudgetPercent, "sync-budget-percent", o.SyncBudgetPercent,
-		"After a sync that changed rules, wait minSyncPeriod or, if less, what keeps syncing to this percentage of the time (9x the sync's duration at 10), so cheap syncs do not make every change wait minSyncPeriod. 0 always waits minSyncPeriod, as kube-proxy does. Ours, not kube-proxy's.")
+		"After a sync that changed rules, wait minSyncPeriod or, if less, what keeps syncing to this percentage of one CPU's time (9x the sync's CPU time at 10, counting the iptables or ipset processes it ran; its duration where that is less), so cheap syncs do not make every change wait minSyncPeriod. 0 always waits minSyncPeriod, as kube-proxy does. Ours, not kube-proxy's.")
 	fs.IntVar(&o.ConntrackWarnPercent, "conntrack-usage-warn-percent", o.ConntrackWarnPercent,
 		"Log a warning when the conntrack entries of the node exceed this percentage of nf_conntrack_max, and again when they fall back (0 disables). Ours, not kube-proxy's.")
 	fs.StringVar(&o.MigrateFrom, "migrate-from", o.MigrateFrom,

@@ -169,6 +169,7 @@ func (d *Daemon) Run(ctx context.Context) error {
 	go d.forwardChanges(ctx, trigger)
 	l := newLoop(d.opts.MinSyncPeriod, d.opts.SyncPeriod, d.opts.Clock)
 	l.budgetPercent = d.opts.SyncBudgetPercent
+	l.cpu = syncCPU
 	l.run(ctx, trigger, d.sync)
 	return nil
 }

@@ -3,6 +3,8 @@ package daemon
 import (
 	"context"
 	"errors"
+	"os/exec"
+	"runtime"
 	"sync"
 	"testing"
 	"time"
@@ -55,18 +57,19 @@ func (r *recorder) snapshot() ([]bool, []time.Time) {
 
 func startLoop(t *testing.T, fail int) (*recorder, chan struct{}, *clocktesting.FakeClock) {
 	t.Helper()
-	return startBudgetLoop(t, fail, 0, 0)
+	return startBudgetLoop(t, fail, 0, 0, nil)
 }
 
-// startBudgetLoop is startLoop with a sync budget (percent) and syncs that
-// take cost.
-func startBudgetLoop(t *testing.T, fail, budget int, cost time.Duration) (*recorder, chan struct{}, *clocktesting.FakeClock) {
+// startBudgetLoop is startLoop with a sync budget (percent), syncs that
+// take cost and, when cpu is set, the CPU time they cost read from it.
+func startBudgetLoop(t *testing.T, fail, budget int, cost time.Duration, cpu func() (time.Duration, bool)) (*recorder, chan struct{}, *clocktesting.FakeClock) {
 	t.Helper()
 	fc := clocktesting.NewFakeClock(time.Unix(1000, 0))
 	r := &recorder{ran: make(chan struct{}, 100), rearmed: make(chan struct{}, 100), clock: fc, fail: fail, cost: cost}
 	trigger := make(chan struct{}, 1)
 	l := newLoop(time.Second, 30*time.Second, fc)
 	l.budgetPercent = budget
+	l.cpu = cpu
 	l.rearmed = func() {
 		select {
 		case r.rearmed <- struct{}{}:
@@ -226,7 +229,7 @@ func TestAFailedSyncIsRetriedAsTheSameKind(t *testing.T) {
 // With a sync budget, a cheap sync is followed by a short wait: 20 ms of
 // syncing at 10% allows the next one 180 ms after the first began.
 func TestACheapSyncWaitsOnlyWhatTheBudgetAsks(t *testing.T) {
-	r, trigger, fc := startBudgetLoop(t, 0, 10, 20*time.Millisecond)
+	r, trigger, fc := startBudgetLoop(t, 0, 10, 20*time.Millisecond, nil)
 	waitRun(t, r)
 	waitRearmed(t, r)
 	trigger <- struct{}{}
@@ -247,7 +250,7 @@ func TestMinSyncPeriodStillBoundsTheWait(t *testing.T) {
 		budget int
 		cost   time.Duration
 	}{{10, 500 * time.Millisecond}, {0, 20 * time.Millisecond}} {
-		r, trigger, fc := startBudgetLoop(t, 0, c.budget, c.cost)
+		r, trigger, fc := startBudgetLoop(t, 0, c.budget, c.cost, nil)
 		waitRun(t, r)
 		waitRearmed(t, r)
 		trigger <- struct{}{}
@@ -259,5 +262,67 @@ func TestMinSyncPeriodStillBoundsTheWait(t *testing.T) {
 		if _, at := r.snapshot(); at[1].Sub(at[0]) != time.Second {
 			t.Errorf("budget %d%%, syncs of %v: second sync began %v after the first, want minSyncPeriod (1s)", c.budget, c.cost, at[1].Sub(at[0]))
 		}
+	}
+}
+
+// On a busy machine a sync waits for a core: 100 ms of wall time for 20
+// ms of CPU. The budget counts the CPU time, so the next sync may begin
+// 180 ms after it began, not 900 ms; a sync whose CPU time cannot be read
+// counts its wall time.
+func TestTheBudgetCountsASyncsCPUTimeWhereItIsLess(t *testing.T) {
+	for _, c := range []struct {
+		name string
+		ok   bool
+		want time.Duration
+	}{{"CPU time read", true, 180 * time.Millisecond}, {"CPU time unknown", false, 900 * time.Millisecond}} {
+		var mu sync.Mutex
+		var calls int
+		cpu := func() (time.Duration, bool) {
+			mu.Lock()
+			defer mu.Unlock()
+			calls++
+			return time.Duration(calls) * 20 * time.Millisecond, c.ok
+		}
+		r, trigger, fc := startBudgetLoop(t, 0, 10, 100*time.Millisecond, cpu)
+		waitRun(t, r)
+		waitRearmed(t, r)
+		trigger <- struct{}{}
+		waitTimers(t, fc, 2)
+		fc.Step(c.want - 100*time.Millisecond - time.Millisecond)
+		noRun(t, r)
+		fc.Step(time.Millisecond)
+		waitRun(t, r)
+		if _, at := r.snapshot(); at[1].Sub(at[0]) != c.want {
+			t.Errorf("%s: second sync began %v after the first, want %v", c.name, at[1].Sub(at[0]), c.want)
+		}
+	}
+}
+
+// syncCPU counts the calling thread's work and that of the children it
+// waited for (an iptables-restore), not time spent waiting.
+func TestSyncCPUCountsTheThreadAndItsChildrenNotSleep(t *testing.T) {
+	runtime.LockOSThread()
+	defer runtime.UnlockOSThread()
+	c0, ok := syncCPU()
+	if !ok {
+		t.Fatal("getrusage failed")
+	}
+	time.Sleep(200 * time.Millisecond)
+	c1, _ := syncCPU()
+	if c1-c0 > 100*time.Millisecond {
+		t.Errorf("200 ms of sleep counted as %v of CPU", c1-c0)
+	}
+	for end := time.Now().Add(200 * time.Millisecond); time.Now().Before(end); {
+	}
+	c2, _ := syncCPU()
+	if c2-c1 < 100*time.Millisecond {
+		t.Errorf("200 ms of spinning counted as %v of CPU", c2-c1)
+	}
+	if err := exec.Command("sh", "-c", "i=0; while [ $i -lt 300000 ]; do i=$((i+1)); done").Run(); err != nil {
+		t.Fatal(err)
+	}
+	c3, _ := syncCPU()
+	if c3-c2 < 50*time.Millisecond {
+		t.Errorf("a child's busy loop counted as %v of CPU", c3-c2)
 	}
 }

@@ -85,22 +85,44 @@ func (l Latency) Methods() string {
 // not make every read a full dump.
 func (f *Framework) pollLatency(ctx context.Context, node string, watched []Watched, since time.Time) []time.Duration {
 	var out []time.Duration
-	seen := map[string]bool{}
+	timed := map[string]bool{}
 	for ctx.Err() == nil {
 		rules, err := f.ServiceRules(ctx, node, watched)
 		at := time.Now()
 		if err != nil {
 			continue
 		}
-		for _, w := range watched {
-			for _, e := range w.Timeline.Events() {
-				key := w.Service.Name + "/" + e.Pod
-				if !e.Ready || e.At.Before(since) || seen[key] || !HoldsIP(rules, e.IP) {
-					continue
-				}
-				seen[key] = true
+		// Asked at each read: endpoints keep turning ready during it.
+		for _, e := range firstReady(watched, since) {
+			if !timed[e.key] && HoldsIP(rules, e.IP) {
+				timed[e.key] = true
 				out = append(out, at.Sub(e.At))
 			}
+		}
+	}
+	return out
+}
+
+// readyEndpoint is an endpoint's first ready event; key names it
+// (Service/pod).
+type readyEndpoint struct {
+	key string
+	EndpointEvent
+}
+
+// firstReady is each watched endpoint's first ready event after since,
+// one per Service and pod.
+func firstReady(watched []Watched, since time.Time) []readyEndpoint {
+	var out []readyEndpoint
+	seen := map[string]bool{}
+	for _, w := range watched {
+		for _, e := range w.Timeline.Events() {
+			key := w.Service.Name + "/" + e.Pod
+			if !e.Ready || e.At.Before(since) || seen[key] {
+				continue
+			}
+			seen[key] = true
+			out = append(out, readyEndpoint{key, e})
 		}
 	}
 	return out

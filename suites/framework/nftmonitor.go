@@ -50,6 +50,7 @@ func (f *Framework) monitorLatency(ctx context.Context, node string, watched []W
 		klog.InfoS("Timing programming by reading the rules", "node", node, "reason", err)
 		return nil, false
 	}
+	src := f.nodeSource(node)
 	files := NewHoldFiles("nftmonitor-" + node)
 	type result struct {
 		out []byte
@@ -59,13 +60,11 @@ func (f *Framework) monitorLatency(ctx context.Context, node string, watched []W
 	ectx, cancel := context.WithTimeout(context.WithoutCancel(ctx), monitorMax+time.Minute)
 	defer cancel()
 	go func() {
-		out, err := f.Cluster.ExecOnNode(ectx, node, clusters.Probe, "-for", monitorMax.String(),
+		out, err := src.exec(ectx, clusters.Probe, "-for", monitorMax.String(),
 			"-ready-file", files.Ready, "-stop-file", files.Stop, "-match", monitorMatch, "stamp", "nft", "monitor")
 		done <- result{out, err}
 	}()
-	defer func() {
-		_, _ = f.Cluster.ExecOnNode(ectx, node, clusters.Probe, "file", "rm", files.Ready, files.Stop)
-	}()
+	defer f.RemoveHoldFiles(ectx, src, files)
 	var watching time.Time
 	for watching.IsZero() {
 		select {
@@ -73,12 +72,12 @@ func (f *Framework) monitorLatency(ctx context.Context, node string, watched []W
 			klog.InfoS("nft monitor ended before it watched; timing programming by reading the rules", "node", node, "err", r.err, "output", string(r.out))
 			return nil, false
 		case <-ctx.Done():
-			_, _ = f.Cluster.ExecOnNode(ectx, node, clusters.Probe, "file", "touch", files.Stop)
+			_ = f.StopHold(ectx, src, files)
 			<-done
 			return nil, false
 		case <-time.After(100 * time.Millisecond):
 		}
-		if _, err := f.Cluster.ExecOnNode(ctx, node, clusters.Probe, "file", "exists", files.Ready); err == nil {
+		if _, err := src.exec(ctx, clusters.Probe, "file", "exists", files.Ready); err == nil {
 			watching = time.Now()
 		}
 	}
@@ -89,7 +88,7 @@ func (f *Framework) monitorLatency(ctx context.Context, node string, watched []W
 		// endpoints after it go unmeasured, and the log says why.
 		klog.InfoS("nft monitor ended early", "node", node, "err", r.err)
 	case <-ctx.Done():
-		if _, err := f.Cluster.ExecOnNode(ectx, node, clusters.Probe, "file", "touch", files.Stop); err != nil {
+		if err := f.StopHold(ectx, src, files); err != nil {
 			klog.InfoS("Could not stop nft monitor; waiting for its bound", "node", node, "err", err)
 		}
 		r = <-done
@@ -138,21 +137,13 @@ func stampedLines(out []byte) (lines []stampedLine, other []string, err error) {
 // counted, as a read that never holds it is not.
 func eventLatencies(lines []stampedLine, watched []Watched, since time.Time) []time.Duration {
 	var out []time.Duration
-	seen := map[string]bool{}
-	for _, w := range watched {
-		for _, e := range w.Timeline.Events() {
-			key := w.Service.Name + "/" + e.Pod
-			if !e.Ready || e.At.Before(since) || seen[key] {
+	for _, e := range firstReady(watched, since) {
+		for _, l := range lines {
+			if l.at.Before(e.At.Add(-monitorSlack)) || !HoldsIP(l.text, e.IP) {
 				continue
 			}
-			seen[key] = true
-			for _, l := range lines {
-				if l.at.Before(e.At.Add(-monitorSlack)) || !HoldsIP(l.text, e.IP) {
-					continue
-				}
-				out = append(out, max(0, l.at.Sub(e.At)))
-				break
-			}
+			out = append(out, max(0, l.at.Sub(e.At)))
+			break
 		}
 	}
 	return out

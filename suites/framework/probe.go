@@ -35,6 +35,12 @@ func (f *Framework) FromPod(p corev1.Pod) Source {
 // FromNode probes from node's own network namespace (host network).
 func (f *Framework) FromNode(node string) Source {
 	f.SkipWithoutNodeAccess()
+	return f.nodeSource(node)
+}
+
+// nodeSource is FromNode without its skip, for callers off the spec's
+// goroutine (where a Ginkgo Skip cannot go) that checked access before.
+func (f *Framework) nodeSource(node string) Source {
 	return Source{
 		Description: "node " + node,
 		Node:        node,

@@ -61,7 +61,8 @@ func jobScript(o Options) (string, error) {
 func shareTag(i int) string { return fmt.Sprintf("share%d", i) }
 
 // writeShareMounts mounts each share at its guest path (made first: it
-// may lie in the guest's tmpfs /run, which starts empty).
+// may lie in the guest's tmpfs /run, which starts empty), in order, so a
+// later share may lie inside an earlier one.
 func writeShareMounts(b *strings.Builder, shares []Share) error {
 	for i, sh := range shares {
 		if !filepath.IsAbs(sh.GuestPath) {
@@ -70,6 +71,9 @@ func writeShareMounts(b *strings.Builder, shares []Share) error {
 		opt := "rw"
 		if sh.ReadOnly {
 			opt = "ro"
+		}
+		if sh.Cached {
+			opt += ",cache=loose"
 		}
 		dir := ShellQuote(sh.GuestPath)
 		fmt.Fprintf(b, "mkdir -p %s && mount -t 9p -o trans=virtio,version=9p2000.L,%s,msize=512000 %s %s || { echo 'kernelvm: mount of share %s failed' >&2; exit 125; }\n",

@@ -36,10 +36,11 @@ func TestJobScript(t *testing.T) {
 		},
 		{
 			name: "shares are mounted at their guest paths before the binary runs",
-			opts: Options{Binary: "/bin/true", Shares: []Share{{HostPath: "/srv/a", GuestPath: "/run/a b"}, {HostPath: "/srv/b", GuestPath: "/opt/b", ReadOnly: true}}},
+			opts: Options{Binary: "/bin/true", Shares: []Share{{HostPath: "/srv/a", GuestPath: "/run/a b"}, {HostPath: "/srv/b", GuestPath: "/opt/b", ReadOnly: true}, {HostPath: "/srv/a/bin", GuestPath: "/run/a b/bin", ReadOnly: true, Cached: true}}},
 			want: []string{
 				"mkdir -p '/run/a b' && mount -t 9p -o trans=virtio,version=9p2000.L,rw,msize=512000 share0 '/run/a b' ||",
 				"mount -t 9p -o trans=virtio,version=9p2000.L,ro,msize=512000 share1 /opt/b ||",
+				"mkdir -p '/run/a b/bin' && mount -t 9p -o trans=virtio,version=9p2000.L,ro,cache=loose,msize=512000 share2 '/run/a b/bin' ||",
 			},
 		},
 		{name: "a share with a relative guest path is an error", opts: Options{Binary: "/bin/true", Shares: []Share{{HostPath: "/srv", GuestPath: "srv"}}}, wantErr: `guest path "srv" is not absolute`},

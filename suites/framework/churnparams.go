@@ -6,8 +6,6 @@ import (
 	"strings"
 
 	"k8s.io/apimachinery/pkg/util/intstr"
-
-	"github.com/proxyproof/proxyproof/clusters"
 )
 
 // Environment variables of the churn specs (label churn). The runner
@@ -25,7 +23,7 @@ const (
 
 // Churn are the churn specs' parameters.
 type Churn struct {
-	// Replicas is CHURN_REPLICAS, 0 when unset: see ReplicasIn.
+	// Replicas is CHURN_REPLICAS, 0 when unset: see ReplicasOn.
 	Replicas  int
 	Rate      float64
 	Keepalive int
@@ -35,52 +33,58 @@ type Churn struct {
 	// Services are rolled at once in the scaled churn, the replicas
 	// split among them.
 	Services int
-	// IdleServices is CHURN_IDLE_SERVICES, -1 when unset: see IdleIn.
+	// IdleServices is CHURN_IDLE_SERVICES, -1 when unset: see IdleOn.
 	IdleServices int
 }
 
 // Defaults: 20 new connections a second and 10 held connections, surging a
-// quarter at a time and never below the wanted replicas; replicas by mode
-// (ReplicasIn).
+// quarter at a time and never below the wanted replicas; replicas by the
+// nodes' kernels (ReplicasOn).
 var DefaultChurn = Churn{Rate: 20, Keepalive: 10, MaxSurge: intstr.FromString("25%"), MaxUnavailable: intstr.FromInt32(0),
 	Services: 3, IdleServices: -1}
 
 // Default replicas: 50, the seed story's rolling update, where nodes are
-// namespaces; 10 in ipvs mode, whose nodes run in the kernel VM (TCG) on
-// a host without ip_vs: 20 there did not finish rolling in 8 minutes on
-// this loaded 2-core machine, 10 rolls in 30 s.
+// namespaces or share the host's kernel; 10 where any node runs in the
+// kernel VM (TCG on a host without ip_vs: ipvs nodes, NODE_KERNELS=vm,
+// every node of a validate run to or from ipvs), which sets the pace of
+// a rollout spread over every node: 20 there did not finish rolling in 8
+// minutes on this loaded 2-core machine, 10 rolls in 30 s; 50 in iptables
+// mode on VM nodes took 148 s to roll, with a programming latency of 15 s
+// at p50 past the 5 s shutdown delay (a validate run of stop 23).
 const (
-	DefaultChurnReplicas     = 50
-	DefaultChurnReplicasIPVS = 10
+	DefaultChurnReplicas   = 50
+	DefaultChurnReplicasVM = 10
 )
 
-// ReplicasIn is CHURN_REPLICAS, or mode's default when it is unset.
-func (c Churn) ReplicasIn(mode string) int {
+// ReplicasOn is CHURN_REPLICAS, or the default for the cluster's nodes
+// (kernelVM: any of them in the kernel VM).
+func (c Churn) ReplicasOn(kernelVM bool) int {
 	switch {
 	case c.Replicas > 0:
 		return c.Replicas
-	case mode == clusters.ModeIPVS:
-		return DefaultChurnReplicasIPVS
+	case kernelVM:
+		return DefaultChurnReplicasVM
 	}
 	return DefaultChurnReplicas
 }
 
 // Default idle Services of the scaled churn: "a few thousand" where
-// nodes are namespaces; fewer in ipvs mode, where upstream kube-proxy in
-// the kernel VM (TCG) re-walks every Service at each sync (24 s per sync
-// at 2,000 there, FACTS.md), which would not fit the run's time.
+// nodes are namespaces; fewer where any runs in the kernel VM, where
+// upstream kube-proxy (TCG) re-walks every Service at each sync (24 s per
+// sync at 2,000 there, FACTS.md), which would not fit the run's time.
 const (
-	DefaultChurnIdle     = 2000
-	DefaultChurnIdleIPVS = 300
+	DefaultChurnIdle   = 2000
+	DefaultChurnIdleVM = 300
 )
 
-// IdleIn is CHURN_IDLE_SERVICES, or mode's default when it is unset.
-func (c Churn) IdleIn(mode string) int {
+// IdleOn is CHURN_IDLE_SERVICES, or the default for the cluster's nodes
+// (kernelVM: any of them in the kernel VM).
+func (c Churn) IdleOn(kernelVM bool) int {
 	switch {
 	case c.IdleServices >= 0:
 		return c.IdleServices
-	case mode == clusters.ModeIPVS:
-		return DefaultChurnIdleIPVS
+	case kernelVM:
+		return DefaultChurnIdleVM
 	}
 	return DefaultChurnIdle
 }
@@ -103,7 +107,7 @@ func ChurnFromEnv(lookup func(string) (string, bool)) (Churn, error) {
 	if v := get(EnvChurnReplicas); v != "" {
 		n, err := strconv.Atoi(v)
 		if err != nil || n < 1 || n > maxChurnReplicas {
-			return c, &ParamError{EnvChurnReplicas, v, fmt.Sprintf("a whole number of replicas from 1 to %d (default %d, %d in ipvs mode)", maxChurnReplicas, DefaultChurnReplicas, DefaultChurnReplicasIPVS)}
+			return c, &ParamError{EnvChurnReplicas, v, fmt.Sprintf("a whole number of replicas from 1 to %d (default %d, %d with a node in the kernel VM)", maxChurnReplicas, DefaultChurnReplicas, DefaultChurnReplicasVM)}
 		}
 		c.Replicas = n
 	}
@@ -131,7 +135,7 @@ func ChurnFromEnv(lookup func(string) (string, bool)) (Churn, error) {
 	if v := get(EnvChurnIdleServices); v != "" {
 		n, err := strconv.Atoi(v)
 		if err != nil || n < 0 || n > maxChurnIdle {
-			return c, &ParamError{EnvChurnIdleServices, v, fmt.Sprintf("a whole number of idle Services from 0 to %d (default %d, %d in ipvs mode)", maxChurnIdle, DefaultChurnIdle, DefaultChurnIdleIPVS)}
+			return c, &ParamError{EnvChurnIdleServices, v, fmt.Sprintf("a whole number of idle Services from 0 to %d (default %d, %d with a node in the kernel VM)", maxChurnIdle, DefaultChurnIdle, DefaultChurnIdleVM)}
 		}
 		c.IdleServices = n
 	}

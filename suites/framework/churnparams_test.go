@@ -5,6 +5,8 @@ import (
 	"testing"
 
 	"k8s.io/apimachinery/pkg/util/intstr"
+
+	"github.com/proxyproof/proxyproof/clusters"
 )
 
 func TestChurnParametersAreCheckedWithTheirAcceptedRange(t *testing.T) {
@@ -30,17 +32,17 @@ func TestChurnParametersAreCheckedWithTheirAcceptedRange(t *testing.T) {
 		{"a rollout that cannot progress is refused", map[string]string{"CHURN_MAX_SURGE": "0%", "CHURN_MAX_UNAVAILABLE": "0"}, Churn{}, "with both 0 a Deployment cannot roll"},
 	}
 	def, err := ChurnFromEnv(func(string) (string, bool) { return "", false })
-	if err != nil || def.ReplicasIn("nftables") != 50 || def.ReplicasIn("ipvs") != 10 {
-		t.Errorf("default replicas: nftables %d, ipvs %d (%v); want 50 and 10 (kernel-VM nodes)", def.ReplicasIn("nftables"), def.ReplicasIn("ipvs"), err)
+	if err != nil || def.ReplicasOn(false) != 50 || def.ReplicasOn(true) != 10 {
+		t.Errorf("default replicas: namespace nodes %d, a kernel-VM node %d (%v); want 50 and 10", def.ReplicasOn(false), def.ReplicasOn(true), err)
 	}
-	if def.IdleIn("nftables") != 2000 || def.IdleIn("ipvs") != 300 {
-		t.Errorf("default idle Services: nftables %d, ipvs %d; want 2000 and 300 (kernel-VM nodes)", def.IdleIn("nftables"), def.IdleIn("ipvs"))
+	if def.IdleOn(false) != 2000 || def.IdleOn(true) != 300 {
+		t.Errorf("default idle Services: namespace nodes %d, a kernel-VM node %d; want 2000 and 300", def.IdleOn(false), def.IdleOn(true))
 	}
-	if c := (Churn{IdleServices: 0}); c.IdleIn("nftables") != 0 {
-		t.Errorf("CHURN_IDLE_SERVICES=0 gave %d", c.IdleIn("nftables"))
+	if c := (Churn{IdleServices: 0}); c.IdleOn(false) != 0 {
+		t.Errorf("CHURN_IDLE_SERVICES=0 gave %d", c.IdleOn(false))
 	}
-	if c := (Churn{Replicas: 30}); c.ReplicasIn("ipvs") != 30 {
-		t.Errorf("CHURN_REPLICAS=30 in ipvs mode gave %d", c.ReplicasIn("ipvs"))
+	if c := (Churn{Replicas: 30}); c.ReplicasOn(true) != 30 {
+		t.Errorf("CHURN_REPLICAS=30 with a kernel-VM node gave %d", c.ReplicasOn(true))
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -55,5 +57,23 @@ func TestChurnParametersAreCheckedWithTheirAcceptedRange(t *testing.T) {
 				t.Fatalf("ChurnFromEnv = %+v, %v; want %+v", got, err, tt.want)
 			}
 		})
+	}
+}
+
+func TestAKernelVMNodeAnywhereSetsTheChurnDefaults(t *testing.T) {
+	def := DefaultChurn
+	for _, tc := range []struct {
+		name     string
+		nodes    []clusters.Node
+		replicas int
+	}{
+		{"namespace nodes, ipvs on a host kernel with ip_vs among them", []clusters.Node{{Name: "a", Mode: "iptables", Kernel: clusters.KernelHost}, {Name: "b", Mode: "ipvs", Kernel: clusters.KernelHost}}, 50},
+		{"an iptables node in the kernel VM beside a namespace node", []clusters.Node{{Name: "a", Mode: "iptables", Kernel: clusters.KernelHost}, {Name: "b", Mode: "iptables", Kernel: clusters.KernelVM}}, 10},
+		{"a cluster the suite did not make (kernel unknown)", []clusters.Node{{Name: "a", Mode: "ipvs"}}, 50},
+	} {
+		f := &Framework{Cluster: &fakeCluster{nodes: tc.nodes}}
+		if got := def.ReplicasOn(f.KernelVMNodes()); got != tc.replicas {
+			t.Errorf("%s: %d replicas, want %d", tc.name, got, tc.replicas)
+		}
 	}
 }

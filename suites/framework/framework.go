@@ -215,6 +215,18 @@ func (f *Framework) NodeNames() []string {
 	return names
 }
 
+// KernelVMNodes says whether any node runs in a kernel VM of its own (as
+// its provider says): such a node (TCG here) sets the pace of anything
+// spread over every node.
+func (f *Framework) KernelVMNodes() bool {
+	for _, n := range f.Cluster.Nodes() {
+		if n.Kernel == clusters.KernelVM {
+			return true
+		}
+	}
+	return false
+}
+
 // NodeMode is the mode node was made to run: on a mixed cluster the
 // specs ask it per node, never f.Mode.
 func (f *Framework) NodeMode(node string) (string, error) { return f.nodeMode(node) }

@@ -67,13 +67,9 @@ var _ = Describe("Rolling-update churn", Label("churn"), Ordered, ContinueOnFail
 		var err error
 		churn, err = framework.ChurnFromEnv(os.LookupEnv)
 		Expect(err).NotTo(HaveOccurred())
-		// The rollout spreads over every node: a kernel-VM (ipvs) node
-		// among them sets the pace, on a mixed cluster too.
-		slowest := f.Mode
-		if slices.Contains(f.NodeModeList(), clusters.ModeIPVS) {
-			slowest = clusters.ModeIPVS
-		}
-		churn.Replicas = churn.ReplicasIn(slowest)
+		// The rollout spreads over every node: a kernel-VM node among
+		// them sets the pace, on a mixed cluster too.
+		churn.Replicas = churn.ReplicasOn(f.KernelVMNodes())
 		ns, err = f.CreateNamespace(ctx, "churn")
 		Expect(err).NotTo(HaveOccurred())
 		DeferCleanup(func(ctx SpecContext) { Expect(f.DeleteNamespace(ctx, ns)).To(Succeed()) })

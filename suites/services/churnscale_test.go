@@ -32,13 +32,10 @@ const idleProgrammed = 15 * time.Minute
 // Deployments at once under load and records what the clients saw and
 // the programming latency of every rolled Service on every node.
 func rollScaled(ctx SpecContext, ns string, src corev1.Pod, c framework.Churn) churnResult {
-	// A kernel-VM (ipvs) node among the nodes sets the pace, on a mixed
-	// cluster too.
-	slowest := f.Mode
-	if slices.Contains(f.NodeModeList(), clusters.ModeIPVS) {
-		slowest = clusters.ModeIPVS
-	}
-	idle := c.IdleIn(slowest)
+	// A kernel-VM node among the nodes sets the pace, on a mixed cluster
+	// too.
+	vm := f.KernelVMNodes()
+	idle := c.IdleOn(vm)
 	idleNS, err := f.CreateNamespace(ctx, "churn-idle")
 	Expect(err).NotTo(HaveOccurred())
 	DeferCleanup(func(ctx SpecContext) { Expect(f.DeleteNamespace(ctx, idleNS)).To(Succeed()) })
@@ -53,7 +50,7 @@ func rollScaled(ctx SpecContext, ns string, src corev1.Pod, c framework.Churn) c
 		Unit: "s", Values: []float64{created.Seconds(), time.Since(began).Seconds()}})
 
 	client := f.FromPod(src)
-	replicas := max(2, c.ReplicasIn(slowest)/c.Services)
+	replicas := max(2, c.ReplicasOn(vm)/c.Services)
 	var watched []framework.Watched
 	var targets []string
 	for i := range c.Services {

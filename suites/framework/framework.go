@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"time"
 
 	"k8s.io/client-go/kubernetes"
@@ -219,12 +220,12 @@ func (f *Framework) NodeNames() []string {
 // its provider says): such a node (TCG here) sets the pace of anything
 // spread over every node.
 func (f *Framework) KernelVMNodes() bool {
-	for _, n := range f.Cluster.Nodes() {
-		if n.Kernel == clusters.KernelVM {
-			return true
-		}
-	}
-	return false
+	return slices.ContainsFunc(f.Cluster.Nodes(), func(n clusters.Node) bool { return n.Kernel == clusters.KernelVM })
+}
+
+// NodeInKernelVM says whether node runs in a kernel VM of its own.
+func (f *Framework) NodeInKernelVM(node string) bool {
+	return slices.ContainsFunc(f.Cluster.Nodes(), func(n clusters.Node) bool { return n.Name == node && n.Kernel == clusters.KernelVM })
 }
 
 // NodeMode is the mode node was made to run: on a mixed cluster the

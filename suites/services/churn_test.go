@@ -7,7 +7,6 @@ import (
 	"errors"
 	"fmt"
 	"os"
-	"slices"
 	"sort"
 	"strings"
 	"sync"
@@ -42,13 +41,16 @@ const (
 	// Failure classes beyond netprobe's (refused, reset, timeout,
 	// unreachable, error).
 	classStale = "stale"
-	// restartStallBound is one sync: upstream's minSyncPeriod, 1 s. In
-	// ipvs mode one SYN more: upstream kube-proxy's IPVS restart in the
-	// kernel VM stalled a new connection 1.34 s (one SYN lost and resent
-	// after 1 s), so the bound there is 2 s (ours: 3.5 and 4.0 s, two lost).
-	restartStallBound     = time.Second
-	restartStallBoundIPVS = 2 * time.Second
-	restartReplicas       = 4
+	// restartStallBound is one sync: upstream's minSyncPeriod, 1 s. On a
+	// client node in the kernel VM one SYN more: upstream kube-proxy's
+	// IPVS restart there stalled a new connection 1.34 s (one SYN lost and
+	// resent after 1 s), so the bound there is 2 s (ours: 3.5 and 4.0 s,
+	// two lost, before the VM ran its programs from a cached share). The
+	// VM, not the mode, is why: an iptables node in the VM under 50
+	// replicas took 1.26 s for a new connection without any restart.
+	restartStallBound   = time.Second
+	restartStallBoundVM = 2 * time.Second
+	restartReplicas     = 4
 )
 
 // rollout says how the Deployment is made and rolled.
@@ -90,7 +92,7 @@ var _ = Describe("Rolling-update churn", Label("churn"), Ordered, ContinueOnFail
 		Expect(res.byClass).NotTo(HaveKey("error"), "unclassified failures (%v): %s", res.byClass, res.firstFailures("error"))
 	}, SpecTimeout(10*time.Minute))
 
-	It(fmt.Sprintf("restarts the client node's proxier under load without dropping an established connection, and no new connection fails or stalls longer than one sync (%s; %s in ipvs mode)", restartStallBound, restartStallBoundIPVS), Label("tcp", "restart"), func(ctx SpecContext) {
+	It(fmt.Sprintf("restarts the client node's proxier under load without dropping an established connection, and no new connection fails or stalls longer than one sync (%s; %s from a node in the kernel VM)", restartStallBound, restartStallBoundVM), Label("tcp", "restart"), func(ctx SpecContext) {
 		restartUnderLoad(ctx, ns, clients[0], churn)
 	}, SpecTimeout(5*time.Minute))
 
@@ -424,8 +426,8 @@ func restartUnderLoad(ctx SpecContext, ns string, src corev1.Pod, c framework.Ch
 	}
 	Expect(load.Failures()).To(BeEmpty(), "new connections failed across the restart: %v", load.Failures())
 	bound := restartStallBound
-	if nodeMode(src.Spec.NodeName) == clusters.ModeIPVS {
-		bound = restartStallBoundIPVS
+	if f.NodeInKernelVM(src.Spec.NodeName) {
+		bound = restartStallBoundVM
 	}
 	Expect(stall).To(BeNumerically("<=", float64(bound.Milliseconds())), "a new connection took %.0f ms across the restart, more than one sync (%s); it began %.1f s after the restart began, which served again after %.1f s; without a restart just before, the longest took %.0f ms",
 		stall, bound, slowest.Sub(began).Seconds(), served.Sub(began).Seconds(), quietMax)

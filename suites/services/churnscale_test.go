@@ -13,7 +13,6 @@ import (
 	. "github.com/onsi/gomega"
 	corev1 "k8s.io/api/core/v1"
 
-	"github.com/proxyproof/proxyproof/clusters"
 	"github.com/proxyproof/proxyproof/reports/entry"
 	"github.com/proxyproof/proxyproof/suites/framework"
 	"github.com/proxyproof/proxyproof/suites/framework/batch"

@@ -59,3 +59,22 @@ conntrack v1.4.7 (conntrack-tools): 4 flow entries have been shown.
 		}
 	}
 }
+
+func TestClosedEntriesClearedAreCountedFromConntracksSummary(t *testing.T) {
+	for _, c := range []struct {
+		text string
+		n    uint64
+		ok   bool
+	}{
+		{"tcp      6 37 TIME_WAIT src=10.244.1.5 dst=10.96.0.10 sport=41234 dport=80 ...\nconntrack v1.4.7 (conntrack-tools): 893 flow entries have been deleted.\n", 893, true},
+		// conntrack exits 1 here, and it is no failure.
+		{"conntrack v1.4.7 (conntrack-tools): 0 flow entries have been deleted.\n", 0, true},
+		{"conntrack v1.4.7 (conntrack-tools): Operation not permitted\n", 0, false},
+		{"", 0, false},
+	} {
+		n, ok := deletedCount(c.text)
+		if n != c.n || ok != c.ok {
+			t.Errorf("%q: %d, %v; want %d, %v", c.text, n, ok, c.n, c.ok)
+		}
+	}
+}

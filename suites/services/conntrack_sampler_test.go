@@ -61,14 +61,16 @@ func (s *sampler) latest() framework.ConntrackUsage {
 	return s.last
 }
 
-// waitFull waits until the entries reach limit, or within 1% of it: a
+// waitFull waits until the entries reach limit, or within 1% of it (a
 // reading a second apart may catch a few entries between expiring and
-// being replaced.
-func (s *sampler) waitFull(ctx context.Context, limit uint64, timeout time.Duration) error {
-	return framework.Poll(ctx, fmt.Sprintf("conntrack entries at the limit %d", limit), timeout, 500*time.Millisecond, func(context.Context) (bool, string) {
+// being replaced), and the kernel has dropped a packet since the reading
+// before the fill (drops): the fill itself meets the limit, not only
+// what was there before it.
+func (s *sampler) waitFull(ctx context.Context, limit, drops uint64, timeout time.Duration) error {
+	return framework.Poll(ctx, fmt.Sprintf("conntrack entries at the limit %d and the kernel dropping new flows", limit), timeout, 500*time.Millisecond, func(context.Context) (bool, string) {
 		s.mu.Lock()
 		defer s.mu.Unlock()
-		return s.last.Entries >= limit-limit/100, fmt.Sprintf("entries %d (last read error: %v)", s.last.Entries, s.err)
+		return s.last.Entries >= limit-limit/100 && s.last.Drop > drops, fmt.Sprintf("entries %d, drops since the fill began %d (last read error: %v)", s.last.Entries, s.last.Drop-min(drops, s.last.Drop), s.err)
 	})
 }
 

@@ -232,6 +232,18 @@ func consistentHashing(ctx SpecContext, fx *lbFixture) {
 		len(moved), survivors, removed, mhMovedMax, strings.Join(moved, ", "))
 }
 
+// virtualServerScheduler is the scheduler an `ipvsadm -Ln` listing gives
+// TCP virtual server vs ("TCP  10.96.0.10:80 rr"), or "" when it has none.
+func virtualServerScheduler(listing, vs string) string {
+	for _, line := range strings.Split(listing, "\n") {
+		f := strings.Fields(line)
+		if len(f) >= 3 && f[0] == "TCP" && f[1] == vs {
+			return f[2]
+		}
+	}
+	return ""
+}
+
 // servesRealServer reports whether an `ipvsadm -Ln` listing has real
 // server ip with a weight above 0 (a weight of 0 is one draining).
 func servesRealServer(listing, ip string) bool {
@@ -272,6 +284,19 @@ func useScheduler(ctx context.Context, fx *lbFixture, sched string) {
 	began := time.Now()
 	served, err := r.RestartProxier(ctx, node, clusters.ProxierChange{Scheduler: sched})
 	Expect(err).NotTo(HaveOccurred(), "restart %s's proxier with scheduler %s", node, sched)
+	// /healthz answers 200 before the first sync (as kube-proxy's does),
+	// and the virtual servers keep the previous scheduler until then: a
+	// dh spec after a validate switch sent its first client's 8
+	// connections to 3 backends under the previous spec's mh.
+	vs := framework.HostPort(fx.spread.Spec.ClusterIP, 80)
+	Expect(framework.Poll(ctx, fmt.Sprintf("virtual server %s on %s with scheduler %s", vs, node, sched), reachable, 500*time.Millisecond, func(ctx context.Context) (bool, string) {
+		listing, err := f.Rules(ctx, node)
+		if err != nil {
+			return false, err.Error()
+		}
+		got := virtualServerScheduler(listing, vs)
+		return got == sched, fmt.Sprintf("scheduler %q", got)
+	})).To(Succeed())
 	// The restart is this spec's set-up, judged by the churn restart spec:
 	// wait until new connections stop failing, and record how long after
 	// /healthz said serving that took.

@@ -204,7 +204,7 @@ func lowerLimit(ctx context.Context, tuner clusters.KernelTuner, node clusters.N
 	lasting, err := f.NodeConntrackLasting(ctx, node.Name, fillFor)
 	Expect(err).NotTo(HaveOccurred())
 	limit := lasting + headroom
-	By(fmt.Sprintf("%s holds %d conntrack entries once the %d of closed connections are cleared, %d of them lasting past the %s fill: limit %d", node.Name, u.Entries, cleared, lasting, fillFor, limit))
+	By(fmt.Sprintf("%s holds %d conntrack entries once the %d entries of closed connections are cleared, %d of them lasting past the %s fill: limit %d", node.Name, u.Entries, cleared, lasting, fillFor, limit))
 	if node.Kernel != clusters.KernelVM {
 		By(fmt.Sprintf("lowering the HOST's nf_conntrack_max to %d (%s=1): every network namespace of this machine is capped until it is restored", limit, framework.EnvConntrackLowerHostLimit))
 	}

@@ -16,6 +16,7 @@ import (
 
 	"github.com/proxyproof/proxyproof/clusters"
 	"github.com/proxyproof/proxyproof/reports/entry"
+	"github.com/proxyproof/proxyproof/suites/census"
 	"github.com/proxyproof/proxyproof/suites/framework"
 	"github.com/proxyproof/proxyproof/suites/framework/batch"
 )
@@ -232,16 +233,20 @@ func consistentHashing(ctx SpecContext, fx *lbFixture) {
 		len(moved), survivors, removed, mhMovedMax, strings.Join(moved, ", "))
 }
 
-// virtualServerScheduler is the scheduler an `ipvsadm -Ln` listing gives
-// TCP virtual server vs ("TCP  10.96.0.10:80 rr"), or "" when it has none.
-func virtualServerScheduler(listing, vs string) string {
-	for _, line := range strings.Split(listing, "\n") {
-		f := strings.Fields(line)
-		if len(f) >= 3 && f[0] == "TCP" && f[1] == vs {
-			return f[2]
+// virtualServerScheduler is the scheduler /proc/net/ip_vs gives TCP
+// virtual server vs ("IP:PORT"), read by census.ParseIPVSProc, or "" when
+// it has none.
+func virtualServerScheduler(proc, vs string) (string, error) {
+	vss, err := census.ParseIPVSProc(proc)
+	if err != nil {
+		return "", err
+	}
+	for _, v := range vss {
+		if v.Proto == "TCP" && v.Addr == vs {
+			return v.Scheduler, nil
 		}
 	}
-	return ""
+	return "", nil
 }
 
 // servesRealServer reports whether an `ipvsadm -Ln` listing has real
@@ -290,11 +295,14 @@ func useScheduler(ctx context.Context, fx *lbFixture, sched string) {
 	// connections to 3 backends under the previous spec's mh.
 	vs := framework.HostPort(fx.spread.Spec.ClusterIP, 80)
 	Expect(framework.Poll(ctx, fmt.Sprintf("virtual server %s on %s with scheduler %s", vs, node, sched), reachable, 500*time.Millisecond, func(ctx context.Context) (bool, string) {
-		listing, err := f.Rules(ctx, node)
+		proc, err := f.Cluster.ExecOnNode(ctx, node, "cat", census.IPVSProcFile)
 		if err != nil {
 			return false, err.Error()
 		}
-		got := virtualServerScheduler(listing, vs)
+		got, err := virtualServerScheduler(string(proc), vs)
+		if err != nil {
+			return false, err.Error()
+		}
 		return got == sched, fmt.Sprintf("scheduler %q", got)
 	})).To(Succeed())
 	// The restart is this spec's set-up, judged by the churn restart spec:

@@ -3,15 +3,14 @@ package clusters
 import (
 	"context"
 	"testing"
-	"time"
 )
 
 // restarting is a Cluster with a capability; wrapping hides it from a
 // plain type assertion, not from As.
 type restarting struct{ Cluster }
 
-func (restarting) RestartProxier(context.Context, string, ProxierChange) (time.Time, error) {
-	return time.Time{}, nil
+func (restarting) RestartProxier(context.Context, string, ProxierChange) (Restarted, error) {
+	return Restarted{}, nil
 }
 
 type wrapping struct{ Cluster }

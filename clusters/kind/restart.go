@@ -92,29 +92,29 @@ func variantName(base, node string) string { return base + "-node-" + node }
 
 // RestartProxier restarts node's proxier with change applied (kept for
 // later restarts) and returns when it serves again (see above).
-func (c *Cluster) RestartProxier(ctx context.Context, node string, change clusters.ProxierChange) (time.Time, error) {
+func (c *Cluster) RestartProxier(ctx context.Context, node string, change clusters.ProxierChange) (clusters.Restarted, error) {
 	if c.rec.Proxier == ProxierKubeadm {
-		return time.Time{}, fmt.Errorf("cluster %s: the proxier is kubeadm's kube-proxy, which this provider does not manage: make it with PROXIER=ours or kube-proxy", c.Name())
+		return clusters.Restarted{}, fmt.Errorf("cluster %s: the proxier is kubeadm's kube-proxy, which this provider does not manage: make it with PROXIER=ours or kube-proxy", c.Name())
 	}
 	i := slices.IndexFunc(c.rec.Nodes, func(n clusters.Node) bool { return n.Name == node })
 	if i < 0 {
-		return time.Time{}, fmt.Errorf("cluster %s: no node %q", c.Name(), node)
+		return clusters.Restarted{}, fmt.Errorf("cluster %s: no node %q", c.Name(), node)
 	}
 	if change.Mode != "" {
 		if err := checkMode(change.Mode, hostkernel.HasIPVS()); err != nil {
-			return time.Time{}, fmt.Errorf("cluster %s: node %s: %w", c.Name(), node, err)
+			return clusters.Restarted{}, fmt.Errorf("cluster %s: node %s: %w", c.Name(), node, err)
 		}
 	}
 	if change.Scheduler != "" && !slices.Contains(clusters.IPVSSchedulers, change.Scheduler) {
-		return time.Time{}, fmt.Errorf("cluster %s: node %s: IPVS scheduler %q: want one of %v", c.Name(), node, change.Scheduler, clusters.IPVSSchedulers)
+		return clusters.Restarted{}, fmt.Errorf("cluster %s: node %s: IPVS scheduler %q: want one of %v", c.Name(), node, change.Scheduler, clusters.IPVSSchedulers)
 	}
 	client, err := c.client()
 	if err != nil {
-		return time.Time{}, err
+		return clusters.Restarted{}, err
 	}
 	n, err := client.CoreV1().Nodes().Get(ctx, node, metav1.GetOptions{})
 	if err != nil {
-		return time.Time{}, fmt.Errorf("cluster %s: node %s: %w", c.Name(), node, err)
+		return clusters.Restarted{}, fmt.Errorf("cluster %s: node %s: %w", c.Name(), node, err)
 	}
 	// The mode DaemonSet that selects the node: its mode at creation.
 	dsMode := n.Labels[LabelMode]
@@ -128,24 +128,25 @@ func (c *Cluster) RestartProxier(ctx context.Context, node string, change cluste
 	}
 	base, image, err := proxierBase(c.rec.Proxier)
 	if err != nil {
-		return time.Time{}, wrap(err)
+		return clusters.Restarted{}, wrap(err)
 	}
 	if err := clusters.SetNodeLabel(ctx, client, node, LabelProxier, ptr.To(proxierStopped)); err != nil {
-		return time.Time{}, wrap(err)
+		return clusters.Restarted{}, wrap(err)
 	}
 	if err := waitNoProxierPod(ctx, client, base, node); err != nil {
-		return time.Time{}, wrap(err)
+		return clusters.Restarted{}, wrap(err)
 	}
+	var done clusters.Restarted
 	if change.Cleanup {
-		if err := runCleanup(ctx, client, c.rec.Proxier, image, node); err != nil {
-			return time.Time{}, wrap(err)
+		if done.CleanupFailed, err = runCleanup(ctx, client, c.rec.Proxier, image, node); err != nil {
+			return done, wrap(err)
 		}
 	}
 	var target *string
 	if now.variant(dsMode) {
 		name, err := c.applyVariant(ctx, client, node, now)
 		if err != nil {
-			return time.Time{}, wrap(err)
+			return clusters.Restarted{}, wrap(err)
 		}
 		target = &name
 	}
@@ -155,16 +156,15 @@ func (c *Cluster) RestartProxier(ctx context.Context, node string, change cluste
 	err = writeRecord(c.dir, c.rec)
 	restartMu.Unlock()
 	if err != nil {
-		return time.Time{}, wrap(err)
+		return clusters.Restarted{}, wrap(err)
 	}
 	if err := clusters.SetNodeLabel(ctx, client, node, LabelProxier, target); err != nil {
-		return time.Time{}, wrap(err)
+		return clusters.Restarted{}, wrap(err)
 	}
-	served, err := waitHealthy(ctx, c.rec.Nodes[i].IP)
-	if err != nil {
-		return time.Time{}, wrap(err)
+	if done.Served, err = waitHealthy(ctx, c.rec.Nodes[i].IP); err != nil {
+		return done, wrap(err)
 	}
-	return served, nil
+	return done, nil
 }
 
 // proxierOf is node i's proxier configuration so far (Nodes' mode
@@ -292,8 +292,10 @@ func waitNoProxierPod(ctx context.Context, client kubernetes.Interface, base, no
 }
 
 // runCleanup runs the proxier's --cleanup on node in a pod of its own
-// (privileged, host network, the proxier's image) and waits for it.
-func runCleanup(ctx context.Context, client kubernetes.Interface, proxier, image, node string) error {
+// (privileged, host network, the proxier's image) and waits for it to
+// end: failed is its CleanupFailure when the pod failed (read from its
+// log before the pod goes), err that it could not run or end.
+func runCleanup(ctx context.Context, client kubernetes.Interface, proxier, image, node string) (failed string, err error) {
 	bin := "/proxier"
 	switch {
 	case proxier == clusters.ProxierKubeProxy:
@@ -319,7 +321,7 @@ func runCleanup(ctx context.Context, client kubernetes.Interface, proxier, image
 	}
 	made, err := client.CoreV1().Pods(pod.Namespace).Create(ctx, pod, metav1.CreateOptions{})
 	if err != nil {
-		return fmt.Errorf("clean-up pod: %w", err)
+		return "", fmt.Errorf("clean-up pod: %w", err)
 	}
 	defer func() {
 		_ = client.CoreV1().Pods(made.Namespace).Delete(context.WithoutCancel(ctx), made.Name, metav1.DeleteOptions{})
@@ -336,10 +338,17 @@ func runCleanup(ctx context.Context, client kubernetes.Interface, proxier, image
 		phase = p.Status.Phase
 		return phase == corev1.PodSucceeded || phase == corev1.PodFailed, nil
 	})
-	if err != nil || phase != corev1.PodSucceeded {
-		return fmt.Errorf("%s --cleanup (pod %s/%s): phase %q: %v (kubectl logs -n %s %s)", bin, made.Namespace, made.Name, phase, err, made.Namespace, made.Name)
+	if err != nil {
+		return "", fmt.Errorf("%s --cleanup (pod %s/%s): phase %q: %w", bin, made.Namespace, made.Name, phase, err)
 	}
-	return nil
+	if phase == corev1.PodFailed {
+		log, err := client.CoreV1().Pods(made.Namespace).GetLogs(made.Name, &corev1.PodLogOptions{Container: "cleanup"}).DoRaw(ctx)
+		if err != nil {
+			log = []byte("(its log: " + err.Error() + ")")
+		}
+		return clusters.CleanupFailure(fmt.Sprintf("%s --cleanup (pod %s/%s)", bin, made.Namespace, made.Name), log), nil
+	}
+	return "", nil
 }
 
 // waitHealthy polls the node's /healthz (its host network, from this

@@ -26,10 +26,11 @@ const proxierStopGrace = 10 * time.Second
 // for later restarts), starts it again and returns when its /healthz
 // answers 200. A namespace node's proxier is a process of this host; a VM
 // node's runs inside its VM and is restarted through the node's exec.
-func (c *Cluster) RestartProxier(ctx context.Context, node string, change clusters.ProxierChange) (time.Time, error) {
+func (c *Cluster) RestartProxier(ctx context.Context, node string, change clusters.ProxierChange) (clusters.Restarted, error) {
+	var done clusters.Restarted
 	i := slices.IndexFunc(c.rec.Nodes, func(n NodeStatus) bool { return n.Name == node })
 	if i < 0 {
-		return time.Time{}, fmt.Errorf("cluster %s: no node %q", c.Name(), node)
+		return done, fmt.Errorf("cluster %s: no node %q", c.Name(), node)
 	}
 	restartMu.Lock()
 	old := c.rec.Nodes[i]
@@ -40,7 +41,7 @@ func (c *Cluster) RestartProxier(ctx context.Context, node string, change cluste
 	}
 	restartMu.Unlock()
 	if err != nil {
-		return time.Time{}, fmt.Errorf("cluster %s: node %s: restart proxier: %w", c.Name(), node, err)
+		return done, fmt.Errorf("cluster %s: node %s: restart proxier: %w", c.Name(), node, err)
 	}
 	kc := filepath.Join(c.paths.kubeconfigs(), "proxier.kubeconfig")
 	d := &daemon{role: "proxier-" + n.Name, log: filepath.Join(c.paths.nodeDir(n.Name), "proxier.log")}
@@ -50,11 +51,14 @@ func (c *Cluster) RestartProxier(ctx context.Context, node string, change cluste
 	}
 	switch {
 	case n.VM:
-		err = c.restartVMProxier(ctx, n, kc, cleanup)
+		done.CleanupFailed, err = c.restartVMProxier(ctx, n, kc, cleanup)
 	default:
 		err = stopPidFiles(filepath.Join(c.paths.pids(), "proxier-"+n.Name+".pid"), proxierStopGrace)
 		if err == nil && cleanup != "" {
-			err = c.runCleanup(ctx, n, cleanup)
+			args := c.cleanupArgs(cleanup)
+			if out, cerr := execIn(ctx, n.Namespace, args); cerr != nil {
+				done.CleanupFailed = clusters.CleanupFailure(shellWords(args), out)
+			}
 		}
 		if err == nil {
 			d, err = c.startProxier(i, c.rec.Proxier, kc)
@@ -64,9 +68,10 @@ func (c *Cluster) RestartProxier(ctx context.Context, node string, change cluste
 		err = waitProxierHealthy(ctx, n, c.hostSide(n), d)
 	}
 	if err != nil {
-		return time.Time{}, fmt.Errorf("cluster %s: node %s: restart proxier: %w", c.Name(), node, err)
+		return done, fmt.Errorf("cluster %s: node %s: restart proxier: %w", c.Name(), node, err)
 	}
-	return time.Now(), nil
+	done.Served = time.Now()
+	return done, nil
 }
 
 // applyChange is n with change applied, or why it cannot be: a mode needs
@@ -117,50 +122,42 @@ func (c *Cluster) cleanupArgs(mode string) []string {
 	return []string{c.rec.Proxier, "--cleanup", "--proxy-mode=" + mode, "--v=2"}
 }
 
-// runCleanup runs the proxier's --cleanup in mode (the old one) in
-// namespace node n.
-func (c *Cluster) runCleanup(ctx context.Context, n NodeStatus, mode string) error {
-	out, err := execIn(ctx, n.Namespace, c.cleanupArgs(mode))
-	if err != nil {
-		return fmt.Errorf("%s --cleanup (mode %s): %w: %s", c.rec.Proxier, mode, err, out)
-	}
-	return nil
-}
-
 // restartVMProxier stops the proxier inside VM node n (SIGTERM, then
 // SIGKILL after the grace), runs its --cleanup in mode cleanup when that
-// is set, and starts it with its new configuration. A
-// dead proxier stays a zombie there (its parent, the agent, does not reap
-// it), so "gone" is: no process, or state Z.
-func (c *Cluster) restartVMProxier(ctx context.Context, n NodeStatus, kubeconfig, cleanup string) error {
+// is set (CleanupFailure when it fails: the start follows all the same),
+// and starts it with its new configuration. A dead proxier stays a
+// zombie there (its parent, the agent, does not reap it), so "gone" is:
+// no process, or state Z.
+func (c *Cluster) restartVMProxier(ctx context.Context, n NodeStatus, kubeconfig, cleanup string) (cleanupFailed string, err error) {
 	cfg, err := c.writeProxierConfig(n, kubeconfig)
 	if err != nil {
-		return err
+		return "", err
 	}
 	steps := int(proxierStopGrace / (100 * time.Millisecond))
-	script := fmt.Sprintf(`pid=$(cat %s) || exit 1
+	stop := fmt.Sprintf(`pid=$(cat %s) || exit 1
 kill $pid 2>/dev/null
 i=0
 while st=$(cut -d' ' -f3 /proc/$pid/stat 2>/dev/null) && [ "$st" != Z ]; do
   i=$((i+1)); [ $i -eq %d ] && kill -9 $pid; sleep 0.1
 done
-%s
-%s
-`, kernelvm.ShellQuote(c.paths.vmProxierPid(n.Name)), steps, c.vmCleanup(cleanup), c.vmProxierStart(n, cfg))
-	if _, err := c.execClient(n).Exec(ctx, "", []string{"/bin/sh", "-c", script}); err != nil {
-		return fmt.Errorf("restart in the VM: %w", err)
+`, kernelvm.ShellQuote(c.paths.vmProxierPid(n.Name)), steps)
+	exec := c.execClient(n)
+	if _, err := exec.Exec(ctx, "", []string{"/bin/sh", "-c", stop}); err != nil {
+		return "", fmt.Errorf("stop in the VM: %w", err)
 	}
-	return nil
-}
-
-// vmCleanup is the shell line that runs the proxier's --cleanup in mode
-// inside a VM node, failing the script when it fails; nothing when mode
-// is empty.
-func (c *Cluster) vmCleanup(mode string) string {
-	if mode == "" {
-		return ""
+	if cleanup != "" {
+		args := c.cleanupArgs(cleanup)
+		if out, err := exec.Exec(ctx, "", args); err != nil {
+			if ctx.Err() != nil {
+				return "", err
+			}
+			cleanupFailed = clusters.CleanupFailure(shellWords(args), out)
+		}
 	}
-	return shellWords(c.cleanupArgs(mode)) + " || exit 1"
+	if _, err := exec.Exec(ctx, "", []string{"/bin/sh", "-c", c.vmProxierStart(n, cfg)}); err != nil {
+		return cleanupFailed, fmt.Errorf("start in the VM: %w", err)
+	}
+	return cleanupFailed, nil
 }
 
 var _ clusters.ProxierExtensions = seamCluster{}

@@ -58,7 +58,7 @@ func TestAKindClusterDeclaredInHCLComesUpAndItsDestroyLeavesNothing(t *testing.T
 			} else if served, err := r.RestartProxier(ctx, c.Nodes()[0].Name, clusters.ProxierChange{}); err != nil {
 				t.Errorf("restart node %s's proxier through the module's cluster: %v", c.Nodes()[0].Name, err)
 			} else {
-				t.Logf("node %s's proxier restarted, serving again at %s", c.Nodes()[0].Name, served.Format(time.TimeOnly))
+				t.Logf("node %s's proxier restarted, serving again at %s", c.Nodes()[0].Name, served.Served.Format(time.TimeOnly))
 			}
 			if rp, ok := clusters.As[clusters.RunningProxier](c); !ok || rp.RunningProxier() != clusters.ProxierOurs {
 				t.Errorf("the module's kind cluster reports running proxier %v (found %v), want ours, which the module was given", rp, ok)

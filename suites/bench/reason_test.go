@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/proxyproof/proxyproof/clusters/proxierlog"
 	reportrun "github.com/proxyproof/proxyproof/reports/run"
 )
 
@@ -159,8 +160,8 @@ func TestProxierErrorsFallsBackToTheLastLines(t *testing.T) {
 	if got := proxierSays(path); !strings.Contains(got, "empty") {
 		t.Errorf("an empty log must be said so, got %q", got)
 	}
-	write("E1206 08:00:00.000001    1 a.go:1] " + strings.Repeat("x", 2*logLineMax) + "\n")
-	if got := proxierSays(path); len(got) > logLineMax+len(path)+80 || !strings.Contains(got, "[...]") {
+	write("E1206 08:00:00.000001    1 a.go:1] " + strings.Repeat("x", 2*proxierlog.LineMax) + "\n")
+	if got := proxierSays(path); len(got) > proxierlog.LineMax+len(path)+80 || !strings.Contains(got, "[...]") {
 		t.Errorf("a huge line must be cut, got %d bytes", len(got))
 	}
 }

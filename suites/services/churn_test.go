@@ -404,7 +404,9 @@ func restartUnderLoad(ctx SpecContext, ns string, src corev1.Pod, c framework.Ch
 	var restartErr error
 	batches := underLoad(ctx, client, []string{target}, c, func() {
 		began = time.Now()
-		served, restartErr = restarter.RestartProxier(ctx, src.Spec.NodeName, clusters.ProxierChange{})
+		var r clusters.Restarted
+		r, restartErr = restarter.RestartProxier(ctx, src.Spec.NodeName, clusters.ProxierChange{})
+		served = r.Served
 	})[0]
 	Expect(restartErr).NotTo(HaveOccurred())
 	var load, held batch.Batch

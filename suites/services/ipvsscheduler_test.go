@@ -287,7 +287,7 @@ func useScheduler(ctx context.Context, fx *lbFixture, sched string) {
 	}
 	node := fx.clientNode()
 	began := time.Now()
-	served, err := r.RestartProxier(ctx, node, clusters.ProxierChange{Scheduler: sched})
+	restarted, err := r.RestartProxier(ctx, node, clusters.ProxierChange{Scheduler: sched})
 	Expect(err).NotTo(HaveOccurred(), "restart %s's proxier with scheduler %s", node, sched)
 	// /healthz answers 200 before the first sync (as kube-proxy's does),
 	// and the virtual servers keep the previous scheduler until then: a
@@ -317,7 +317,7 @@ func useScheduler(ctx context.Context, fx *lbFixture, sched string) {
 		return len(b.Failures()) == 0, fmt.Sprintf("failures %v", b.Failures())
 	})).To(Succeed())
 	f.RecordFigure(entry.Figure{Name: "proxier restart to serving " + sched, Title: "proxier of " + node + " restarted with ipvs.scheduler " + sched + ": restart -> /healthz 200, -> new connections without failures", Unit: "ms",
-		Values: []float64{float64(served.Sub(began).Milliseconds()), float64(time.Since(began).Milliseconds())}})
+		Values: []float64{float64(restarted.Served.Sub(began).Milliseconds()), float64(time.Since(began).Milliseconds())}})
 }
 
 // leastConnection holds heldConns connections open to one backend (the

@@ -58,6 +58,9 @@ type nodeSwitch struct {
 	Failed   int            `json:"failed"`
 	ByClass  map[string]int `json:"byClass"`
 	First    []string       `json:"first,omitempty"`
+	// CleanupFailed is the hand switch's --cleanup that exited non-zero
+	// (clusters.Restarted); the switch carried on into the new mode.
+	CleanupFailed string `json:"cleanupFailed,omitempty"`
 }
 
 var _ = Describe("Live mode switch", Label("migration"), Ordered, func() {
@@ -124,16 +127,18 @@ func switchUnderLoad(ctx SpecContext, restarter clusters.ProxierRestarter, to st
 	began := make([]time.Time, len(nodes))
 	windows := make([]time.Duration, len(nodes))
 	gone := make([]time.Duration, len(nodes))
+	cleanups := make([]string, len(nodes))
 	var restartErr error
 	batches := flowsUnderLoad(ctx, flows, func() {
 		for i, node := range nodes {
 			began[i] = time.Now()
-			served, err := restarter.RestartProxier(ctx, node, change)
+			restarted, err := restarter.RestartProxier(ctx, node, change)
+			cleanups[i] = restarted.CleanupFailed
 			if err != nil {
 				restartErr = fmt.Errorf("node %s: %w", node, err)
 				return
 			}
-			windows[i] = served.Sub(began[i])
+			windows[i] = restarted.Served.Sub(began[i])
 			// The next node waits until this one is rid of the old mode,
 			// so that what its removal breaks is counted against it.
 			if err := waitOldModeGone(ctx, node, from); err != nil {
@@ -151,6 +156,7 @@ func switchUnderLoad(ctx SpecContext, restarter clusters.ProxierRestarter, to st
 		switches[i].From, switches[i].To, switches[i].How = from, to, how
 		switches[i].WindowMs = windows[i].Milliseconds()
 		switches[i].GoneMs = gone[i].Milliseconds()
+		switches[i].CleanupFailed = cleanups[i]
 	}
 	recordSwitches(switches)
 	Expect(restartErr).NotTo(HaveOccurred(), "switch %s -> %s: %s", from, to, switchSummary(switches))
@@ -247,9 +253,18 @@ func recordSwitches(switches []nodeSwitch) {
 	for _, s := range switches {
 		f.RecordFigure(entry.Figure{Name: "migration window " + s.Node, Title: fmt.Sprintf("%s -> %s on %s (%s): restart -> /healthz 200", s.From, s.To, s.Node, s.How), Unit: "ms", Values: []float64{float64(s.WindowMs)}})
 		f.RecordFigure(entry.Figure{Name: "migration old mode gone " + s.Node, Title: fmt.Sprintf("%s -> %s on %s: restart -> no %s state left on the node", s.From, s.To, s.Node, s.From), Unit: "ms", Values: []float64{float64(s.GoneMs)}})
-		f.RecordFigure(entry.Figure{Name: "migration failed requests " + s.Node, Title: fmt.Sprintf("%s -> %s on %s: failed requests of %d (%s)", s.From, s.To, s.Node, s.Requests, classText(s.ByClass)), Unit: "requests", Values: []float64{float64(s.Failed)}})
+		f.RecordFigure(entry.Figure{Name: "migration failed requests " + s.Node, Title: fmt.Sprintf("%s -> %s on %s: failed requests of %d (%s)%s", s.From, s.To, s.Node, s.Requests, classText(s.ByClass), cleanupText(s)), Unit: "requests", Values: []float64{float64(s.Failed)}})
 		AddReportEntry("migration node "+s.Node, s)
 	}
+}
+
+// cleanupText names a hand switch's failed --cleanup; nothing when it
+// did not fail.
+func cleanupText(s nodeSwitch) string {
+	if s.CleanupFailed == "" {
+		return ""
+	}
+	return "; carried on after " + s.CleanupFailed
 }
 
 func classText(byClass map[string]int) string {
@@ -267,7 +282,7 @@ func classText(byClass map[string]int) string {
 func switchSummary(switches []nodeSwitch) string {
 	var out []string
 	for _, s := range switches {
-		out = append(out, fmt.Sprintf("%s: %d (%s; window %d ms, old mode gone %d ms) %s", s.Node, s.Failed, classText(s.ByClass), s.WindowMs, s.GoneMs, strings.Join(s.First, "; ")))
+		out = append(out, fmt.Sprintf("%s: %d (%s; window %d ms, old mode gone %d ms)%s %s", s.Node, s.Failed, classText(s.ByClass), s.WindowMs, s.GoneMs, cleanupText(s), strings.Join(s.First, "; ")))
 	}
 	return strings.Join(out, " | ")
 }

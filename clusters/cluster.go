@@ -148,6 +148,16 @@ type RunningProxier interface {
 	RunningProxier() string
 }
 
+// ProxierLogs is an optional capability of a Cluster: the log of a
+// node's proxier, for a failed spec's dumps (what the proxier said while
+// the spec failed: a live switch's drain, a sync's error).
+type ProxierLogs interface {
+	// ProxierLog is the last maxBytes of node's proxier log (from its
+	// current process on, or from every process the node's proxier ran
+	// where restarts append to one log).
+	ProxierLog(ctx context.Context, node string, maxBytes int64) ([]byte, error)
+}
+
 // Provider makes clusters.
 type Provider interface {
 	// Name is what PROVIDER= says (local, kind, kubeconfig, terraform).

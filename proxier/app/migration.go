@@ -79,10 +79,13 @@ type migration struct {
 }
 
 // carried is what removing the previous mode would break now: how many
-// connections (carriedByIPVS), and a few of them named for the log.
+// connections (carriedByIPVS), and a few of them named for the log;
+// reused are the IPVS entries, other than ESTABLISHED, whose client
+// address and port a live connection of the new mode took up.
 type carried struct {
 	active int
 	named  []string
+	reused []ipvs.Conn
 }
 
 const (
@@ -125,9 +128,11 @@ func (m *migration) AfterSync(ctx context.Context, _ *state.View, _ *state.Chang
 // again every poll (the rules left are harmless, as above).
 func (m *migration) drain(ctx context.Context, first time.Time) {
 	last := -1
+	seen := map[[2]netip.AddrPort]bool{}
 	for {
 		c, err := m.carried(ctx, m.cfg, m.cfg.MigrateFrom)
 		waited := time.Since(first)
+		logReused(c.reused, seen)
 		switch {
 		case (err != nil || c.active > 0) && waited < m.bound:
 			// Logged when the count changes, not every poll.
@@ -153,6 +158,23 @@ func (m *migration) drain(ctx context.Context, first time.Time) {
 			return
 		case <-time.After(m.poll):
 		}
+	}
+}
+
+// logReused logs, once per connection, each new-mode connection on the
+// client port of an IPVS entry: the kernel deletes its conntrack entry
+// when that entry expires (carriedByIPVS), which no wait can prevent, and
+// a client that sees the connection reset then is told by the log why.
+func logReused(reused []ipvs.Conn, seen map[[2]netip.AddrPort]bool) {
+	for _, r := range reused {
+		k := [2]netip.AddrPort{r.Client, r.Virtual}
+		if seen[k] {
+			continue
+		}
+		seen[k] = true
+		klog.V(2).InfoS("Migrating: a connection of this mode took the client port of an IPVS entry; the kernel deletes its conntrack entry when that entry expires",
+			"client", r.Client, "service", r.Virtual, "ipvsState", r.State,
+			"ipvsExpires", time.Now().Add(time.Duration(r.Expires)*time.Second).Format(time.TimeOnly))
 	}
 }
 
@@ -303,6 +325,7 @@ func carriedByIPVS(conns []ipvs.Conn, flows []*netlink.ConntrackFlow) carried {
 			name(conn.String())
 		default:
 			c.active++
+			c.reused = append(c.reused, conn)
 			name(fmt.Sprintf("TCP %s -> %s through the new mode, from the address and port of IPVS's %s entry (%d s left)", k.client, k.virtual, conn.State, conn.Expires))
 		}
 	}

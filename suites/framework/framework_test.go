@@ -249,6 +249,35 @@ func TestRuleDumpsRunEachNodesModeCommandsOnTheNode(t *testing.T) {
 	}
 }
 
+// loggingCluster keeps its proxiers' logs (clusters.ProxierLogs).
+type loggingCluster struct{ *fakeCluster }
+
+func (loggingCluster) ProxierLog(_ context.Context, node string, _ int64) ([]byte, error) {
+	if node == "n2" {
+		return nil, errors.New("no log file")
+	}
+	return []byte("I1207 drain: 2 connections through the new mode on IPVS's ports\n"), nil
+}
+
+func TestRuleDumpsKeepEachNodesProxierLogBesideTheRules(t *testing.T) {
+	fc := &fakeCluster{
+		nodes:  []clusters.Node{{Name: "n1", Mode: "ipvs"}, {Name: "n2", Mode: "iptables"}},
+		answer: func(string, []string) ([]byte, error) { return nil, nil },
+	}
+	f := &Framework{Params: Params{Mode: "mixed", RunDir: t.TempDir()}, Cluster: loggingCluster{fc}}
+	f.DumpRules(context.Background(), "Live mode switch switches")
+	logs, _ := filepath.Glob(filepath.Join(f.ModeDir(), "dumps", "*", "*.proxier.log"))
+	if len(logs) != 2 {
+		t.Fatalf("proxier logs dumped: %v, want n1's and n2's", logs)
+	}
+	for node, want := range map[string]string{"n1": "on IPVS's ports", "n2": "(the proxier's log: no log file)"} {
+		b, _ := os.ReadFile(filepath.Join(filepath.Dir(logs[0]), node+".proxier.log"))
+		if !strings.Contains(string(b), want) {
+			t.Errorf("%s's proxier log dump %q, want %q", node, b, want)
+		}
+	}
+}
+
 // moduleCluster is a cluster whose provider knows the proxier it runs, as
 // a Terraform module's own cluster does (clusters.RunningProxier), behind
 // a wrapper as terraform's is.

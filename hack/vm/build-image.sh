@@ -224,6 +224,17 @@ mount -t tmpfs tmpfs /ovl || fatal "mount /ovl failed"
 mkdir -p /ovl/upper /ovl/work
 mount -t overlay overlay -o lowerdir=/host/tmp,upperdir=/ovl/upper,workdir=/ovl/work /host/tmp ||
   fatal "overlay on /tmp failed"
+# The guest kernel's modules where the host's tools look for them: the
+# host's /lib/modules has none for this kernel, and without them kmod's
+# modprobe fails even for a module already loaded. kube-proxy's
+# --cleanup runs "modprobe -va ip_vs" first and, when that fails, skips
+# its whole IPVS clean-up without a word (the virtual servers and
+# kube-ipvs0 stayed behind a hand switch out of ipvs).
+if [ -d /host/lib/modules ]; then
+  mount -o bind /lib/modules /host/lib/modules || fatal "bind of /lib/modules failed"
+else
+  say "the host has no /lib/modules: modprobe in the guest finds no module"
+fi
 mkdir -p /host/run/kernelvm
 mount -t 9p -o trans=virtio,version=9p2000.L,rw,msize=512000 kernelvm /host/run/kernelvm ||
   fatal "mount of the run share failed"

@@ -95,6 +95,19 @@ func TestASharedDirectoryIsWritableFromTheGuestAtItsGuestPath(t *testing.T) {
 	}
 }
 
+// TestModprobeFindsTheGuestKernelsModules: the host's tools run in the
+// guest (chrooted into the host), and kube-proxy's --cleanup begins with
+// "modprobe -va ip_vs"; when that failed (no modules of the guest's
+// kernel under the host's /lib/modules) it skipped its whole IPVS
+// clean-up, and a hand switch out of ipvs left the virtual servers.
+func TestModprobeFindsTheGuestKernelsModules(t *testing.T) {
+	requireVM(t)
+	res := runVM(t, Options{Binary: "/bin/sh", Args: []string{"-c", `modprobe -va ip_vs && ls /lib/modules/$(uname -r)/modules.dep`}})
+	if res.ExitCode != 0 {
+		t.Fatalf("modprobe -va ip_vs in the guest: exit code %d:\n%s", res.ExitCode, res.Output)
+	}
+}
+
 func TestIPVSAdmCreatesAServiceWithEverySchedulerInTheVM(t *testing.T) {
 	requireVM(t)
 	schedulers := []string{"rr", "wrr", "lc", "wlc", "lblc", "lblcr", "sh", "dh", "sed", "nq", "mh"}

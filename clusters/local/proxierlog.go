@@ -6,7 +6,6 @@ import (
 	"io"
 	"os"
 	"path/filepath"
-	"slices"
 
 	"github.com/proxyproof/proxyproof/clusters"
 )
@@ -17,7 +16,7 @@ var _ clusters.ProxierLogs = seamCluster{}
 // the node's proxier ran (restarts append), a VM node's too (its node
 // directory is the host's, shared into the VM).
 func (c *Cluster) ProxierLog(_ context.Context, node string, maxBytes int64) ([]byte, error) {
-	if !slices.ContainsFunc(c.rec.Nodes, func(n NodeStatus) bool { return n.Name == node }) {
+	if _, ok := c.node(node); !ok {
 		return nil, fmt.Errorf("cluster %s: no node %q", c.Name(), node)
 	}
 	f, err := os.Open(filepath.Join(c.paths.nodeDir(node), "proxier.log"))

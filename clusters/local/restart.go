@@ -55,10 +55,7 @@ func (c *Cluster) RestartProxier(ctx context.Context, node string, change cluste
 	default:
 		err = stopPidFiles(filepath.Join(c.paths.pids(), "proxier-"+n.Name+".pid"), proxierStopGrace)
 		if err == nil && cleanup != "" {
-			args := c.cleanupArgs(cleanup)
-			if out, cerr := execIn(ctx, n.Namespace, args); cerr != nil {
-				done.CleanupFailed = clusters.CleanupFailure(shellWords(args), out)
-			}
+			done.CleanupFailed = c.runCleanup(ctx, n, cleanup)
 		}
 		if err == nil {
 			d, err = c.startProxier(i, c.rec.Proxier, kc)
@@ -122,6 +119,18 @@ func (c *Cluster) cleanupArgs(mode string) []string {
 	return []string{c.rec.Proxier, "--cleanup", "--proxy-mode=" + mode, "--v=2"}
 }
 
+// runCleanup runs the proxier's --cleanup in mode (the old one) on node
+// n, in its namespace or its VM: CleanupFailure when it exits non-zero,
+// "" when it succeeds (or ctx ended: the start after it says so).
+func (c *Cluster) runCleanup(ctx context.Context, n NodeStatus, mode string) string {
+	args := c.cleanupArgs(mode)
+	out, err := c.ExecOnNode(ctx, n.Name, args...)
+	if err == nil || ctx.Err() != nil {
+		return ""
+	}
+	return clusters.CleanupFailure(shellWords(args), out)
+}
+
 // restartVMProxier stops the proxier inside VM node n (SIGTERM, then
 // SIGKILL after the grace), runs its --cleanup in mode cleanup when that
 // is set (CleanupFailure when it fails: the start follows all the same),
@@ -146,13 +155,7 @@ done
 		return "", fmt.Errorf("stop in the VM: %w", err)
 	}
 	if cleanup != "" {
-		args := c.cleanupArgs(cleanup)
-		if out, err := exec.Exec(ctx, "", args); err != nil {
-			if ctx.Err() != nil {
-				return "", err
-			}
-			cleanupFailed = clusters.CleanupFailure(shellWords(args), out)
-		}
+		cleanupFailed = c.runCleanup(ctx, n, cleanup)
 	}
 	if _, err := exec.Exec(ctx, "", []string{"/bin/sh", "-c", c.vmProxierStart(n, cfg)}); err != nil {
 		return cleanupFailed, fmt.Errorf("start in the VM: %w", err)

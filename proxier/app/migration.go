@@ -10,6 +10,7 @@ import (
 
 	"github.com/vishvananda/netlink"
 	"github.com/vishvananda/netlink/nl"
+	"golang.org/x/sys/unix"
 
 	"k8s.io/klog/v2"
 
@@ -47,7 +48,9 @@ import (
 // and port of an old IPVS entry loses its conntrack entry when that
 // entry expires (carriedByIPVS). The removal waits, at most drainBound
 // after the first sync, until neither kind is left; removing at once
-// reset every such connection.
+// reset every such connection. So that few new connections land on such
+// a port at all, every poll expires IPVS's entries that carry nothing
+// any more (drainExpiry, through IPVS's sync daemon: ipvs.Expirer).
 //
 // The wait runs on its own timer (drainPoll), not on syncs: a quiet node
 // may not sync for a whole syncPeriod, and a node with nothing to change
@@ -68,7 +71,11 @@ type migration struct {
 	// carried lists the connections a removal would break
 	// (oldMode.carried outside tests); the removal waits for none.
 	carried func(ctx context.Context, cfg *config.Config, name string) (carried, error)
-	start   time.Time
+	// openExpirer starts expiring IPVS entries in a network namespace
+	// (ipvs.OpenExpirer outside tests); the drain opens it at the first
+	// idle entry, and closes it when it ends.
+	openExpirer func(ns string) (expirer, error)
+	start       time.Time
 	// bound is how long after this mode's first sync the removal waits
 	// for the old mode's connections at most; poll is how often it looks
 	// (drainBound, drainPoll outside tests).
@@ -81,11 +88,19 @@ type migration struct {
 // carried is what removing the previous mode would break now: how many
 // connections (carriedByIPVS), and a few of them named for the log;
 // reused are the IPVS entries, other than ESTABLISHED, whose client
-// address and port a live connection of the new mode took up.
+// address and port a live connection of the new mode took up; idle are
+// the IPVS entries that carry no connection any more, to expire now.
 type carried struct {
 	active int
 	named  []string
 	reused []ipvs.Conn
+	idle   []ipvs.Conn
+}
+
+// expirer ends IPVS entries early (ipvs.Expirer outside tests).
+type expirer interface {
+	Expire(conns []ipvs.Conn) (int, error)
+	Close() error
 }
 
 const (
@@ -109,8 +124,8 @@ func newMigration(cfg *config.Config) *migration {
 	klog.InfoS("Migrating: the previous mode's rules stay until this mode's first successful sync",
 		"from", cfg.MigrateFrom, "to", cfg.Mode)
 	old := &oldMode{}
-	return &migration{cfg: cfg, clean: old.clean, carried: old.carried, bound: drainBound, poll: drainPoll,
-		start: time.Now(), removed: make(chan struct{})}
+	return &migration{cfg: cfg, clean: old.clean, carried: old.carried, openExpirer: openIPVSExpirer,
+		bound: drainBound, poll: drainPoll, start: time.Now(), removed: make(chan struct{})}
 }
 
 func (m *migration) Name() string { return "migrate-from-" + m.cfg.MigrateFrom }
@@ -129,10 +144,13 @@ func (m *migration) AfterSync(ctx context.Context, _ *state.View, _ *state.Chang
 func (m *migration) drain(ctx context.Context, first time.Time) {
 	last := -1
 	seen := map[[2]netip.AddrPort]bool{}
+	exp := &drainExpiry{open: m.openExpirer, ns: m.cfg.NetNS}
+	defer exp.close()
 	for {
 		c, err := m.carried(ctx, m.cfg, m.cfg.MigrateFrom)
 		waited := time.Since(first)
 		logReused(c.reused, seen)
+		exp.expire(c.idle)
 		switch {
 		case (err != nil || c.active > 0) && waited < m.bound:
 			// Logged when the count changes, not every poll.
@@ -159,6 +177,67 @@ func (m *migration) drain(ctx context.Context, first time.Time) {
 		case <-time.After(m.poll):
 		}
 	}
+}
+
+// drainExpiry expires the idle IPVS entries each poll of the drain finds
+// (see carriedByIPVS for why). The first poll runs right after the new
+// mode's first sync: from then on no new connection reaches IPVS, and
+// every entry expired before a new connection takes its client port is
+// one fewer connection to reset (or to wait for). Without it, leaving
+// ipvs under 20 new connections a second reset 0-3 per node.
+type drainExpiry struct {
+	open func(ns string) (expirer, error)
+	ns   string
+	e    expirer
+	// off: opening failed (someone else's sync daemon, a kernel without
+	// it); the drain goes on without, waiting as before.
+	off     bool
+	expired int
+}
+
+func (d *drainExpiry) expire(idle []ipvs.Conn) {
+	if len(idle) == 0 || d.off || d.open == nil {
+		return
+	}
+	if d.e == nil {
+		e, err := d.open(d.ns)
+		if err != nil {
+			klog.InfoS("Migrating: cannot expire IPVS's idle entries early; waiting for them instead", "err", err)
+			d.off = true
+			return
+		}
+		d.e = e
+	}
+	n, err := d.e.Expire(idle)
+	d.expired += n
+	if err != nil {
+		klog.ErrorS(err, "Migrating: expiring IPVS's idle entries failed; trying again at the next poll", "entries", len(idle))
+		return
+	}
+	klog.V(2).InfoS("Migrating: expired IPVS entries that carry no connection", "entries", n, "total", d.expired)
+}
+
+func (d *drainExpiry) close() {
+	if d.e == nil {
+		return
+	}
+	if err := d.e.Close(); err != nil {
+		klog.ErrorS(err, "Migrating: stopping the expiry of IPVS entries")
+	}
+	klog.InfoS("Migrating: expired IPVS entries that carried no connection", "entries", d.expired)
+	d.e = nil
+}
+
+// openIPVSExpirer is ipvs.OpenExpirer as the drain takes it.
+func openIPVSExpirer(ns string) (expirer, error) {
+	e, err := ipvs.OpenExpirer(ns)
+	if err != nil {
+		return nil, err
+	}
+	if e.Adopted() {
+		klog.InfoS("Migrating: adopted the IPVS sync daemon an earlier proxier's drain left running; it stops when this drain ends")
+	}
+	return e, nil
 }
 
 // logReused logs, once per connection, each new-mode connection on the
@@ -292,8 +371,14 @@ const ipvsEstablished = "ESTABLISHED"
 // reset at the removal (reproduced by hand: the port reused, ipvsadm -C,
 // the next request reset). Waiting until none is live saves each one
 // that ends before its IPVS entry would have expired anyway; the kernel
-// offers no way to expire IPVS's entries one by one, nor to keep one from
-// deleting a conntrack entry it does not own.
+// cannot keep an entry from deleting a conntrack entry it does not own.
+//
+// So that few connections come to that, the drain expires every entry
+// that carries no connection (idle) as soon as it finds it: a TCP entry
+// whose tuple conntrack does not hold open (IPVS's closed connections,
+// and ESTABLISHED entries whose end IPVS missed), a UDP entry whose
+// tuple conntrack no longer has. An entry whose tuple is live is left:
+// expiring it would delete the conntrack entry of a live connection.
 func carriedByIPVS(conns []ipvs.Conn, flows []*netlink.ConntrackFlow) carried {
 	var c carried
 	name := func(s string) {
@@ -301,32 +386,49 @@ func carriedByIPVS(conns []ipvs.Conn, flows []*netlink.ConntrackFlow) carried {
 			c.named = append(c.named, s)
 		}
 	}
-	type key struct{ client, virtual netip.AddrPort }
-	// The live TCP conntrack entries by their original tuple: the
-	// client's address and port to the address it asked for.
-	live := map[key]bool{}
+	type key struct {
+		proto           uint8
+		client, virtual netip.AddrPort
+	}
+	// The conntrack entries by their original tuple: the client's
+	// address and port to the address it asked for; live: those of TCP
+	// still carrying data, and every UDP one.
+	live, present := map[key]bool{}, map[key]bool{}
 	for _, f := range flows {
-		tcp, ok := f.ProtoInfo.(*netlink.ProtoInfoTCP)
-		if !ok || !liveTCP(tcp.State) {
-			continue
-		}
 		src, ok1 := netip.AddrFromSlice(f.Forward.SrcIP)
 		dst, ok2 := netip.AddrFromSlice(f.Forward.DstIP)
-		if ok1 && ok2 {
-			live[key{netip.AddrPortFrom(src.Unmap(), f.Forward.SrcPort), netip.AddrPortFrom(dst.Unmap(), f.Forward.DstPort)}] = true
+		if !ok1 || !ok2 {
+			continue
+		}
+		k := key{f.Forward.Protocol, netip.AddrPortFrom(src.Unmap(), f.Forward.SrcPort), netip.AddrPortFrom(dst.Unmap(), f.Forward.DstPort)}
+		present[k] = true
+		if tcp, ok := f.ProtoInfo.(*netlink.ProtoInfoTCP); ok && liveTCP(tcp.State) {
+			live[k] = true
 		}
 	}
 	for _, conn := range conns {
-		k := key{conn.Client, conn.Virtual}
+		switch conn.Proto {
+		case "TCP":
+			if !live[key{unix.IPPROTO_TCP, conn.Client, conn.Virtual}] {
+				c.idle = append(c.idle, conn)
+				continue
+			}
+		case "UDP":
+			if !present[key{unix.IPPROTO_UDP, conn.Client, conn.Virtual}] {
+				c.idle = append(c.idle, conn)
+			}
+			continue
+		default:
+			continue
+		}
 		switch {
-		case conn.Proto != "TCP" || !live[k]:
 		case conn.State == ipvsEstablished:
 			c.active++
 			name(conn.String())
 		default:
 			c.active++
 			c.reused = append(c.reused, conn)
-			name(fmt.Sprintf("TCP %s -> %s through the new mode, from the address and port of IPVS's %s entry (%d s left)", k.client, k.virtual, conn.State, conn.Expires))
+			name(fmt.Sprintf("TCP %s -> %s through the new mode, from the address and port of IPVS's %s entry (%d s left)", conn.Client, conn.Virtual, conn.State, conn.Expires))
 		}
 	}
 	return c

@@ -222,6 +222,8 @@ func TestLeavingIPVSCountsNewConnectionsFromAnIPVSEntrysPort(t *testing.T) {
 		{Proto: "TCP", Client: ap("10.244.0.5:40000"), Virtual: vip, Real: ap("10.244.1.4:8080"), State: "TIME_WAIT", Expires: 97},
 		{Proto: "TCP", Client: ap("10.244.0.5:40002"), Virtual: vip, Real: ap("10.244.1.5:8080"), State: "TIME_WAIT", Expires: 98},
 		{Proto: "UDP", Client: ap("10.244.0.5:40006"), Virtual: ap("10.96.0.10:53"), Real: ap("10.244.1.5:53"), State: "UDP", Expires: 250},
+		// A UDP flow conntrack has forgotten.
+		{Proto: "UDP", Client: ap("10.244.0.5:40008"), Virtual: ap("10.96.0.10:53"), Real: ap("10.244.1.5:53"), State: "UDP", Expires: 120},
 	}
 	flow := func(client, virtual netip.AddrPort, proto uint8, state uint8) *netlink.ConntrackFlow {
 		f := &netlink.ConntrackFlow{FamilyType: unix.AF_INET}
@@ -250,7 +252,12 @@ func TestLeavingIPVSCountsNewConnectionsFromAnIPVSEntrysPort(t *testing.T) {
 	want := carried{active: 2, named: []string{
 		"TCP 10.244.0.5:41000 -> 10.96.0.10:80 via 10.244.1.4:8080 ESTABLISHED (899 s left)",
 		"TCP 10.244.0.5:40000 -> 10.96.0.10:80 through the new mode, from the address and port of IPVS's TIME_WAIT entry (97 s left)",
-	}, reused: []ipvs.Conn{conns[3]}}
+	}, reused: []ipvs.Conn{conns[3]},
+		// What carries nothing: the entries whose end IPVS missed, IPVS's
+		// own closed connection, the forgotten UDP flow. Not the live
+		// ones, nor the TIME_WAIT entry whose port the new mode took
+		// (expiring it would reset that connection).
+		idle: []ipvs.Conn{conns[1], conns[2], conns[4], conns[6]}}
 	if diff := cmp.Diff(want, got, cmp.AllowUnexported(carried{}), cmp.Comparer(func(a, b netip.AddrPort) bool { return a == b })); diff != "" {
 		t.Errorf("carried (-want +got):\n%s", diff)
 	}
@@ -263,4 +270,106 @@ func TestLeavingIPVSCountsNewConnectionsFromAnIPVSEntrysPort(t *testing.T) {
 	if got := carriedByIPVS(conns, flows); got.active != 0 {
 		t.Errorf("after the connection ended: %d carried (%v), want 0", got.active, got.named)
 	}
+}
+
+// fakeExpirer records what the drain expires.
+type fakeExpirer struct {
+	expired [][]ipvs.Conn
+	closed  int
+}
+
+func (f *fakeExpirer) Expire(conns []ipvs.Conn) (int, error) {
+	f.expired = append(f.expired, conns)
+	return len(conns), nil
+}
+
+func (f *fakeExpirer) Close() error {
+	f.closed++
+	return nil
+}
+
+// TestLeavingIPVSExpiresItsIdleEntriesFromTheFirstPoll: right after the
+// new mode's first sync, and at every poll after, the drain expires the
+// IPVS entries that carry nothing (before a new connection can take their
+// client port); it opens the expiry once, in the node's namespace, and
+// stops it when IPVS is gone.
+func TestLeavingIPVSExpiresItsIdleEntriesFromTheFirstPoll(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		ctx, cancel := context.WithCancel(t.Context())
+		defer cancel()
+		m, calls := testMigrationHook(config.ModeIPVS, config.ModeIPTables)
+		m.cfg.NetNS = "node-1"
+		ap := netip.MustParseAddrPort
+		tw := func(port uint16) ipvs.Conn {
+			return ipvs.Conn{Proto: "TCP", Client: netip.AddrPortFrom(netip.MustParseAddr("10.244.0.5"), port),
+				Virtual: ap("10.96.0.10:80"), Real: ap("10.244.1.4:8080"), State: "TIME_WAIT", Expires: 110}
+		}
+		polls := []carried{
+			{active: 1, idle: []ipvs.Conn{tw(40000), tw(40002)}},
+			{active: 1, idle: []ipvs.Conn{tw(40004)}}, // the held connection closed
+			{},
+		}
+		fake := &fakeExpirer{}
+		var opened []string
+		m.openExpirer = func(ns string) (expirer, error) {
+			opened = append(opened, ns)
+			return fake, nil
+		}
+		m.carried = func(context.Context, *config.Config, string) (carried, error) {
+			c := polls[0]
+			if len(polls) > 1 {
+				polls = polls[1:]
+			}
+			return c, nil
+		}
+		afterSync(ctx, t, m)
+		synctest.Wait()
+		if len(fake.expired) != 1 || len(fake.expired[0]) != 2 {
+			t.Fatalf("right after the first sync the drain expired %v, want the two idle entries", fake.expired)
+		}
+		time.Sleep(m.poll)
+		synctest.Wait()
+		time.Sleep(m.poll)
+		synctest.Wait()
+		if len(*calls) != 1 {
+			t.Fatalf("removals = %d, want 1 once nothing is carried", len(*calls))
+		}
+		want := [][]ipvs.Conn{{tw(40000), tw(40002)}, {tw(40004)}}
+		if diff := cmp.Diff(want, fake.expired, cmp.Comparer(func(a, b netip.AddrPort) bool { return a == b })); diff != "" {
+			t.Errorf("expired per poll (-want +got):\n%s", diff)
+		}
+		if !slices.Equal(opened, []string{"node-1"}) || fake.closed != 1 {
+			t.Errorf("expiry opened in %q and closed %d times, want once in node-1, closed once when the drain ended", opened, fake.closed)
+		}
+	})
+}
+
+// TestLeavingIPVSWithoutTheExpiryStillDrains: where the expiry cannot
+// start (an operator's own sync daemon runs), the drain waits as before
+// and tries no second time.
+func TestLeavingIPVSWithoutTheExpiryStillDrains(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		ctx, cancel := context.WithCancel(t.Context())
+		defer cancel()
+		m, calls := testMigrationHook(config.ModeIPVS, config.ModeIPTables)
+		idle := []ipvs.Conn{{Proto: "TCP", Client: netip.MustParseAddrPort("10.244.0.5:40000"),
+			Virtual: netip.MustParseAddrPort("10.96.0.10:80"), State: "TIME_WAIT"}}
+		counts := []int{1, 1, 0}
+		m.carried = func(context.Context, *config.Config, string) (carried, error) {
+			n := counts[0]
+			counts = counts[1:]
+			return carried{active: n, idle: idle}, nil
+		}
+		opens := 0
+		m.openExpirer = func(string) (expirer, error) {
+			opens++
+			return nil, ipvs.ErrSyncDaemonBusy
+		}
+		afterSync(ctx, t, m)
+		time.Sleep(3 * m.poll)
+		synctest.Wait()
+		if len(*calls) != 1 || opens != 1 {
+			t.Errorf("removals %d, expiry opened %d times; want IPVS removed once nothing is carried, one try to open", len(*calls), opens)
+		}
+	})
 }

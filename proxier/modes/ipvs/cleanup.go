@@ -57,6 +57,11 @@ func (p *Proxier) cleanupIPVS() error {
 	if err != nil {
 		return err
 	}
+	if _, real := h.(*Handle); real {
+		if err := stopLeftExpirer(p.opts.NetNS); err != nil {
+			return err
+		}
+	}
 	if len(p.opts.ExcludeCIDRs) == 0 {
 		return h.Flush()
 	}

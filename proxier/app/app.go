@@ -102,7 +102,7 @@ func Run(ctx context.Context, cfg *config.Config, client kubernetes.Interface) e
 		MinSyncPeriod:     cfg.MinSyncPeriod,
 		SyncPeriod:        cfg.SyncPeriod,
 		SyncBudgetPercent: cfg.SyncBudgetPercent,
-		Hooks:             hooks(cfg, svcHealth),
+		Hooks:             hooks(ctx, cfg, svcHealth),
 		Observer:          &observer{family: string(family), health: health, clock: clk},
 		Events:            events{recorder: recorder},
 		Clock:             clk,
@@ -116,10 +116,12 @@ func Run(ctx context.Context, cfg *config.Config, client kubernetes.Interface) e
 
 // hooks are the steps after each successful sync. The migration goes
 // first: it is what keeps the old mode's rules in the kernel longest.
-func hooks(cfg *config.Config, svcHealth *healthz.ServiceHealth) []daemon.Hook {
+func hooks(ctx context.Context, cfg *config.Config, svcHealth *healthz.ServiceHealth) []daemon.Hook {
 	var hs []daemon.Hook
 	if cfg.MigrateFrom != "" {
-		hs = append(hs, newMigration(cfg))
+		m := newMigration(cfg)
+		m.Begin(ctx)
+		hs = append(hs, m)
 	}
 	return append(hs, svcHealth, conntrack.NewCleaner(cfg.NetNS))
 }

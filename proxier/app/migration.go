@@ -80,7 +80,11 @@ type migration struct {
 	// for the old mode's connections at most; poll is how often it looks
 	// (drainBound, drainPoll outside tests).
 	bound, poll time.Duration
-	once        sync.Once
+	once, began sync.Once
+	// synced is closed at this mode's first successful sync, at
+	// firstSync.
+	synced    chan struct{}
+	firstSync time.Time
 	// removed is closed once the previous mode is gone.
 	removed chan struct{}
 }
@@ -125,27 +129,63 @@ func newMigration(cfg *config.Config) *migration {
 		"from", cfg.MigrateFrom, "to", cfg.Mode)
 	old := &oldMode{}
 	return &migration{cfg: cfg, clean: old.clean, carried: old.carried, openExpirer: openIPVSExpirer,
-		bound: drainBound, poll: drainPoll, start: time.Now(), removed: make(chan struct{})}
+		bound: drainBound, poll: drainPoll, start: time.Now(), synced: make(chan struct{}), removed: make(chan struct{})}
 }
 
 func (m *migration) Name() string { return "migrate-from-" + m.cfg.MigrateFrom }
 
-// AfterSync starts the removal of the previous mode after this mode's
-// first successful sync; it runs until done or ctx ends (the proxier
-// stops, and the next one started with --migrate-from takes over).
+// Begin starts the migration's work in the background, at proxier start:
+// leaving ipvs, one round of expiring IPVS's idle entries before this
+// mode's first sync, then (after that sync) the drain and the removal.
+// It runs until done or ctx ends (the proxier stops, and the next one
+// started with --migrate-from takes over).
+//
+// Why a round before the first sync: until then IPVS carries every new
+// connection, so no connection of this mode can sit on an entry's client
+// port, and the entries that closed in IPVS's last 2 minutes (2,400 per
+// client at 20 connections a second) are expired before their ports come
+// back. The drain's first poll, after the sync, comes later than it
+// looks: under load in the kernel VM one conntrack dump took seconds.
+func (m *migration) Begin(ctx context.Context) {
+	m.began.Do(func() { go m.run(ctx) })
+}
+
+// AfterSync marks this mode's first successful sync, which lets the
+// drain begin (Begin, if the proxier has not called it).
 func (m *migration) AfterSync(ctx context.Context, _ *state.View, _ *state.Changes) error {
-	m.once.Do(func() { go m.drain(ctx, time.Now()) })
+	m.once.Do(func() {
+		m.firstSync = time.Now()
+		close(m.synced)
+		m.Begin(ctx)
+	})
 	return nil
+}
+
+func (m *migration) run(ctx context.Context) {
+	exp := &drainExpiry{open: m.openExpirer, ns: m.cfg.NetNS}
+	defer exp.close()
+	select {
+	case <-m.synced:
+	default:
+		if c, err := m.carried(ctx, m.cfg, m.cfg.MigrateFrom); err == nil {
+			exp.expire(c.idle)
+		}
+	}
+	select {
+	case <-ctx.Done():
+		return
+	case <-m.synced:
+	}
+	m.drain(ctx, m.firstSync, exp)
 }
 
 // drain waits until the previous mode carries no connection, or bound
 // has passed since first, then removes it; a failed removal is tried
-// again every poll (the rules left are harmless, as above).
-func (m *migration) drain(ctx context.Context, first time.Time) {
+// again every poll (the rules left are harmless, as above). Each poll
+// expires the idle IPVS entries it finds through exp.
+func (m *migration) drain(ctx context.Context, first time.Time, exp *drainExpiry) {
 	last := -1
 	seen := map[[2]netip.AddrPort]bool{}
-	exp := &drainExpiry{open: m.openExpirer, ns: m.cfg.NetNS}
-	defer exp.close()
 	for {
 		c, err := m.carried(ctx, m.cfg, m.cfg.MigrateFrom)
 		waited := time.Since(first)

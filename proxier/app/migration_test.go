@@ -38,6 +38,7 @@ func testMigrationHook(from, to string, cleanErr ...error) (*migration, *[]clean
 		carried: func(context.Context, *config.Config, string) (carried, error) { return carried{}, nil },
 		bound:   drainBound,
 		poll:    drainPoll,
+		synced:  make(chan struct{}),
 		removed: make(chan struct{}),
 		clean: func(_ context.Context, _ *config.Config, name string, keep map[string][]string) error {
 			calls = append(calls, cleanCall{name, keep, time.Now()})
@@ -370,6 +371,47 @@ func TestLeavingIPVSWithoutTheExpiryStillDrains(t *testing.T) {
 		synctest.Wait()
 		if len(*calls) != 1 || opens != 1 {
 			t.Errorf("removals %d, expiry opened %d times; want IPVS removed once nothing is carried, one try to open", len(*calls), opens)
+		}
+	})
+}
+
+// TestLeavingIPVSExpiresIdleEntriesBeforeTheFirstSync: started, the
+// migration expires IPVS's idle entries at once, before this mode's
+// first sync (when no connection of this mode can sit on their ports),
+// removes nothing then, and drains as usual after the sync with the same
+// expiry open.
+func TestLeavingIPVSExpiresIdleEntriesBeforeTheFirstSync(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		ctx, cancel := context.WithCancel(t.Context())
+		defer cancel()
+		m, calls := testMigrationHook(config.ModeIPVS, config.ModeNFTables)
+		idle := []ipvs.Conn{{Proto: "TCP", Client: netip.MustParseAddrPort("10.244.0.5:40000"),
+			Virtual: netip.MustParseAddrPort("10.96.0.10:80"), State: "TIME_WAIT", Expires: 20}}
+		reads := 0
+		m.carried = func(context.Context, *config.Config, string) (carried, error) {
+			reads++
+			if reads == 1 {
+				return carried{idle: idle}, nil
+			}
+			return carried{}, nil
+		}
+		fake := &fakeExpirer{}
+		opens := 0
+		m.openExpirer = func(string) (expirer, error) {
+			opens++
+			return fake, nil
+		}
+		m.Begin(ctx)
+		time.Sleep(time.Hour)
+		synctest.Wait()
+		if len(fake.expired) != 1 || len(*calls) != 0 || fake.closed != 0 {
+			t.Fatalf("an hour after start, no sync: expired %v, removals %d, expiry closed %d; want the idle entry expired, nothing removed, the expiry open",
+				fake.expired, len(*calls), fake.closed)
+		}
+		afterSync(ctx, t, m)
+		synctest.Wait()
+		if len(*calls) != 1 || opens != 1 || fake.closed != 1 {
+			t.Errorf("after the first sync: removals %d, expiry opened %d and closed %d times; want 1 each", len(*calls), opens, fake.closed)
 		}
 	})
 }

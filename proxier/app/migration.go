@@ -71,6 +71,9 @@ type migration struct {
 	// carried lists the connections a removal would break
 	// (oldMode.carried outside tests); the removal waits for none.
 	carried func(ctx context.Context, cfg *config.Config, name string) (carried, error)
+	// finished lists IPVS's entries of ended connections, before this
+	// mode's first sync (oldMode.finished outside tests).
+	finished func(ctx context.Context, cfg *config.Config, name string) ([]ipvs.Conn, error)
 	// openExpirer starts expiring IPVS entries in a network namespace
 	// (ipvs.OpenExpirer outside tests); the drain opens it at the first
 	// idle entry, and closes it when it ends.
@@ -128,7 +131,7 @@ func newMigration(cfg *config.Config) *migration {
 	klog.InfoS("Migrating: the previous mode's rules stay until this mode's first successful sync",
 		"from", cfg.MigrateFrom, "to", cfg.Mode)
 	old := &oldMode{}
-	return &migration{cfg: cfg, clean: old.clean, carried: old.carried, openExpirer: openIPVSExpirer,
+	return &migration{cfg: cfg, clean: old.clean, carried: old.carried, finished: old.finished, openExpirer: openIPVSExpirer,
 		bound: drainBound, poll: drainPoll, start: time.Now(), synced: make(chan struct{}), removed: make(chan struct{})}
 }
 
@@ -142,10 +145,18 @@ func (m *migration) Name() string { return "migrate-from-" + m.cfg.MigrateFrom }
 //
 // Why a round before the first sync: until then IPVS carries every new
 // connection, so no connection of this mode can sit on an entry's client
-// port, and the entries that closed in IPVS's last 2 minutes (2,400 per
-// client at 20 connections a second) are expired before their ports come
-// back. The drain's first poll, after the sync, comes later than it
-// looks: under load in the kernel VM one conntrack dump took seconds.
+// port, and the entries of connections that ended in IPVS's last 2
+// minutes (2,400 per client at 20 connections a second) are expired
+// before their ports come back. It reads IPVS's table alone (finished):
+// with the drain's conntrack dump too it took 22 s of the kernel VM's one
+// vCPU under load, beside the first sync (4 requests of one client timed
+// out meanwhile, in 0.35 s; a starved VM is the likely cause, not
+// proven). The drain's first poll, after the sync, also comes later than
+// it looks: one dump took 7 s there. What the round risks: a client
+// whose new connection takes an entry's port between the read and the
+// kernel's handling of the message (well under a second) and IPVS sends
+// it to the same real server; the message then ends that connection's
+// entry.
 func (m *migration) Begin(ctx context.Context) {
 	m.began.Do(func() { go m.run(ctx) })
 }
@@ -167,8 +178,8 @@ func (m *migration) run(ctx context.Context) {
 	select {
 	case <-m.synced:
 	default:
-		if c, err := m.carried(ctx, m.cfg, m.cfg.MigrateFrom); err == nil {
-			exp.expire(c.idle)
+		if done, err := m.finished(ctx, m.cfg, m.cfg.MigrateFrom); err == nil {
+			exp.expire(done)
 		}
 	}
 	select {
@@ -330,35 +341,54 @@ func (o *oldMode) get(ctx context.Context, cfg *config.Config, name string, keep
 // node (carriedByIPVS); none for the modes whose established connections
 // live in conntrack, which outlives their rules.
 func (o *oldMode) carried(ctx context.Context, cfg *config.Config, name string) (carried, error) {
-	if name != config.ModeIPVS {
-		return carried{}, nil
-	}
-	m, err := o.get(ctx, cfg, name, sharedChains(name, cfg.Mode))
-	if errors.Is(err, errModeUnavailable) {
-		return carried{}, nil
-	}
-	if err != nil {
+	conns, err := o.connections(ctx, cfg, name)
+	if err != nil || len(conns) == 0 {
 		return carried{}, err
-	}
-	p, ok := m.(*ipvs.Proxier)
-	if !ok {
-		return carried{}, nil
-	}
-	// The connection table, not the real servers' ActiveConn: after a
-	// switch to nftables in the kernel VM ActiveConn rose to 40 while the
-	// table held no ESTABLISHED entry.
-	conns, err := p.Connections()
-	if err != nil {
-		return carried{}, err
-	}
-	if len(conns) == 0 {
-		return carried{}, nil
 	}
 	flows, err := conntrack.Flows(cfg.NetNS)
 	if err != nil {
 		return carried{}, err
 	}
 	return carriedByIPVS(conns, flows), nil
+}
+
+// finished lists IPVS's entries of connections that have ended (TCP
+// TIME_WAIT and CLOSE: both ends' FIN seen, or a reset), from the
+// connection table alone: no conntrack dump, which under load in the
+// kernel VM took seconds of the one vCPU at the proxier's start, while
+// IPVS still carried every connection.
+func (o *oldMode) finished(ctx context.Context, cfg *config.Config, name string) ([]ipvs.Conn, error) {
+	conns, err := o.connections(ctx, cfg, name)
+	var out []ipvs.Conn
+	for _, c := range conns {
+		if c.Proto == "TCP" && (c.State == "TIME_WAIT" || c.State == "CLOSE") {
+			out = append(out, c)
+		}
+	}
+	return out, err
+}
+
+// connections is IPVS's connection table when mode name is ipvs (none
+// for the others, or without ip_vs).
+func (o *oldMode) connections(ctx context.Context, cfg *config.Config, name string) ([]ipvs.Conn, error) {
+	if name != config.ModeIPVS {
+		return nil, nil
+	}
+	m, err := o.get(ctx, cfg, name, sharedChains(name, cfg.Mode))
+	if errors.Is(err, errModeUnavailable) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	p, ok := m.(*ipvs.Proxier)
+	if !ok {
+		return nil, nil
+	}
+	// The connection table, not the real servers' ActiveConn: after a
+	// switch to nftables in the kernel VM ActiveConn rose to 40 while the
+	// table held no ESTABLISHED entry.
+	return p.Connections()
 }
 
 // clean removes mode name but the iptables chains in keep, as --cleanup

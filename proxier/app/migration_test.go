@@ -33,13 +33,14 @@ type cleanCall struct {
 func testMigrationHook(from, to string, cleanErr ...error) (*migration, *[]cleanCall) {
 	var calls []cleanCall
 	m := &migration{
-		cfg:     &config.Config{Mode: to, MigrateFrom: from},
-		start:   time.Now(),
-		carried: func(context.Context, *config.Config, string) (carried, error) { return carried{}, nil },
-		bound:   drainBound,
-		poll:    drainPoll,
-		synced:  make(chan struct{}),
-		removed: make(chan struct{}),
+		cfg:      &config.Config{Mode: to, MigrateFrom: from},
+		start:    time.Now(),
+		carried:  func(context.Context, *config.Config, string) (carried, error) { return carried{}, nil },
+		finished: func(context.Context, *config.Config, string) ([]ipvs.Conn, error) { return nil, nil },
+		bound:    drainBound,
+		poll:     drainPoll,
+		synced:   make(chan struct{}),
+		removed:  make(chan struct{}),
 		clean: func(_ context.Context, _ *config.Config, name string, keep map[string][]string) error {
 			calls = append(calls, cleanCall{name, keep, time.Now()})
 			if len(cleanErr) > 0 {
@@ -387,11 +388,12 @@ func TestLeavingIPVSExpiresIdleEntriesBeforeTheFirstSync(t *testing.T) {
 		m, calls := testMigrationHook(config.ModeIPVS, config.ModeNFTables)
 		idle := []ipvs.Conn{{Proto: "TCP", Client: netip.MustParseAddrPort("10.244.0.5:40000"),
 			Virtual: netip.MustParseAddrPort("10.96.0.10:80"), State: "TIME_WAIT", Expires: 20}}
-		reads := 0
+		m.finished = func(context.Context, *config.Config, string) ([]ipvs.Conn, error) { return idle, nil }
 		m.carried = func(context.Context, *config.Config, string) (carried, error) {
-			reads++
-			if reads == 1 {
-				return carried{idle: idle}, nil
+			select {
+			case <-m.synced:
+			default:
+				t.Error("the conntrack-reading count ran before the first sync")
 			}
 			return carried{}, nil
 		}

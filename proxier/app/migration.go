@@ -138,8 +138,9 @@ func newMigration(cfg *config.Config) *migration {
 func (m *migration) Name() string { return "migrate-from-" + m.cfg.MigrateFrom }
 
 // Begin starts the migration's work in the background, at proxier start:
-// leaving ipvs, one round of expiring IPVS's idle entries before this
-// mode's first sync, then (after that sync) the drain and the removal.
+// leaving ipvs, a round of expiring IPVS's entries of ended connections
+// every poll until this mode's first sync, then (after that sync) the
+// drain and the removal.
 // It runs until done or ctx ends (the proxier stops, and the next one
 // started with --migrate-from takes over).
 //
@@ -152,7 +153,11 @@ func (m *migration) Name() string { return "migrate-from-" + m.cfg.MigrateFrom }
 // vCPU under load, beside the first sync (4 requests of one client timed
 // out meanwhile, in 0.35 s; a starved VM is the likely cause, not
 // proven). The drain's first poll, after the sync, also comes later than
-// it looks: one dump took 7 s there. What the round risks: a client
+// it looks: one dump took 7 s there, and a connection of this mode that
+// took the port of an entry the dump had just seen closed was reset when
+// the drain expired it (once in 5,768 requests). Rounds every poll until
+// the sync leave the drain only entries closed in the last poll, ports
+// the kernel hands out again last. What each round risks: a client
 // whose new connection takes an entry's port between the read and the
 // kernel's handling of the message (well under a second) and IPVS sends
 // it to the same real server; the message then ends that connection's
@@ -175,19 +180,25 @@ func (m *migration) AfterSync(ctx context.Context, _ *state.View, _ *state.Chang
 func (m *migration) run(ctx context.Context) {
 	exp := &drainExpiry{open: m.openExpirer, ns: m.cfg.NetNS}
 	defer exp.close()
-	select {
-	case <-m.synced:
-	default:
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-m.synced:
+			m.drain(ctx, m.firstSync, exp)
+			return
+		default:
+		}
 		if done, err := m.finished(ctx, m.cfg, m.cfg.MigrateFrom); err == nil {
 			exp.expire(done)
 		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-m.synced:
+		case <-time.After(m.poll):
+		}
 	}
-	select {
-	case <-ctx.Done():
-		return
-	case <-m.synced:
-	}
-	m.drain(ctx, m.firstSync, exp)
 }
 
 // drain waits until the previous mode carries no connection, or bound

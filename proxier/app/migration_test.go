@@ -404,11 +404,15 @@ func TestLeavingIPVSExpiresIdleEntriesBeforeTheFirstSync(t *testing.T) {
 			return fake, nil
 		}
 		m.Begin(ctx)
-		time.Sleep(time.Hour)
 		synctest.Wait()
-		if len(fake.expired) != 1 || len(*calls) != 0 || fake.closed != 0 {
-			t.Fatalf("an hour after start, no sync: expired %v, removals %d, expiry closed %d; want the idle entry expired, nothing removed, the expiry open",
-				fake.expired, len(*calls), fake.closed)
+		if len(fake.expired) != 1 {
+			t.Fatalf("at start: expired %v, want the ended connection's entry", fake.expired)
+		}
+		time.Sleep(3*m.poll + time.Millisecond)
+		synctest.Wait()
+		if len(fake.expired) != 4 || len(*calls) != 0 || fake.closed != 0 {
+			t.Fatalf("three polls after start, no sync: %d rounds, removals %d, expiry closed %d; want a round each poll, nothing removed, the expiry open",
+				len(fake.expired), len(*calls), fake.closed)
 		}
 		afterSync(ctx, t, m)
 		synctest.Wait()

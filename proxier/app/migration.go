@@ -223,6 +223,9 @@ func (m *migration) drain(ctx context.Context, first time.Time, exp *drainExpiry
 			}
 			last = c.active
 		default:
+			// The expiry ends first: the ipvs clean-up stops any sync
+			// daemon it finds on lo as one a drain left behind.
+			exp.close()
 			if err := m.clean(ctx, m.cfg, m.cfg.MigrateFrom, sharedChains(m.cfg.MigrateFrom, m.cfg.Mode)); err != nil {
 				klog.ErrorS(err, "Migrating: removing the previous mode failed; trying again", "from", m.cfg.MigrateFrom, "to", m.cfg.Mode)
 				break
@@ -280,6 +283,7 @@ func (d *drainExpiry) expire(idle []ipvs.Conn) {
 }
 
 func (d *drainExpiry) close() {
+	d.off = true // a removal that fails and is retried expires no more
 	if d.e == nil {
 		return
 	}

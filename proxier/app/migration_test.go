@@ -290,6 +290,37 @@ func (f *fakeExpirer) Close() error {
 	return nil
 }
 
+// TestLeavingIPVSEndsTheExpiryBeforeTheRemoval: the ipvs clean-up stops a
+// sync daemon it finds as one a drain left, so the drain stops its own
+// first (once), and expires nothing more while a failed removal retries.
+func TestLeavingIPVSEndsTheExpiryBeforeTheRemoval(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		ctx, cancel := context.WithCancel(t.Context())
+		defer cancel()
+		m, calls := testMigrationHook(config.ModeIPVS, config.ModeIPTables, errors.New("iptables-restore: busy"))
+		fake := &fakeExpirer{}
+		m.openExpirer = func(string) (expirer, error) { return fake, nil }
+		idle := []ipvs.Conn{{Proto: "TCP", Client: netip.MustParseAddrPort("10.244.0.5:40000"),
+			Virtual: netip.MustParseAddrPort("10.96.0.10:80"), State: "TIME_WAIT"}}
+		m.carried = func(context.Context, *config.Config, string) (carried, error) { return carried{idle: idle}, nil }
+		closedAtRemoval := -1
+		clean := m.clean
+		m.clean = func(ctx context.Context, cfg *config.Config, name string, keep map[string][]string) error {
+			if closedAtRemoval < 0 {
+				closedAtRemoval = fake.closed
+			}
+			return clean(ctx, cfg, name, keep)
+		}
+		afterSync(ctx, t, m)
+		time.Sleep(3 * m.poll)
+		synctest.Wait()
+		if closedAtRemoval != 1 || fake.closed != 1 || len(fake.expired) != 1 || len(*calls) != 2 {
+			t.Errorf("expiry closed %d times before the first removal, %d in all; %d rounds expired; %d removals; want closed once before it, one round, a retried removal",
+				closedAtRemoval, fake.closed, len(fake.expired), len(*calls))
+		}
+	})
+}
+
 // TestLeavingIPVSExpiresItsIdleEntriesFromTheFirstPoll: right after the
 // new mode's first sync, and at every poll after, the drain expires the
 // IPVS entries that carry nothing (before a new connection can take their

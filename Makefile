@@ -84,6 +84,7 @@ e2e-smoke:
 lint:
 	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt would change:"; echo "$$out"; exit 1; fi
 	$(GO) vet ./...
+	$(GO) vet -tags e2e ./suites/...
 
 # Ours vs upstream kube-proxy side by side (suites/bench; needs root):
 # same apiserver and objects, a fresh node namespace per proxier and mode,

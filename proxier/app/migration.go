@@ -244,12 +244,12 @@ func (m *migration) drain(ctx context.Context, first time.Time, exp *drainExpiry
 	}
 }
 
-// drainExpiry expires the idle IPVS entries each poll of the drain finds
-// (see carriedByIPVS for why). The first poll runs right after the new
-// mode's first sync: from then on no new connection reaches IPVS, and
-// every entry expired before a new connection takes its client port is
-// one fewer connection to reset (or to wait for). Without it, leaving
-// ipvs under 20 new connections a second reset 0-3 per node.
+// drainExpiry expires the IPVS entries each round hands it: the ended
+// connections' before the first sync (Begin), the idle ones at each poll
+// of the drain (carriedByIPVS). Every entry expired before a new
+// connection takes its client port is one fewer connection to reset (or
+// to wait for); without it, leaving ipvs under 20 new connections a
+// second reset 0-3 per node. It opens the expiry at the first entry.
 type drainExpiry struct {
 	open func(ns string) (expirer, error)
 	ns   string
@@ -476,8 +476,8 @@ func carriedByIPVS(conns []ipvs.Conn, flows []*netlink.ConntrackFlow) carried {
 		client, virtual netip.AddrPort
 	}
 	// The conntrack entries by their original tuple: the client's
-	// address and port to the address it asked for; live: those of TCP
-	// still carrying data, and every UDP one.
+	// address and port to the address it asked for (present), and those
+	// of TCP still carrying data (live).
 	live, present := map[key]bool{}, map[key]bool{}
 	for _, f := range flows {
 		src, ok1 := netip.AddrFromSlice(f.Forward.SrcIP)

@@ -274,6 +274,13 @@ func TestLeavingIPVSCountsNewConnectionsFromAnIPVSEntrysPort(t *testing.T) {
 	}
 }
 
+// timeWait is IPVS's TIME_WAIT entry of a closed connection from client
+// port port to 10.96.0.10:80.
+func timeWait(port uint16) ipvs.Conn {
+	return ipvs.Conn{Proto: "TCP", Client: netip.AddrPortFrom(netip.MustParseAddr("10.244.0.5"), port),
+		Virtual: netip.MustParseAddrPort("10.96.0.10:80"), Real: netip.MustParseAddrPort("10.244.1.4:8080"), State: "TIME_WAIT", Expires: 110}
+}
+
 // fakeExpirer records what the drain expires.
 type fakeExpirer struct {
 	expired [][]ipvs.Conn
@@ -300,8 +307,7 @@ func TestLeavingIPVSEndsTheExpiryBeforeTheRemoval(t *testing.T) {
 		m, calls := testMigrationHook(config.ModeIPVS, config.ModeIPTables, errors.New("iptables-restore: busy"))
 		fake := &fakeExpirer{}
 		m.openExpirer = func(string) (expirer, error) { return fake, nil }
-		idle := []ipvs.Conn{{Proto: "TCP", Client: netip.MustParseAddrPort("10.244.0.5:40000"),
-			Virtual: netip.MustParseAddrPort("10.96.0.10:80"), State: "TIME_WAIT"}}
+		idle := []ipvs.Conn{timeWait(40000)}
 		m.carried = func(context.Context, *config.Config, string) (carried, error) { return carried{idle: idle}, nil }
 		closedAtRemoval := -1
 		clean := m.clean
@@ -332,14 +338,9 @@ func TestLeavingIPVSExpiresItsIdleEntriesFromTheFirstPoll(t *testing.T) {
 		defer cancel()
 		m, calls := testMigrationHook(config.ModeIPVS, config.ModeIPTables)
 		m.cfg.NetNS = "node-1"
-		ap := netip.MustParseAddrPort
-		tw := func(port uint16) ipvs.Conn {
-			return ipvs.Conn{Proto: "TCP", Client: netip.AddrPortFrom(netip.MustParseAddr("10.244.0.5"), port),
-				Virtual: ap("10.96.0.10:80"), Real: ap("10.244.1.4:8080"), State: "TIME_WAIT", Expires: 110}
-		}
 		polls := []carried{
-			{active: 1, idle: []ipvs.Conn{tw(40000), tw(40002)}},
-			{active: 1, idle: []ipvs.Conn{tw(40004)}}, // the held connection closed
+			{active: 1, idle: []ipvs.Conn{timeWait(40000), timeWait(40002)}},
+			{active: 1, idle: []ipvs.Conn{timeWait(40004)}}, // the held connection closed
 			{},
 		}
 		fake := &fakeExpirer{}
@@ -367,7 +368,7 @@ func TestLeavingIPVSExpiresItsIdleEntriesFromTheFirstPoll(t *testing.T) {
 		if len(*calls) != 1 {
 			t.Fatalf("removals = %d, want 1 once nothing is carried", len(*calls))
 		}
-		want := [][]ipvs.Conn{{tw(40000), tw(40002)}, {tw(40004)}}
+		want := [][]ipvs.Conn{{timeWait(40000), timeWait(40002)}, {timeWait(40004)}}
 		if diff := cmp.Diff(want, fake.expired, cmp.Comparer(func(a, b netip.AddrPort) bool { return a == b })); diff != "" {
 			t.Errorf("expired per poll (-want +got):\n%s", diff)
 		}
@@ -385,8 +386,7 @@ func TestLeavingIPVSWithoutTheExpiryStillDrains(t *testing.T) {
 		ctx, cancel := context.WithCancel(t.Context())
 		defer cancel()
 		m, calls := testMigrationHook(config.ModeIPVS, config.ModeIPTables)
-		idle := []ipvs.Conn{{Proto: "TCP", Client: netip.MustParseAddrPort("10.244.0.5:40000"),
-			Virtual: netip.MustParseAddrPort("10.96.0.10:80"), State: "TIME_WAIT"}}
+		idle := []ipvs.Conn{timeWait(40000)}
 		counts := []int{1, 1, 0}
 		m.carried = func(context.Context, *config.Config, string) (carried, error) {
 			n := counts[0]
@@ -417,8 +417,7 @@ func TestLeavingIPVSExpiresIdleEntriesBeforeTheFirstSync(t *testing.T) {
 		ctx, cancel := context.WithCancel(t.Context())
 		defer cancel()
 		m, calls := testMigrationHook(config.ModeIPVS, config.ModeNFTables)
-		idle := []ipvs.Conn{{Proto: "TCP", Client: netip.MustParseAddrPort("10.244.0.5:40000"),
-			Virtual: netip.MustParseAddrPort("10.96.0.10:80"), State: "TIME_WAIT", Expires: 20}}
+		idle := []ipvs.Conn{timeWait(40000)}
 		m.finished = func(context.Context, *config.Config, string) ([]ipvs.Conn, error) { return idle, nil }
 		m.carried = func(context.Context, *config.Config, string) (carried, error) {
 			select {
